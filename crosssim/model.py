@@ -1,0 +1,618 @@
+"""The neutral model: passive unbranched cables joined by gap junctions.
+
+A model is plain frozen data (pydantic models) whose field names carry their units.  It is
+built from a TOML file (:func:`load_model`), a dict (:func:`model_from_dict`) or Python
+objects, validated once, and never belongs to one simulator.
+
+Conventions used everywhere in crosssim:
+
+* positions ``x`` run from 0 to 1 along a cable (0 is the first end);
+* cables have sealed ends;
+* a sample grid is ``t = k * sample_dt_ms`` for ``k = 0 .. t_stop_ms / sample_dt_ms``
+  (both ends included).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from crosssim.errors import InvalidModelError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Simulation",
+    "Discretization",
+    "Cell",
+    "GapJunction",
+    "Probe",
+    "Stimulus",
+    "ProbeTolerance",
+    "Tolerance",
+    "ArborOptions",
+    "NeuronOptions",
+    "BackendOptions",
+    "Model",
+    "load_model",
+    "loads_model",
+    "model_from_dict",
+    "dump_model",
+    "dumps_model",
+    "apply_overrides",
+    "parse_override",
+]
+
+#: Relative slack when checking that one time is a whole multiple of another.
+_MULTIPLE_RTOL = 1e-9
+
+PositiveFloat = float
+
+
+class _Frozen(BaseModel):
+    """Base of all model parts: immutable, unknown keys rejected, no type coercion of str."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=False,
+        allow_inf_nan=False,
+        validate_default=True,
+    )
+
+
+def _whole_multiple(value: float, unit: float) -> int | None:
+    """``round(value / unit)`` if ``value`` is a whole multiple of ``unit``, else None."""
+    ratio = value / unit
+    steps = round(ratio)
+    if steps >= 1 and abs(ratio - steps) <= _MULTIPLE_RTOL * max(1.0, ratio):
+        return int(steps)
+    return None
+
+
+class Simulation(_Frozen):
+    """Run settings: stop time, integration step and sampling interval, all in ms."""
+
+    t_stop_ms: float = Field(gt=0, description="simulated time in ms")
+    dt_ms: float = Field(gt=0, description="integration time step in ms")
+    sample_dt_ms: float | None = Field(
+        default=None, gt=0, description="sampling interval in ms; defaults to dt_ms"
+    )
+
+    @model_validator(mode="after")
+    def _check_grid(self) -> "Simulation":
+        if self.dt_ms > self.t_stop_ms:
+            raise ValueError(
+                f"dt_ms ({self.dt_ms:g}) is larger than t_stop_ms ({self.t_stop_ms:g}); "
+                "allowed: 0 < dt_ms <= t_stop_ms"
+            )
+        if _whole_multiple(self.t_stop_ms, self.dt_ms) is None:
+            raise ValueError(
+                f"t_stop_ms ({self.t_stop_ms:g}) is not a whole multiple of dt_ms ({self.dt_ms:g})"
+            )
+        sample = self.sample_interval_ms
+        if _whole_multiple(sample, self.dt_ms) is None:
+            raise ValueError(
+                f"sample_dt_ms ({sample:g}) is not a whole multiple of dt_ms ({self.dt_ms:g})"
+            )
+        if _whole_multiple(self.t_stop_ms, sample) is None:
+            raise ValueError(
+                f"t_stop_ms ({self.t_stop_ms:g}) is not a whole multiple of "
+                f"sample_dt_ms ({sample:g})"
+            )
+        return self
+
+    @property
+    def sample_interval_ms(self) -> float:
+        """The sampling interval in ms (``sample_dt_ms`` or, if unset, ``dt_ms``)."""
+        return self.sample_dt_ms if self.sample_dt_ms is not None else self.dt_ms
+
+    @property
+    def n_steps(self) -> int:
+        """Number of integration steps, ``t_stop_ms / dt_ms``."""
+        return int(_whole_multiple(self.t_stop_ms, self.dt_ms))
+
+    @property
+    def steps_per_sample(self) -> int:
+        """Integration steps between two samples."""
+        return int(_whole_multiple(self.sample_interval_ms, self.dt_ms))
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per probe: ``t_stop_ms / sample_dt_ms + 1`` (t = 0 and t = t_stop included)."""
+        return int(_whole_multiple(self.t_stop_ms, self.sample_interval_ms)) + 1
+
+    def sample_times_ms(self):
+        """The nominal sample times in ms as a numpy array, ``k * sample_dt_ms``."""
+        import numpy as np
+
+        return np.arange(self.n_samples, dtype=float) * self.sample_interval_ms
+
+
+class Discretization(_Frozen):
+    """How each cable is cut into control volumes (CVs): a count, or a largest CV length."""
+
+    cvs_per_cell: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_extent_um: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Discretization":
+        if (self.cvs_per_cell is None) == (self.max_extent_um is None):
+            raise ValueError(
+                "give exactly one of cvs_per_cell (a whole number >= 1) or max_extent_um (> 0)"
+            )
+        return self
+
+    def cvs_for(self, length_um: float) -> int:
+        """Control volumes for a cable of ``length_um``: the count, or ceil(length / extent).
+
+        Both backends take their CV count from here, so they always agree.
+        """
+        if self.cvs_per_cell is not None:
+            return self.cvs_per_cell
+        ratio = length_um / float(self.max_extent_um)
+        nearest = round(ratio)
+        # A length that is a whole multiple of the extent up to rounding needs exactly that
+        # many CVs; ceil() of 1000.0000000000001 would otherwise add one.
+        if nearest >= 1 and abs(ratio - nearest) <= 1e-9 * ratio:
+            return int(nearest)
+        return max(1, math.ceil(ratio))
+
+
+class Cell(_Frozen):
+    """One passive unbranched cable with sealed ends."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    length_um: float = Field(gt=0)
+    radius_um: float = Field(gt=0)
+    cm_F_per_m2: float = Field(gt=0, description="specific membrane capacitance, F/m^2")
+    ra_ohm_cm: float = Field(gt=0, description="axial resistivity, ohm*cm")
+    g_leak_S_per_cm2: float = Field(gt=0, description="leak conductance density, S/cm^2")
+    e_leak_mV: float
+    v_init_mV: float | None = Field(default=None, description="defaults to e_leak_mV")
+
+    @property
+    def initial_mV(self) -> float:
+        """The initial membrane potential in mV (``v_init_mV`` or ``e_leak_mV``)."""
+        return self.e_leak_mV if self.v_init_mV is None else self.v_init_mV
+
+    @property
+    def area_um2(self) -> float:
+        """Lateral membrane area in um^2 (end caps excluded, as both simulators do)."""
+        return 2.0 * math.pi * self.radius_um * self.length_um
+
+    @property
+    def tau_ms(self) -> float:
+        """Membrane time constant cm / g_leak in ms."""
+        return self.cm_F_per_m2 * 1e-4 / self.g_leak_S_per_cm2 * 1e3
+
+    @property
+    def length_constant_um(self) -> float:
+        """Length constant lambda = sqrt(r_m / r_a) in um."""
+        radius_cm = self.radius_um * 1e-4
+        lam_cm = math.sqrt(radius_cm / (2.0 * self.ra_ohm_cm * self.g_leak_S_per_cm2))
+        return lam_cm * 1e4
+
+
+_Position = Field(ge=0.0, le=1.0)
+
+
+class GapJunction(_Frozen):
+    """An ohmic gap junction between a site on one cell and a site on another (or the same)."""
+
+    cells: tuple[str, str]
+    x: tuple[float, float] = (0.5, 0.5)
+    g_uS: float = Field(ge=0)
+
+    @field_validator("x")
+    @classmethod
+    def _positions(cls, value: tuple[float, float]) -> tuple[float, float]:
+        for position in value:
+            if not 0.0 <= position <= 1.0:
+                raise ValueError(f"position {position:g} is outside [0, 1]")
+        return value
+
+
+class Probe(_Frozen):
+    """A membrane-voltage probe at position ``x`` of a cell."""
+
+    cell: str
+    x: float = _Position
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$"
+    )
+
+    @property
+    def label(self) -> str:
+        """The probe's name, or the stable default ``<cell>_x<x>`` (e.g. ``a_x0.5``)."""
+        return self.name if self.name is not None else f"{self.cell}_x{self.x:g}"
+
+
+class Stimulus(_Frozen):
+    """A step current clamp: ``amplitude_nA`` from ``delay_ms`` for ``duration_ms``."""
+
+    cell: str
+    x: float = _Position
+    delay_ms: float = Field(ge=0)
+    duration_ms: float = Field(ge=0)
+    amplitude_nA: float
+
+
+class ProbeTolerance(_Frozen):
+    """Per-probe tolerances in mV that override the model-wide ones."""
+
+    backends_abs_mV: float | None = Field(default=None, ge=0)
+    analytic_abs_mV: float | None = Field(default=None, ge=0)
+    lumped_abs_mV: float | None = Field(default=None, ge=0)
+
+
+class Tolerance(_Frozen):
+    """Largest allowed deviations in mV.
+
+    ``backends_abs_mV`` gates simulator against simulator, ``analytic_abs_mV`` each simulator
+    against the exact cable solution, ``lumped_abs_mV`` against the lumped (isopotential)
+    solution (None: reported, not gated).  Samples before ``window_start_ms`` are ignored.
+    """
+
+    backends_abs_mV: float = Field(default=1e-6, ge=0)
+    analytic_abs_mV: float = Field(default=0.1, ge=0)
+    lumped_abs_mV: float | None = Field(default=None, ge=0)
+    window_start_ms: float = Field(default=0.0, ge=0)
+    probes: dict[str, ProbeTolerance] = Field(default_factory=dict)
+
+
+class ArborOptions(_Frozen):
+    """Options of the Arbor backend."""
+
+    threads: int = Field(default=1, ge=1, le=1024)
+
+
+class NeuronOptions(_Frozen):
+    """Options of the NEURON backend.
+
+    ``secondorder``: 0 implicit Euler (default, like Arbor), 1 or 2 Crank-Nicolson variants.
+    ``nthread``: NEURON threads.  ``mpi_ranks``: run under ``mpiexec -n`` (needs mpi4py).
+    """
+
+    secondorder: Literal[0, 1, 2] = 0
+    nthread: int = Field(default=1, ge=1, le=1024)
+    mpi_ranks: int = Field(default=1, ge=1, le=4096)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class BackendOptions(_Frozen):
+    """Per-backend options, the ``[backends.<name>]`` tables of a model file."""
+
+    arbor: ArborOptions = Field(default_factory=ArborOptions)
+    neuron: NeuronOptions = Field(default_factory=NeuronOptions)
+
+
+class Model(_Frozen):
+    """A complete neutral model: cells, junctions, probes, clamps, run settings, tolerances."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str | None = None
+    simulation: Simulation
+    discretization: Discretization = Field(
+        default_factory=lambda: Discretization(cvs_per_cell=1)
+    )
+    cells: tuple[Cell, ...] = Field(min_length=1)
+    gap_junctions: tuple[GapJunction, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    stimuli: tuple[Stimulus, ...] = ()
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+    backends: BackendOptions = Field(default_factory=BackendOptions)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "Model":
+        index = {}
+        for i, cell in enumerate(self.cells):
+            if cell.name in index:
+                raise _FieldError(f"cells.{i}.name", f"duplicate cell name {cell.name!r}",
+                                  "each cell name once")
+            index[cell.name] = i
+        known = ", ".join(sorted(index)[:10]) + (" ..." if len(index) > 10 else "")
+        for i, junction in enumerate(self.gap_junctions):
+            for side, cell in enumerate(junction.cells):
+                if cell not in index:
+                    raise _FieldError(f"gap_junctions.{i}.cells", f"unknown cell {cell!r}",
+                                      f"one of: {known}")
+            if (junction.cells[0] == junction.cells[1]
+                    and abs(junction.x[0] - junction.x[1]) < 1e-12):
+                raise _FieldError(f"gap_junctions.{i}", "joins a site to itself",
+                                  "two different sites (another cell, or another x)")
+        names: set[str] = set()
+        for i, probe in enumerate(self.probes):
+            if probe.cell not in index:
+                raise _FieldError(f"probes.{i}.cell", f"unknown cell {probe.cell!r}",
+                                  f"one of: {known}")
+            if probe.label in names:
+                raise _FieldError(f"probes.{i}.name", f"duplicate probe name {probe.label!r}",
+                                  "each probe name once")
+            names.add(probe.label)
+        for i, stimulus in enumerate(self.stimuli):
+            if stimulus.cell not in index:
+                raise _FieldError(f"stimuli.{i}.cell", f"unknown cell {stimulus.cell!r}",
+                                  f"one of: {known}")
+        for probe_name in self.tolerance.probes:
+            if probe_name not in names:
+                raise _FieldError(f"tolerance.probes.{probe_name}",
+                                  f"unknown probe {probe_name!r}",
+                                  "one of: " + ", ".join(sorted(names)))
+        return self
+
+    # Convenience views -------------------------------------------------------------------
+
+    def cell_index(self) -> dict[str, int]:
+        """Map cell name -> position in ``cells`` (the gid used by the backends)."""
+        return {cell.name: i for i, cell in enumerate(self.cells)}
+
+    def cvs(self, cell: Cell) -> int:
+        """Control volumes of ``cell`` under this model's discretization."""
+        return self.discretization.cvs_for(cell.length_um)
+
+    @property
+    def probe_labels(self) -> list[str]:
+        """Probe names in model order."""
+        return [probe.label for probe in self.probes]
+
+    def effective_probes(self) -> tuple[Probe, ...]:
+        """The probes, or (if none are given) one probe at the middle of every cell."""
+        if self.probes:
+            return self.probes
+        return tuple(Probe(cell=cell.name, x=0.5) for cell in self.cells)
+
+    def junctions_by_cell(self) -> dict[int, list[tuple[int, int, int]]]:
+        """Index junctions by cell once: gid -> [(junction index, side, peer gid)]."""
+        index = self.cell_index()
+        by_cell: dict[int, list[tuple[int, int, int]]] = {}
+        for j, junction in enumerate(self.gap_junctions):
+            a, b = index[junction.cells[0]], index[junction.cells[1]]
+            by_cell.setdefault(a, []).append((j, 0, b))
+            by_cell.setdefault(b, []).append((j, 1, a))
+        return by_cell
+
+    def to_dict(self, *, resolved: bool = False) -> dict[str, Any]:
+        """Plain dict (TOML/JSON ready).  ``resolved`` fills every default explicitly."""
+        data = self.model_dump(mode="json", exclude_none=True, exclude_unset=not resolved)
+        data["name"] = self.name
+        data["simulation"] = self.simulation.model_dump(mode="json", exclude_none=True)
+        if resolved:
+            data["simulation"]["sample_dt_ms"] = self.simulation.sample_interval_ms
+            data["cells"] = [
+                {**cell.model_dump(mode="json"), "v_init_mV": cell.initial_mV}
+                for cell in self.cells
+            ]
+            data["probes"] = [
+                {**probe.model_dump(mode="json"), "name": probe.label}
+                for probe in self.effective_probes()
+            ]
+            data["discretization"] = self.discretization.model_dump(mode="json",
+                                                                    exclude_none=True)
+        else:
+            data["cells"] = [cell.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+                             for cell in self.cells]
+        return data
+
+    def replace(self, **changes: Any) -> "Model":
+        """A validated copy with top-level fields replaced."""
+        return model_from_dict({**self.to_dict(), **changes}, source="<replace>")
+
+
+class _FieldError(ValueError):
+    """Internal: a cross-field error that knows its dotted field path."""
+
+    def __init__(self, field: str, message: str, allowed: str) -> None:
+        self.field = field
+        self.message = message
+        self.allowed = allowed
+        super().__init__(message)
+
+
+# Loading -----------------------------------------------------------------------------------
+
+
+def _field_path(loc: Iterable[Any], data: Any) -> str:
+    """Dotted path of a pydantic error location, naming cells by index and name."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, str) and item.startswith(("function-", "tagged-union")):
+            continue
+        if isinstance(item, int):
+            label = f"{item}"
+            if isinstance(node, (list, tuple)) and 0 <= item < len(node):
+                node = node[item]
+                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                    label = f"{item}({node['name']})"
+            else:
+                node = None
+            parts.append(label)
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, Mapping) else None
+    return ".".join(parts)
+
+
+def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelError:
+    """The first pydantic error as one InvalidModelError naming the field and what is allowed."""
+    error = exc.errors(include_url=False)[0]
+    field = _field_path(error.get("loc", ()), data)
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    given = error.get("input")
+    inner = ctx.get("error")
+    if isinstance(inner, _FieldError):
+        return InvalidModelError(f"{inner.message}; allowed: {inner.allowed}",
+                                 source=source, field=inner.field, allowed=inner.allowed)
+    if kind == "extra_forbidden":
+        return InvalidModelError("unknown key; check the spelling (see README: model format)",
+                                 source=source, field=field, allowed="a documented key")
+    if kind == "missing":
+        return InvalidModelError("required field is missing; see README: model format",
+                                 source=source, field=field)
+    message = error.get("msg", "invalid value")
+    message = message.removeprefix("Value error, ")
+    if isinstance(given, (dict, list, tuple)):
+        return InvalidModelError(message, source=source, field=field, allowed=message)
+    shown = repr(given)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return InvalidModelError(f"{message} (got {shown})", source=source, field=field,
+                             value=given, allowed=message)
+
+
+def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model:
+    """Validate ``data`` (as read from TOML) into a :class:`Model`.
+
+    Raises :class:`InvalidModelError` naming ``source``, the field and what is allowed.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidModelError("a model must be a table of keys", source=source)
+    try:
+        return Model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _translate(exc, data, source) from None
+    except _FieldError as exc:  # raised outside pydantic's wrapping (defensive)
+        raise InvalidModelError(f"{exc.message}; allowed: {exc.allowed}", source=source,
+                                field=exc.field) from None
+
+
+def loads_model(text: str, *, source: str = "<string>") -> Model:
+    """Parse TOML ``text`` into a validated :class:`Model`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidModelError(f"not valid TOML: {exc}", source=source,
+                                allowed="a TOML document") from None
+    return model_from_dict(data, source=source)
+
+
+def load_model(path: str | Path) -> Model:
+    """Read and validate a TOML model file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidModelError("file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise InvalidModelError("is a folder, not a model file", source=str(path)) from None
+    except OSError as exc:
+        raise InvalidModelError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidModelError("not valid TOML: not UTF-8 text", source=str(path),
+                                allowed="a UTF-8 TOML document") from None
+    return loads_model(text, source=str(path))
+
+
+def dumps_model(model: Model, *, resolved: bool = False) -> str:
+    """The model as TOML text (``resolved``: with every default written out)."""
+    import tomli_w
+
+    return tomli_w.dumps(model.to_dict(resolved=resolved))
+
+
+def dump_model(model: Model, path: str | Path, *, resolved: bool = False) -> None:
+    """Write the model as a TOML file."""
+    from crosssim.io import atomic_write_text
+
+    atomic_write_text(Path(path), dumps_model(model, resolved=resolved))
+
+
+# Overrides (--set) ------------------------------------------------------------------------
+
+_EXCLUSIVE = {"cvs_per_cell": "max_extent_um", "max_extent_um": "cvs_per_cell"}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``path=value``; the value is read as a TOML value, or kept as a plain string."""
+    if "=" not in text:
+        raise InvalidModelError(f"--set {text!r}: expected PATH=VALUE",
+                                field="--set", allowed="PATH=VALUE, e.g. cells.a.e_leak_mV=-80")
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    raw = raw.strip()
+    if not path:
+        raise InvalidModelError(f"--set {text!r}: empty path", field="--set",
+                                allowed="PATH=VALUE, e.g. gap_junctions.0.g_uS=0.02")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return path, value
+
+
+def _locate(container: Any, key: str, path: str, source: str) -> Any:
+    """Resolve one step of an override path: a table key, a list index or a cell/probe name."""
+    if isinstance(container, dict):
+        return key
+    if isinstance(container, list):
+        if key.lstrip("-").isdigit():
+            index = int(key)
+            if -len(container) <= index < len(container):
+                return index % len(container)
+            raise InvalidModelError(
+                f"--set {path}: index {index} out of range", field=path, source=source,
+                allowed=f"0..{len(container) - 1}")
+        for i, item in enumerate(container):
+            if isinstance(item, dict) and item.get("name") == key:
+                return i
+        names = [item.get("name") for item in container if isinstance(item, dict)
+                 and item.get("name")]
+        raise InvalidModelError(
+            f"--set {path}: no entry named {key!r}", field=path, source=source,
+            allowed="an index or one of: " + ", ".join(map(str, names[:10])))
+    raise InvalidModelError(f"--set {path}: {key!r} is not a table or a list", field=path,
+                            source=source, allowed="a path into a table or list")
+
+
+def apply_overrides(model: Model, overrides: Iterable[str | tuple[str, Any]],
+                    *, source: str = "<overrides>") -> Model:
+    """A validated copy of ``model`` with ``--set`` style overrides applied.
+
+    Paths are dotted: ``cells.a.e_leak_mV`` (a cell by name or index),
+    ``gap_junctions.0.g_uS``, ``discretization.max_extent_um`` (setting one of the two
+    discretization keys clears the other), ``simulation.dt_ms``.
+    """
+    data = model.to_dict()
+    # lists of tables must exist for index paths
+    for key in ("gap_junctions", "probes", "stimuli"):
+        data.setdefault(key, [])
+    data["cells"] = [dict(cell) for cell in data["cells"]]
+    for item in overrides:
+        path, value = parse_override(item) if isinstance(item, str) else item
+        keys = path.split(".")
+        node: Any = data
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            slot = _locate(node, key, path, source)
+            if last:
+                if isinstance(node, dict) and key in _EXCLUSIVE and keys[0] == "discretization":
+                    node.pop(_EXCLUSIVE[key], None)
+                node[slot] = value
+            else:
+                if isinstance(node, dict) and slot not in node:
+                    node[slot] = {}
+                node = node[slot]
+    try:
+        return model_from_dict(data, source=source)
+    except InvalidModelError as exc:
+        raise InvalidModelError(exc.message, source=source, field=exc.field,
+                                value=exc.value, allowed=exc.allowed) from None

@@ -1,0 +1,29 @@
+"""Shared fixtures and markers.  Simulators are imported inside tests, never at module top."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from crosssim.builtin import builtin_model
+
+
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+requires_arbor = pytest.mark.skipif(not _installed("arbor"), reason="arbor is not installed")
+requires_neuron = pytest.mark.skipif(not _installed("neuron"), reason="neuron is not installed")
+
+#: Parametrise a test over the simulator backends: ``@pytest.mark.parametrize("backend", BACKENDS)``.
+BACKENDS = [
+    pytest.param("arbor", id="arbor", marks=requires_arbor),
+    pytest.param("neuron", id="neuron", marks=requires_neuron),
+]
+
+
+@pytest.fixture
+def seed_model():
+    """The built-in seed model (two cells, 1 CV each, 5 ms at dt 0.01 ms)."""
+    return builtin_model("two_cells")

@@ -54,8 +54,10 @@ class InvalidModelError(CrossSimError, ValueError):
             parts.append(str(self.source))
         if self.field:
             parts.append(self.field)
-        text = ": ".join(parts + [self.message]) if parts else self.message
-        return text
+        message = self.message
+        if self.allowed and self.allowed not in message:
+            message = f"{message}; allowed: {self.allowed}"
+        return ": ".join(parts + [message]) if parts else message
 
     def with_source(self, source: str) -> "InvalidModelError":
         """A copy of this error that names ``source`` (a file path) as its origin."""

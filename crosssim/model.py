@@ -75,6 +75,30 @@ class _Frozen(BaseModel):
         validate_default=True,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        """Refuse strings and booleans where a number is expected ("5" is a typo, not 5)."""
+        if isinstance(data, Mapping):
+            for name in _numeric_fields(cls):
+                value = data.get(name)
+                if isinstance(value, (str, bool)):
+                    raise _FieldError(name, f"expected a number, got {value!r}",
+                                      "a number (no quotes)")
+        return data
+
+
+def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields of ``cls`` that hold numbers (float/int, optionally None)."""
+    names = set()
+    for name, info in cls.model_fields.items():
+        text = str(info.annotation)
+        if info.annotation in (float, int) or text in ("float | None", "int | None",
+                                                        "typing.Optional[float]",
+                                                        "typing.Optional[int]"):
+            names.add(name)
+    return frozenset(names)
+
 
 def _whole_multiple(value: float, unit: float) -> int | None:
     """``round(value / unit)`` if ``value`` is a whole multiple of ``unit``, else None."""
@@ -458,8 +482,9 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
     given = error.get("input")
     inner = ctx.get("error")
     if isinstance(inner, _FieldError):
+        full = f"{field}.{inner.field}" if field else inner.field
         return InvalidModelError(f"{inner.message}; allowed: {inner.allowed}",
-                                 source=source, field=inner.field, allowed=inner.allowed)
+                                 source=source, field=full, allowed=inner.allowed)
     if kind == "extra_forbidden":
         return InvalidModelError("unknown key; check the spelling (see README: model format)",
                                  source=source, field=field, allowed="a documented key")
@@ -569,7 +594,7 @@ def _locate(container: Any, key: str, path: str, source: str) -> Any:
             if -len(container) <= index < len(container):
                 return index % len(container)
             raise InvalidModelError(
-                f"--set {path}: index {index} out of range", field=path, source=source,
+                f"index {index} out of range", field=path, source=source,
                 allowed=f"0..{len(container) - 1}")
         for i, item in enumerate(container):
             if isinstance(item, dict) and item.get("name") == key:
@@ -577,9 +602,9 @@ def _locate(container: Any, key: str, path: str, source: str) -> Any:
         names = [item.get("name") for item in container if isinstance(item, dict)
                  and item.get("name")]
         raise InvalidModelError(
-            f"--set {path}: no entry named {key!r}", field=path, source=source,
+            f"no entry named {key!r}", field=path, source=source,
             allowed="an index or one of: " + ", ".join(map(str, names[:10])))
-    raise InvalidModelError(f"--set {path}: {key!r} is not a table or a list", field=path,
+    raise InvalidModelError(f"{key!r} is not a table or a list", field=path,
                             source=source, allowed="a path into a table or list")
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of the ``crosssim`` command line; each module has add_arguments/execute."""

@@ -1,0 +1,154 @@
+"""Arguments and steps shared by the subcommands: the model, overrides, backends, output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from crosssim.errors import InvalidModelError, UsageError
+from crosssim.model import Model, apply_overrides, load_model, parse_override
+
+DEFAULT_MODEL = "two_cells"
+DEFAULT_REPORTS = Path("reports")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """MODEL (file or built-in name), ``--set PATH=VALUE`` and ``--param KEY=VALUE``."""
+    parser.add_argument(
+        "model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
+        help="a model file (.toml) or a built-in model name (default: two_cells; "
+        "see 'crosssim models')")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        help="override a model field, e.g. cells.a.e_leak_mV=-80, gap_junctions.0.g_uS=0.02, "
+        "discretization.cvs_per_cell=11 (repeatable)")
+    parser.add_argument(
+        "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+        help="parameter of a built-in network generator, e.g. n_cells=1000 (repeatable)")
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backend arbor|neuron|all`` (comma-separated lists allowed)."""
+    parser.add_argument(
+        "--backend", default="all", metavar="NAME",
+        help="arbor, neuron, or all (default); a comma-separated list is allowed")
+
+
+def add_output_argument(parser: argparse.ArgumentParser) -> None:
+    """``--out DIR`` (default: reports/<model name>)."""
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: reports/<model name>)")
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, value = parse_override(item)
+        params[key] = value
+    return params
+
+
+def resolve_model(args: argparse.Namespace) -> Model:
+    """Load the model named by ``args.model`` (file or built-in) with its overrides applied."""
+    spec: str = args.model
+    path = Path(spec)
+    params = _parse_params(getattr(args, "params", []) or [])
+    if path.suffix.lower() == ".toml" or path.exists() or "/" in spec:
+        if params:
+            raise UsageError("--param applies to built-in network models, not to model files")
+        model = load_model(path)
+        source = str(path)
+    else:
+        from crosssim.builtin import builtin_model
+
+        model = builtin_model(spec, params)
+        source = f"<built-in {spec}>"
+    overrides = getattr(args, "overrides", []) or []
+    if overrides:
+        model = apply_overrides(model, overrides, source=f"{source} --set")
+    return model
+
+
+def selected_backends(text: str) -> list[str]:
+    """Backend names from ``--backend`` (``all`` = every registered backend)."""
+    from crosssim.backends.base import backend_spec, known_backends
+
+    names = known_backends() if text.strip() == "all" else [
+        name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--backend: give arbor, neuron or all")
+    for name in names:
+        try:
+            backend_spec(name)
+        except Exception as exc:  # BackendUnavailableError: unknown name
+            raise UsageError(f"--backend: {exc}") from None
+    return names
+
+
+def output_dir(args: argparse.Namespace, model: Model) -> Path:
+    """The output folder: ``--out`` or ``reports/<model name>`` (model names are path-safe)."""
+    out = getattr(args, "out", None)
+    return Path(out) if out is not None else DEFAULT_REPORTS / model.name
+
+
+class Progress:
+    """Progress lines on stderr: ``[1/2] arbor: running ...`` then ``done in 0.41 s``."""
+
+    def __init__(self, total: int, *, quiet: bool = False, stream=None) -> None:
+        self.total = total
+        self.count = 0
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self._started = 0.0
+
+    def start(self, label: str) -> None:
+        self.count += 1
+        self._started = time.perf_counter()
+        if not self.quiet:
+            print(f"[{self.count}/{self.total}] {label}: running ...", file=self.stream,
+                  flush=True)
+
+    def finish(self, label: str, outcome: str = "done") -> None:
+        if not self.quiet:
+            elapsed = time.perf_counter() - self._started
+            print(f"[{self.count}/{self.total}] {label}: {outcome} in {elapsed:.2f} s",
+                  file=self.stream, flush=True)
+
+
+def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None = None,
+                runner: Callable[[str, Model], Any] | None = None):
+    """Run each backend; return (results, failures) where failures maps name -> reason.
+
+    One backend failing (missing, crashed, NaN) never stops the others.
+    """
+    from crosssim.backends.base import run_backend
+    from crosssim.errors import BackendError
+
+    runner = runner or run_backend
+    results = []
+    failures: dict[str, str] = {}
+    for name in names:
+        if progress:
+            progress.start(name)
+        try:
+            result = runner(name, model)
+        except BackendError as exc:
+            failures[name] = exc.message
+            if progress:
+                progress.finish(name, f"FAILED ({exc.message})")
+            continue
+        results.append(result)
+        if progress:
+            progress.finish(name)
+    return results, failures
+
+
+def ensure_valid_model_source(spec: str) -> None:
+    """Raise InvalidModelError early for a model path that does not exist."""
+    path = Path(spec)
+    if path.suffix.lower() == ".toml" and not path.exists():
+        raise InvalidModelError("file not found", source=spec)

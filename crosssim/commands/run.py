@@ -1,0 +1,86 @@
+"""``crosssim run``: run the backends on one model, write traces.csv and a plot, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from crosssim.commands.common import (
+    Progress,
+    add_backend_argument,
+    add_model_arguments,
+    add_output_argument,
+    output_dir,
+    resolve_model,
+    run_sources,
+    selected_backends,
+)
+from crosssim.errors import EXIT_BACKEND, EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    add_backend_argument(parser)
+    add_output_argument(parser)
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def summary_lines(results, failures) -> list[str]:
+    """Final value per backend and probe, and the largest |a - b| between backends."""
+    lines = []
+    for result in results:
+        finals = ", ".join(f"{probe} {values[-1]:.6f} mV"
+                           for probe, values in zip(result.probes, result.values_mV))
+        lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.2f} s)")
+    for name, reason in failures.items():
+        lines.append(f"{name:>8}: FAILED: {reason}")
+    for i, first in enumerate(results):
+        for second in results[i + 1:]:
+            if first.values_mV.shape != second.values_mV.shape:
+                continue
+            diff = np.abs(first.values_mV - second.values_mV)
+            row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
+            lines.append(
+                f"largest |{first.backend} - {second.backend}| = {diff[row, col]:.3g} mV "
+                f"(probe {first.probes[row]}, t = {first.times_ms[col]:g} ms)")
+    return lines
+
+
+def execute(args: argparse.Namespace) -> int:
+    from crosssim.backends.base import results_to_frame
+    from crosssim.io import atomic_open
+
+    model = resolve_model(args)
+    names = selected_backends(args.backend)
+    progress = Progress(len(names), quiet=args.quiet)
+    results, failures = run_sources(model, names, progress=progress)
+    out = output_dir(args, model)
+    if results:
+        frame = results_to_frame(results)
+        with atomic_open(out / "traces.csv") as handle:
+            frame.to_csv(handle, index=False, float_format="%.12g")
+        written = [out / "traces.csv"]
+        if not args.no_plot:
+            from crosssim.analytic import lumped_steady_state
+            from crosssim.report.figures import plot_traces
+
+            path = out / "traces.png"
+            plot_traces(model, results, path, equilibria=lumped_steady_state(model))
+            written.append(path)
+    else:
+        written = []
+    print(f"model {model.name}: {len(model.cells)} cells, {len(model.gap_junctions)} gap "
+          f"junctions, {model.simulation.n_samples} samples per probe "
+          f"(t = 0..{model.simulation.t_stop_ms:g} ms)")
+    for line in summary_lines(results, failures):
+        print(line)
+    for path in written:
+        print(f"wrote {path}")
+    if failures:
+        print(f"crosssim run: error: {len(failures)} backend(s) failed: "
+              + "; ".join(f"{k}: {v}" for k, v in failures.items()), file=sys.stderr)
+        return EXIT_BACKEND
+    return EXIT_OK

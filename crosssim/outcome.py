@@ -1,0 +1,100 @@
+"""The result of a check: per (source pair, probe) comparisons, failures and the verdict.
+
+These plain data types are the contract between the comparison (``crosssim.compare``,
+``crosssim.check``) and everything that presents it (text table, JSON, JUnit, HTML,
+Markdown, sweeps).  ``CheckOutcome.to_document()`` is the JSON document of
+``crosssim check --format json``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.backends.base import RunResult
+    from crosssim.model import Model
+
+#: Names of the two reference sources.
+ANALYTIC = "analytic"
+LUMPED = "lumped"
+
+Verdict = Literal["pass", "fail", "error"]
+PairKind = Literal["backends", "analytic", "lumped", "references"]
+
+
+@dataclass
+class Comparison:
+    """Deviation between sources ``a`` and ``b`` at one probe, on their common grid (mV, ms).
+
+    For a backend-vs-reference pair, ``a`` is the backend and ``b`` the reference (one-sided);
+    backend-vs-backend is symmetric.  ``tolerance_mV`` None means reported, not gated, and
+    then ``passed`` is None.  ``*_rel_range`` are normalised by the range of ``b``'s trace
+    (max - min; falls back to max |b| when the trace is flat).
+    """
+
+    a: str
+    b: str
+    probe: str
+    kind: PairKind
+    max_abs_mV: float
+    t_max_abs_ms: float
+    a_at_max_mV: float
+    b_at_max_mV: float
+    rms_mV: float
+    max_rel_range: float
+    rms_rel_range: float
+    final_abs_mV: float
+    n_samples: int
+    n_mismatched: int
+    tolerance_mV: float | None
+    passed: bool | None
+    window_start_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN/inf become None)."""
+        return {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
+                for key, value in asdict(self).items()}
+
+
+@dataclass
+class CheckOutcome:
+    """Everything one ``check`` produced."""
+
+    model: "Model"
+    results: dict[str, "RunResult"]
+    failures: dict[str, str]
+    comparisons: list[Comparison]
+    wall_time_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``error`` if a source failed, else ``fail`` if a gated comparison failed, else ``pass``."""
+        if self.failures:
+            return "error"
+        if any(c.passed is False for c in self.comparisons):
+            return "fail"
+        return "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """3 for error, 1 for fail, 0 for pass."""
+        return {"pass": EXIT_OK, "fail": EXIT_DEVIATION, "error": EXIT_BACKEND}[self.verdict]
+
+    def failing(self) -> list[Comparison]:
+        """The gated comparisons that exceeded their tolerance."""
+        return [c for c in self.comparisons if c.passed is False]
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document of ``crosssim check --format json``."""
+        return {
+            "model": self.model.name,
+            "verdict": self.verdict,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "errors": [{"source": name, "reason": reason}
+                       for name, reason in sorted(self.failures.items())],
+            "wall_time_s": dict(self.wall_time_s),
+        }

@@ -1,0 +1,1 @@
+"""Reports for people (HTML, Markdown, figures) and machines (JSON, JUnit XML)."""

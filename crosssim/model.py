@@ -15,6 +15,7 @@ Conventions used everywhere in crosssim:
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -451,6 +452,9 @@ class _FieldError(ValueError):
 # Loading -----------------------------------------------------------------------------------
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
+
+
 def _field_path(loc: Iterable[Any], data: Any) -> str:
     """Dotted path of a pydantic error location, naming cells by index and name."""
     parts: list[str] = []
@@ -462,7 +466,8 @@ def _field_path(loc: Iterable[Any], data: Any) -> str:
             label = f"{item}"
             if isinstance(node, (list, tuple)) and 0 <= item < len(node):
                 node = node[item]
-                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                if (isinstance(node, Mapping) and isinstance(node.get("name"), str)
+                        and _SAFE_NAME.match(node["name"])):
                     label = f"{item}({node['name']})"
             else:
                 node = None
@@ -475,7 +480,9 @@ def _field_path(loc: Iterable[Any], data: Any) -> str:
 
 def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelError:
     """The first pydantic error as one InvalidModelError naming the field and what is allowed."""
-    error = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # A misspelt key shows up as "unknown key" plus "missing": the unknown key says more.
+    error = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     field = _field_path(error.get("loc", ()), data)
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
@@ -486,13 +493,23 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         return InvalidModelError(f"{inner.message}; allowed: {inner.allowed}",
                                  source=source, field=full, allowed=inner.allowed)
     if kind == "extra_forbidden":
-        return InvalidModelError("unknown key; check the spelling (see README: model format)",
+        import difflib
+
+        key = str(error["loc"][-1]) if error.get("loc") else ""
+        parent = tuple(error.get("loc", ()))[:-1]
+        siblings = [str(e["loc"][-1]) for e in errors
+                    if e.get("type") == "missing" and tuple(e["loc"])[:-1] == parent]
+        close = difflib.get_close_matches(key, siblings or _all_field_names(), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
+        return InvalidModelError(f"unknown key; {hint} (see README: model format)",
                                  source=source, field=field, allowed="a documented key")
     if kind == "missing":
         return InvalidModelError("required field is missing; see README: model format",
                                  source=source, field=field)
     message = error.get("msg", "invalid value")
     message = message.removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        message = "allowed: letters, digits and _ . - only (it names files and columns)"
     if isinstance(given, (dict, list, tuple)):
         return InvalidModelError(message, source=source, field=field, allowed=message)
     shown = repr(given)
@@ -500,6 +517,17 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         shown = shown[:57] + "..."
     return InvalidModelError(f"{message} (got {shown})", source=source, field=field,
                              value=given, allowed=message)
+
+
+def _all_field_names() -> list[str]:
+    """Every field name of every part of the model format (for spelling hints)."""
+    names: set[str] = set()
+    pending: list[type] = [_Frozen]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        names.update(getattr(cls, "model_fields", {}))
+    return sorted(names)
 
 
 def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model:

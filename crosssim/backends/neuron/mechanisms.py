@@ -1,0 +1,279 @@
+"""The MOD compile cache: crosssim's NMODL mechanisms, compiled once per machine and version.
+
+:func:`ensure_mechanisms` compiles the MOD files with ``nrnivmodl`` on first use (never at
+import time) into ``<cache>/mod-<hash>``, where ``<cache>`` is ``$CROSSSIM_CACHE_DIR``, else
+``$XDG_CACHE_HOME/crosssim``, else ``~/.cache/crosssim``, and ``<hash>`` is the SHA-256 of
+the MOD sources, the NEURON version and the machine type.  Later calls find the folder and
+compile nothing.  Concurrent first calls are safe: the build happens in a temporary folder
+beside the target, renamed into place atomically while holding a ``filelock.FileLock``.
+Every ``nrnivmodl`` run appends one line to ``<cache>/compiles.log`` (see
+:func:`compile_count`).
+
+The parent process compiles (so a missing compiler is a clear :class:`MechanismBuildError`);
+the NEURON child only loads the library (:func:`load_mechanisms`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from crosssim.errors import MechanismBuildError
+
+__all__ = [
+    "MECHANISM_NAME",
+    "cache_root",
+    "compile_count",
+    "ensure_mechanisms",
+    "find_compiler",
+    "find_nrnivmodl",
+    "load_mechanisms",
+    "mechanism_hash",
+    "mechanism_library",
+    "mod_source_dir",
+]
+
+#: The point process every compiled library must provide (``mod/crosssim_gap.mod``).
+MECHANISM_NAME = "CrosssimGap"
+#: File in a finished cache folder that names the compiled library.
+MANIFEST = "crosssim-mechanisms.json"
+#: One line per ``nrnivmodl`` run, in the cache root.
+COMPILE_LOG = "compiles.log"
+
+_BACKEND = "neuron"
+_INSTALL_COMPILER = (
+    "install one, e.g. apt-get install build-essential (Debian/Ubuntu), "
+    "dnf install gcc-c++ make (Fedora), xcode-select --install (macOS)"
+)
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$CROSSSIM_CACHE_DIR``, ``$XDG_CACHE_HOME/crosssim`` or
+    ``~/.cache/crosssim``."""
+    explicit = os.environ.get("CROSSSIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "crosssim"
+
+
+def mod_source_dir() -> Path:
+    """The folder of crosssim's MOD files: ``crosssim/mod`` in a wheel, ``<repo>/mod`` in a
+    source checkout."""
+    try:
+        packaged = importlib.resources.files("crosssim") / "mod"
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
+        pass
+    return Path(__file__).resolve().parents[3] / "mod"
+
+
+def _mod_files() -> list[Path]:
+    folder = mod_source_dir()
+    files = sorted(folder.glob("*.mod")) if folder.is_dir() else []
+    if not files:
+        raise MechanismBuildError(
+            _BACKEND, f"no MOD files found in {folder}; reinstall crosssim (pip install crosssim)")
+    return files
+
+
+def _neuron_version() -> str:
+    for distribution in ("neuron", "neuron-nightly", "neuron-gpu", "neuron-gpu-nightly"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:  # a source build without package metadata: ask NEURON itself (slow, rare)
+        import neuron
+    except ImportError as exc:
+        raise MechanismBuildError(_BACKEND, "NEURON is not installed: pip install neuron") from exc
+    return str(getattr(neuron, "__version__", "unknown"))
+
+
+def mechanism_hash(files: list[Path] | None = None) -> str:
+    """SHA-256 (hex) of the MOD sources, the NEURON version and the machine type."""
+    digest = hashlib.sha256()
+    for path in files if files is not None else _mod_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(b"neuron=" + _neuron_version().encode() + b"\0")
+    digest.update(b"machine=" + platform.machine().encode())
+    return digest.hexdigest()
+
+
+def find_nrnivmodl() -> Path | None:
+    """``nrnivmodl`` on PATH, or next to the running Python (a venv's bin need not be on
+    PATH); None if neither exists."""
+    found = shutil.which("nrnivmodl")
+    if found:
+        return Path(found)
+    beside = Path(sys.executable).parent / "nrnivmodl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    return None
+
+
+def find_compiler(path: str | None = None) -> str | None:
+    """The C++ compiler nrnivmodl will use (``$CXX``, c++, g++ or clang++), or None.
+
+    NEURON 9 translates MOD files to C++, so a C++ compiler is what is needed.
+    """
+    explicit = os.environ.get("CXX", "").split()
+    candidates = explicit[:1] + ["c++", "g++", "clang++"]
+    for name in candidates:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+def _manifest(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    library = folder / str(data.get("library", ""))
+    return data if data.get("library") and library.is_file() else None
+
+
+def mechanism_library(folder: Path) -> Path:
+    """The compiled library (``libnrnmech.so``) inside a cache folder from
+    :func:`ensure_mechanisms`."""
+    data = _manifest(Path(folder))
+    if data is None:
+        raise MechanismBuildError(_BACKEND, f"{folder} is not a complete mechanism build; "
+                                  "delete it and run again")
+    return Path(folder) / data["library"]
+
+
+def compile_count(root: Path | None = None) -> int:
+    """How many times ``nrnivmodl`` has run for the cache ``root`` (lines of compiles.log)."""
+    log = (root if root is not None else cache_root()) / COMPILE_LOG
+    try:
+        return len(log.read_text(encoding="utf-8").splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def _check_tools() -> Path:
+    nrnivmodl = find_nrnivmodl()
+    if nrnivmodl is None:
+        raise MechanismBuildError(
+            _BACKEND, "nrnivmodl not found (not on PATH, not next to "
+            f"{sys.executable}): pip install neuron")
+    search_path = os.pathsep.join([str(nrnivmodl.parent), os.environ.get("PATH", "")])
+    if find_compiler(search_path) is None:
+        raise MechanismBuildError(
+            _BACKEND, f"no C++ compiler (c++, g++ or clang++) found to compile MOD files: "
+            f"{_INSTALL_COMPILER}")
+    if shutil.which("make", path=search_path) is None:
+        raise MechanismBuildError(_BACKEND, f"make not found (nrnivmodl needs it): "
+                                  f"{_INSTALL_COMPILER}")
+    return nrnivmodl
+
+
+def _find_library(folder: Path) -> Path | None:
+    for pattern in ("*/libnrnmech.so", "*/.libs/libnrnmech.so", "*/libnrnmech.dylib",
+                    "*/libnrnmech.*", "*/nrnmech.dll"):
+        matches = sorted(folder.glob(pattern))
+        if matches:
+            return matches[0]
+    return None
+
+
+def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
+    """Run nrnivmodl in a staging folder, then rename it to ``target`` (caller holds the lock)."""
+    nrnivmodl = _check_tools()
+    staging = Path(tempfile.mkdtemp(prefix=f".mod-{digest[:16]}-", dir=root))
+    try:
+        sources = staging / "mod"
+        sources.mkdir()
+        for path in files:
+            shutil.copyfile(path, sources / path.name)
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([str(nrnivmodl.parent), env.get("PATH", "")])
+        started = time.perf_counter()
+        try:
+            completed = subprocess.run(
+                [str(nrnivmodl), "mod"], cwd=staging, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MechanismBuildError(_BACKEND, f"could not run {nrnivmodl}: {exc}") from exc
+        seconds = time.perf_counter() - started
+        with open(root / COMPILE_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} mod-{digest[:16]} "
+                      f"pid={os.getpid()} rc={completed.returncode} seconds={seconds:.2f}\n")
+        output = completed.stdout.decode("utf-8", "replace")
+        library = _find_library(staging)
+        if completed.returncode != 0 or library is None:
+            build_log = root / f"mod-{digest[:16]}.build.log"
+            build_log.write_text(output, encoding="utf-8")
+            lines = [line.strip() for line in output.splitlines() if line.strip()]
+            last = lines[-1] if lines else "no output"
+            raise MechanismBuildError(
+                _BACKEND, f"nrnivmodl failed (exit code {completed.returncode}): {last} "
+                f"(full log: {build_log})")
+        manifest = {
+            "hash": digest,
+            "neuron_version": _neuron_version(),
+            "machine": platform.machine(),
+            "sources": [path.name for path in files],
+            "library": str(library.relative_to(staging)),
+            "compile_seconds": round(seconds, 3),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        if target.exists():  # an incomplete leftover (no manifest): replace it
+            shutil.rmtree(target, ignore_errors=True)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def ensure_mechanisms() -> Path:
+    """The cache folder holding the compiled mechanisms, compiling them first if needed.
+
+    Raises :class:`MechanismBuildError` naming what to install when ``nrnivmodl``, a C++
+    compiler or ``make`` is missing, or when compilation fails.
+    """
+    files = _mod_files()
+    digest = mechanism_hash(files)
+    root = cache_root()
+    target = root / f"mod-{digest[:16]}"
+    if _manifest(target) is not None:
+        return target
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MechanismBuildError(
+            _BACKEND, f"cannot create the cache folder {root}: {exc.strerror}; "
+            "set CROSSSIM_CACHE_DIR to a writable folder") from exc
+    from filelock import FileLock
+
+    with FileLock(str(root / f".mod-{digest[:16]}.lock"), timeout=1800):
+        if _manifest(target) is None:
+            _compile(files, digest, root, target)
+    return target
+
+
+def load_mechanisms(folder: Path) -> None:
+    """Load the compiled library into this process's NEURON (child side; loads at most once)."""
+    from neuron import h
+
+    if hasattr(h, MECHANISM_NAME):
+        return
+    library = mechanism_library(Path(folder))
+    h.nrn_load_dll(str(library))
+    if not hasattr(h, MECHANISM_NAME):
+        raise RuntimeError(f"{library} did not define {MECHANISM_NAME}")

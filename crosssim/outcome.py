@@ -53,6 +53,12 @@ class Comparison:
     tolerance_mV: float | None
     passed: bool | None
     window_start_ms: float = 0.0
+    #: numpy.testing's max relative difference: max |a - b| / |b| (symmetric: / max(|a|, |b|)).
+    max_rel_diff: float = math.nan
+    #: The observed max_abs_mV with headroom (x1.5), rounded up to 2 significant figures.
+    suggested_tolerance_mV: float | None = None
+    #: How the two traces were put on one grid: ``exact`` (by index) or ``interpolated``.
+    alignment: str = "exact"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN/inf become None)."""

@@ -36,9 +36,11 @@ def two_cells() -> Model:
                 {"cell": "a", "x": 0.5, "name": "a_gj"},
                 {"cell": "b", "x": 0.5, "name": "b_gj"},
             ],
-            # One CV per cell is the lumped model, which differs from the exact cable by
-            # about 0.03 mV on this model (see README), hence a tolerant analytic gate.
-            "tolerance": {"backends_abs_mV": 1e-6, "analytic_abs_mV": 0.1},
+            # One CV per cell is the lumped model. Against the exact cable it is off by
+            # 0.105 mV at t = 0.01 ms (the junction site of a real cable moves faster at
+            # first) and by 0.025 mV at equilibrium; 0.2 mV gates that with headroom.
+            # Refine (--set discretization.cvs_per_cell=101) to see both converge.
+            "tolerance": {"backends_abs_mV": 1e-6, "analytic_abs_mV": 0.2},
         },
         source="<built-in two_cells>",
     )

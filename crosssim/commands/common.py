@@ -126,7 +126,7 @@ def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None
     One backend failing (missing, crashed, NaN) never stops the others.
     """
     from crosssim.backends.base import run_backend
-    from crosssim.errors import BackendError
+    from crosssim.errors import BackendError, CrossSimError
 
     runner = runner or run_backend
     results = []
@@ -138,8 +138,13 @@ def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None
             result = runner(name, model)
         except BackendError as exc:
             failures[name] = exc.message
+        except CrossSimError:
+            raise  # invalid model or usage: not a backend failure
+        except Exception as exc:  # noqa: BLE001 - any other failure is this backend's
+            failures[name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if name in failures:
             if progress:
-                progress.finish(name, f"FAILED ({exc.message})")
+                progress.finish(name, f"FAILED ({failures[name]})")
             continue
         results.append(result)
         if progress:

@@ -34,7 +34,7 @@ def summary_lines(results, failures) -> list[str]:
     for result in results:
         finals = ", ".join(f"{probe} {values[-1]:.6f} mV"
                            for probe, values in zip(result.probes, result.values_mV))
-        lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.2f} s)")
+        lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.3g} s)")
     for name, reason in failures.items():
         lines.append(f"{name:>8}: FAILED: {reason}")
     for i, first in enumerate(results):

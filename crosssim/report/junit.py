@@ -1,0 +1,96 @@
+"""JUnit XML of a check, for CI systems: one test case per comparison, one per failed source.
+
+* ``classname`` is the model name, ``name`` is ``"<a> vs <b> @ <probe>"``;
+* a comparison over its tolerance carries a ``<failure>`` whose text is the numpy.testing
+  style message (:func:`crosssim.check.failure_message`);
+* a comparison that is only reported (not gated) passes and says so in ``<system-out>``;
+* a source that is missing or failed is a test case ``"source <name>"`` with an ``<error>``.
+
+The XML is built with :mod:`xml.etree.ElementTree`, which escapes every name and message.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.outcome import CheckOutcome
+
+__all__ = ["junit_element", "junit_bytes", "write_junit"]
+
+
+def _clean(text: str) -> str:
+    """``text`` without the control characters XML 1.0 cannot carry (escaping is ET's job)."""
+    return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else "?" for ch in text)
+
+
+def junit_element(outcome: "CheckOutcome") -> ET.Element:
+    """The ``<testsuites>`` element of ``outcome``."""
+    from crosssim.check import failure_message
+
+    model = outcome.model.name
+    comparisons = outcome.comparisons
+    n_failures = sum(1 for c in comparisons if c.passed is False)
+    n_errors = len(outcome.failures)
+    total_time = sum(outcome.wall_time_s.values())
+    attributes = {
+        "name": f"crosssim check {model}",
+        "tests": str(len(comparisons) + n_errors),
+        "failures": str(n_failures),
+        "errors": str(n_errors),
+        "skipped": "0",
+        "time": f"{total_time:.3f}",
+    }
+    root = ET.Element("testsuites", {key: attributes[key]
+                                     for key in ("name", "tests", "failures", "errors", "time")})
+    suite = ET.SubElement(root, "testsuite", attributes)
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", {"name": "verdict", "value": outcome.verdict})
+    for name, seconds in sorted(outcome.wall_time_s.items()):
+        ET.SubElement(properties, "property",
+                      {"name": f"wall_time_s.{_clean(name)}", "value": f"{seconds:.3f}"})
+
+    for name, reason in sorted(outcome.failures.items()):
+        case = ET.SubElement(suite, "testcase", {
+            "classname": _clean(model), "name": _clean(f"source {name}"),
+            "time": f"{outcome.wall_time_s.get(name, 0.0):.3f}"})
+        error = ET.SubElement(case, "error", {"message": _clean(f"{name} failed: {reason}"),
+                                              "type": "BackendError"})
+        error.text = _clean(reason)
+
+    for c in comparisons:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": _clean(model), "name": _clean(f"{c.a} vs {c.b} @ {c.probe}"),
+            "time": "0"})
+        if c.passed is False:
+            message = failure_message(c)
+            failure = ET.SubElement(case, "failure", {
+                "message": _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
+                                  f"t = {c.t_max_abs_ms:g} ms > tolerance {c.tolerance_mV:g} mV"),
+                "type": "ToleranceExceededError"})
+            failure.text = _clean(message)
+        else:
+            gate = ("not gated (reported only)" if c.passed is None
+                    else f"within tolerance {c.tolerance_mV:g} mV")
+            out = ET.SubElement(case, "system-out")
+            out.text = _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
+                              f"t = {c.t_max_abs_ms:g} ms, rms {c.rms_mV:.6g} mV; {gate}")
+    return root
+
+
+def junit_bytes(outcome: "CheckOutcome") -> bytes:
+    """The JUnit XML document as UTF-8 bytes, with an XML declaration."""
+    root = junit_element(outcome)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def write_junit(outcome: "CheckOutcome", path: Path | str) -> Path:
+    """Write the JUnit XML of ``outcome`` to ``path`` atomically; return the path."""
+    from crosssim.io import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, junit_bytes(outcome))
+    return path

@@ -1,0 +1,174 @@
+"""``crosssim check`` end to end, in a subprocess: exit codes 0/1/2/3 each from a real case,
+the JSON document against its schema, the JUnit XML, ``--out`` and ``--report``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import requires_arbor, requires_neuron
+from crosssim.check import CHECK_DOCUMENT_SCHEMA
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+          "integer": int, "number": (int, float)}
+
+
+def _validate(instance, schema, path="$"):
+    """The subset of JSON Schema that CHECK_DOCUMENT_SCHEMA uses (jsonschema if installed)."""
+    try:
+        import jsonschema
+    except ImportError:
+        pass
+    else:
+        jsonschema.validate(instance, schema)
+        return
+    if "enum" in schema:
+        assert instance in schema["enum"], f"{path}: {instance!r} not in {schema['enum']}"
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        ok = any(isinstance(instance, _TYPES[t]) and not (
+            t in ("integer", "number") and isinstance(instance, bool)) for t in types)
+        assert ok, f"{path}: {instance!r} is not {types}"
+    if "minimum" in schema and isinstance(instance, (int, float)):
+        assert instance >= schema["minimum"], f"{path}: {instance} < {schema['minimum']}"
+    if isinstance(instance, dict):
+        for key in schema.get("required", []):
+            assert key in instance, f"{path}: missing {key!r}"
+        for key, value in instance.items():
+            if key in schema.get("properties", {}):
+                _validate(value, schema["properties"][key], f"{path}.{key}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                _validate(value, schema["additionalProperties"], f"{path}.{key}")
+    if isinstance(instance, list) and "items" in schema:
+        for i, item in enumerate(instance):
+            _validate(item, schema["items"], f"{path}[{i}]")
+
+
+def crosssim(tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 120):
+    """Run ``python -m crosssim check ARGS`` in ``tmp_path``; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("CROSSSIM_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "crosssim", "check", *args], cwd=tmp_path,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_schema_validator_rejects_a_broken_document():
+    document = {"model": "m", "verdict": "maybe", "comparisons": [], "errors": [],
+                "wall_time_s": {}}
+    with pytest.raises(Exception):
+        _validate(document, CHECK_DOCUMENT_SCHEMA)
+    del document["verdict"]
+    with pytest.raises(Exception):
+        _validate(document, CHECK_DOCUMENT_SCHEMA)
+
+
+@requires_arbor
+@requires_neuron
+def test_builtin_example_prints_the_table_and_passes(tmp_path):
+    """The done criterion: ``crosssim check`` on the built-in example exits 0."""
+    result = crosssim(tmp_path, "--quiet")
+    assert result.stdout.startswith("crosssim check: two_cells")
+    assert "arbor vs neuron" in result.stdout and "neuron vs analytic" in result.stdout
+    assert result.returncode == 0, (
+        "the built-in's own tolerances must pass on its own model; 1 CV/cell vs the exact "
+        "cable differs by 0.105 mV at t = 0.01 ms (measured), see the suggested tolerance:\n"
+        + result.stdout + result.stderr)
+    assert result.stdout.rstrip().splitlines()[-1].startswith("PASS")
+
+
+@requires_arbor
+@requires_neuron
+def test_exit_0_json_document_junit_out_and_report(tmp_path):
+    junit = tmp_path / "check.xml"
+    out = tmp_path / "out"
+    result = crosssim(tmp_path, "--format", "json", "--junit", str(junit), "--out", str(out),
+                      "--tolerance-analytic", "0.2", "--report")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)  # stdout is exactly one JSON document
+    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    assert document["verdict"] == "pass" and document["errors"] == []
+    assert len(document["comparisons"]) == 6 * 2
+    pair = next(c for c in document["comparisons"] if (c["a"], c["b"]) == ("arbor", "neuron"))
+    assert pair["passed"] is True and pair["max_abs_mV"] <= 1e-9
+    assert "[1/4] arbor: running" in result.stderr  # progress on stderr
+    assert json.loads((out / "check.json").read_text()) == document
+    header = (out / "traces.csv").read_text().splitlines()[0]
+    assert header == "backend,probe,t_ms,v_mV"
+    sources = {line.split(",")[0] for line in (out / "traces.csv").read_text().splitlines()[1:]}
+    assert sources == {"arbor", "neuron", "analytic", "lumped"}
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("12", "0", "0")
+    reports = list((out / "two_cells").iterdir())
+    assert len(reports) == 1 and (reports[0] / "index.html").is_file()
+
+
+@requires_arbor
+@requires_neuron
+def test_exit_1_when_a_tolerance_is_below_the_observed_deviation(tmp_path):
+    junit = tmp_path / "check.xml"
+    out = tmp_path / "out"
+    result = crosssim(tmp_path, "--tolerance-analytic", "0.01", "--junit", str(junit),
+                      "--out", str(out), "--quiet")
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = result.stdout
+    assert "Mismatched samples:" in text
+    assert "Worst sample: t = 0.01 ms: arbor = " in text and "analytic = " in text
+    assert "Suggested tolerance: analytic_abs_mV = 0.16 mV" in text
+    assert "--tolerance-analytic 0.16" in text
+    assert "FAIL: 4 of 6 gated comparisons exceed tolerance" in text
+    document = json.loads((out / "check.json").read_text())
+    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    assert document["verdict"] == "fail"
+    failing = [c for c in document["comparisons"] if c["passed"] is False]
+    assert len(failing) == 4 and all(c["suggested_tolerance_mV"] == 0.16 for c in failing)
+    cases = ET.parse(junit).getroot().iter("testcase")
+    failures = [case for case in cases if case.find("failure") is not None]
+    assert len(failures) == 4
+    assert failures[0].get("name").endswith("vs analytic @ a_gj")
+    assert "Suggested tolerance" in failures[0].find("failure").text
+
+
+@pytest.mark.parametrize("args, stderr", [
+    (["--set", "cells.a.length_um=-1"], "cells.0(a).length_um"),
+    (["no_such_model.toml"], "file not found"),
+    (["no_such_builtin"], "unknown built-in model"),
+    (["--tolerance-analytic", "abc"], "not a number"),
+    (["--backend", "nest"], "unknown backend"),
+    (["--window-start", "7"], "after t_stop_ms"),
+])
+def test_exit_2_usage_or_invalid_model_prints_no_json(tmp_path, args, stderr):
+    result = crosssim(tmp_path, "--format", "json", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""  # json mode: one document or nothing
+    assert stderr in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+@requires_neuron
+def test_exit_3_when_the_neuron_process_crashes(tmp_path):
+    result = crosssim(tmp_path, "--backend", "neuron", "--format", "json", "--quiet",
+                      env={"CROSSSIM_TEST_CRASH": "segv"})
+    assert result.returncode == 3, result.stderr
+    document = json.loads(result.stdout)
+    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    assert document["verdict"] == "error"
+    assert [error["source"] for error in document["errors"]] == ["neuron"]
+    assert "SIGSEGV" in document["errors"][0]["reason"]
+    assert all("neuron" not in (c["a"], c["b"]) for c in document["comparisons"])
+
+
+def test_exit_3_when_a_backend_cannot_be_imported(tmp_path):
+    hidden = tmp_path / "hide" / "arbor"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("arbor hidden by a test")\n')
+    result = crosssim(tmp_path, "--backend", "arbor", "--quiet",
+                      env={"PYTHONPATH": str(tmp_path / "hide")})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "arbor: FAILED:" in result.stdout and "arbor hidden by a test" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("ERROR: 1 source(s) failed")

@@ -44,7 +44,7 @@ def save_artifacts(outcome: "CheckOutcome", folder: Path | str) -> Path:
     if outcome.results:
         with atomic_open(folder / "traces.csv") as handle:
             results_to_frame(list(outcome.results.values())).to_csv(
-                handle, index=False, float_format="%.12g")
+                handle, index=False)
     return folder
 
 

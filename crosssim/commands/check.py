@@ -132,7 +132,7 @@ def _write_outputs(args: argparse.Namespace, outcome) -> list[Path]:
                 path = args.out / "traces.csv"
                 frame = results_to_frame(list(outcome.results.values()))
                 with atomic_open(path) as handle:
-                    frame.to_csv(handle, index=False, float_format="%.12g")
+                    frame.to_csv(handle, index=False)
                 written.append(path)
         if args.junit is not None:
             from crosssim.report.junit import write_junit

@@ -61,7 +61,7 @@ def execute(args: argparse.Namespace) -> int:
     if results:
         frame = results_to_frame(results)
         with atomic_open(out / "traces.csv") as handle:
-            frame.to_csv(handle, index=False, float_format="%.12g")
+            frame.to_csv(handle, index=False)
         written = [out / "traces.csv"]
         if not args.no_plot:
             from crosssim.analytic import lumped_steady_state

@@ -27,6 +27,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
 }
 
+#: Files of the MOD folder that are sources (hashed); anything else is a build product.
+MOD_SUFFIXES = (".mod", ".inc")
+
 
 def package_version(names: Iterable[str]) -> str | None:
     """The installed version of the first distribution in ``names`` found, else None."""
@@ -51,7 +54,8 @@ def mod_directory() -> Path | None:
 
 
 def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:
-    """sha256 over the files of the MOD folder (sorted relative paths and contents).
+    """sha256 over the NMODL sources (:data:`MOD_SUFFIXES`) of the MOD folder: their sorted
+    relative paths and contents (build products such as ``x86_64/`` do not count).
 
     Returns ``{"sha256": hex or None, "files": [relative paths]}``; ``sha256`` is None when
     the folder is missing or empty.
@@ -60,8 +64,9 @@ def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:
     if directory is None or not directory.is_dir():
         return {"sha256": None, "files": []}
     files = sorted(path for path in directory.rglob("*")
-                   if path.is_file() and not any(part.startswith(".") or part == "__pycache__"
-                                                 for part in path.relative_to(directory).parts))
+                   if path.is_file() and path.suffix.lower() in MOD_SUFFIXES
+                   and not any(part.startswith(".")
+                               for part in path.relative_to(directory).parts))
     if not files:
         return {"sha256": None, "files": []}
     digest = hashlib.sha256()
@@ -74,21 +79,21 @@ def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:
     return {"sha256": digest.hexdigest(), "files": names}
 
 
-def model_hash(model: "Model") -> str:
+def model_hash(model: Model) -> str:
     """sha256 (hex) of the resolved model TOML: equal models give equal hashes."""
     from crosssim.model import dumps_model
 
     return hashlib.sha256(dumps_model(model, resolved=True).encode("utf-8")).hexdigest()
 
 
-def wall_times(outcome: "CheckOutcome") -> dict[str, float]:
+def wall_times(outcome: CheckOutcome) -> dict[str, float]:
     """Seconds per source: the check's own record, else each result's ``wall_time_s``."""
     times = {name: float(result.wall_time_s) for name, result in outcome.results.items()}
     times.update({name: float(value) for name, value in outcome.wall_time_s.items()})
     return times
 
 
-def collect_environment(outcome: "CheckOutcome", *,
+def collect_environment(outcome: CheckOutcome, *,
                         now: _datetime.datetime | None = None) -> dict[str, Any]:
     """The ``environment`` block of a report (JSON-ready).
 
@@ -115,6 +120,6 @@ def collect_environment(outcome: "CheckOutcome", *,
     return environment
 
 
-def source_details(outcome: "CheckOutcome") -> dict[str, Mapping[str, Any]]:
+def source_details(outcome: CheckOutcome) -> dict[str, Mapping[str, Any]]:
     """Each source's ``RunResult.info`` (versions, CV counts, method) by source name."""
     return {name: dict(result.info) for name, result in outcome.results.items()}

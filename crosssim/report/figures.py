@@ -1,12 +1,27 @@
-"""Figures (matplotlib, object API only: no pyplot global state, no display needed)."""
+"""Figures (matplotlib, object API only: no pyplot global state, no display needed).
+
+Every figure is readable in greyscale print: each source (and each pair of sources) has its
+own line style, not only its own colour.  Every function saves one PNG at ``path`` atomically
+and returns ``path``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from crosssim.backends.base import RunResult
 from crosssim.model import Model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from crosssim.outcome import Comparison
 
 #: Line styles per source, so backends stay distinguishable in greyscale print.
 _STYLES = {
@@ -15,7 +30,44 @@ _STYLES = {
     "analytic": {"linestyle": ":", "linewidth": 1.6, "color": "black"},
     "lumped": {"linestyle": "-.", "linewidth": 1.0, "color": "grey"},
 }
+#: Colours per source in the per-probe figures (``analytic``/``lumped`` are black/grey).
+_SOURCE_COLOURS = {"arbor": "C0", "neuron": "C1"}
+#: Styles for further sources and for pairs of sources: (line style, marker).
+_CYCLE = [("-", None), ((0, (5, 2)), None), ((0, (1, 1.5)), None), ((0, (6, 2, 1, 2)), None),
+          ("-", "o"), ("--", "s"), (":", "^"), ("-.", "v")]
 MAX_PROBES_PLOTTED = 12
+#: Panels (probes) in the per-probe figures.
+MAX_PANELS = 6
+#: Parameters of a convergence table that are counts (error falls as they grow).
+COUNT_PARAMETERS = frozenset({"cvs_per_cell", "n_cvs", "cvs"})
+_PARAMETER_LABELS = {
+    "dt_ms": "time step dt (ms)",
+    "cv_length_um": "control-volume length (um)",
+    "max_extent_um": "control-volume length (um)",
+    "cvs_per_cell": "control volumes per cell",
+}
+
+
+def _save_png(figure: Figure, path: Path, dpi: int) -> Path:
+    from crosssim.io import atomic_open
+
+    path = Path(path)
+    with atomic_open(path, "wb", encoding=None) as handle:
+        figure.savefig(handle, format="png", dpi=dpi)
+    return path
+
+
+def _source_style(name: str, index: int) -> dict[str, Any]:
+    """Line style (and colour) of source ``name``; ``index`` picks one for unknown sources."""
+    if name in _STYLES:
+        style = dict(_STYLES[name])
+        style.setdefault("color", _SOURCE_COLOURS.get(name, f"C{index % 10}"))
+        return style
+    linestyle, marker = _CYCLE[index % len(_CYCLE)]
+    style: dict[str, Any] = {"linestyle": linestyle, "linewidth": 1.4, "color": f"C{index % 10}"}
+    if marker:
+        style.update(marker=marker, markevery=0.1, markersize=4)
+    return style
 
 
 def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
@@ -26,8 +78,6 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
     steady state) are drawn dashed and labelled with the cell they belong to.
     """
     from matplotlib.figure import Figure
-
-    from crosssim.io import atomic_open
 
     figure = Figure(figsize=(8, 4.8), layout="constrained")
     axes = figure.add_subplot()
@@ -59,7 +109,250 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
     axes.set_ylabel("membrane potential (mV)")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="best")
-    path = Path(path)
-    with atomic_open(path, "wb", encoding=None) as handle:
-        figure.savefig(handle, format="png", dpi=dpi)
-    return path
+    return _save_png(figure, path, dpi)
+
+
+def _panels(n_panels: int, *, width: float = 8.0, height: float = 3.0) -> tuple[Figure, list]:
+    """A figure with ``n_panels`` stacked axes sharing the time axis."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, 0.8 + height * n_panels), layout="constrained")
+    axes = figure.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    return figure, list(axes)
+
+
+def _chosen_probes(all_probes: Sequence[str], probes: Sequence[str] | None) -> list[str]:
+    """The first MAX_PANELS of ``probes`` (in that order) that are in ``all_probes``."""
+    if probes is None:
+        return list(all_probes[:MAX_PANELS])
+    known = set(all_probes)
+    return [probe for probe in probes if probe in known][:MAX_PANELS]
+
+
+def _shown_note(shown: int, total: int) -> str:
+    return "" if shown >= total else f" (first {shown} of {total} probes)"
+
+
+def plot_probe_traces(model: Model, results: Sequence[RunResult], path: Path, *,
+                      equilibria: Mapping[str, float] | None = None,
+                      probes: Sequence[str] | None = None, dpi: int = 110) -> Path:
+    """One panel per probe: every source's trace (mV over ms) and the probe cell's equilibrium.
+
+    ``results`` are the backends and references (``analytic`` is the exact cable curve,
+    ``lumped`` the isopotential one).  ``equilibria`` (cell -> mV, the lumped steady state)
+    are drawn as dashed lines labelled at the right with the cell they belong to.
+    ``probes`` chooses and orders the panels (default: the model's probes); at most
+    :data:`MAX_PANELS` are drawn.
+    """
+    labels = [probe.label for probe in model.effective_probes()]
+    probe_cell = {probe.label: probe.cell for probe in model.effective_probes()}
+    chosen = _chosen_probes(labels, probes) or labels[:1]
+    figure, axes_list = _panels(len(chosen))
+    ordered = sorted(results, key=lambda r: _source_rank(r.backend))
+    for axes, label in zip(axes_list, chosen):
+        for index, result in enumerate(ordered):
+            if label not in result.probes:
+                continue
+            axes.plot(result.times_ms, result.trace(label), label=result.backend,
+                      **_source_style(result.backend, index))
+        cell = probe_cell.get(label)
+        if equilibria and cell in equilibria:
+            value = float(equilibria[cell])
+            axes.axhline(value, linestyle=(0, (6, 3)), color="dimgrey", linewidth=1.0,
+                         label="lumped equilibrium")
+            axes.annotate(f"cell {cell}: lumped\nequilibrium {value:.4f} mV", xy=(1.0, value),
+                          xycoords=("axes fraction", "data"), xytext=(6, 0),
+                          textcoords="offset points", ha="left", va="center", fontsize=8,
+                          annotation_clip=False)
+        axes.set_title(f"probe {label}" + (f" (cell {cell})" if cell else ""), fontsize=10)
+        axes.set_ylabel("V (mV)")
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=8, loc="best")
+    axes_list[-1].set_xlabel("t (ms)")
+    figure.suptitle(f"{model.name}: membrane potential at each probe"
+                    + _shown_note(len(chosen), len(labels)), fontsize=11)
+    return _save_png(figure, path, dpi)
+
+
+def _source_rank(name: str) -> tuple[int, str]:
+    return ({"analytic": 2, "lumped": 3}.get(name, 0 if name in _STYLES else 1), name)
+
+
+def _difference(first: RunResult, second: RunResult, probe: str,
+                interpolate: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(t_ms, first - second)`` at ``probe`` aligned as the comparison aligned them
+    (:func:`crosssim.compare.align`), None if they cannot be aligned."""
+    from crosssim.compare import AlignmentError, align
+
+    try:
+        aligned = align(first, second, probes=[probe], interpolate=interpolate)
+    except AlignmentError:
+        return None
+    return aligned.times_ms, aligned.a[0] - aligned.b[0]
+
+
+def plot_deviation(results: Mapping[str, RunResult], comparisons: Sequence[Comparison],
+                   path: Path, *, probes: Sequence[str] | None = None,
+                   kinds: Iterable[str] = ("backends", "analytic"), dpi: int = 110) -> Path:
+    """|a - b| over time (log scale, mV), one panel per probe, one line per pair of sources.
+
+    Pairs are taken from ``comparisons`` whose ``kind`` is in ``kinds`` (backend-backend and
+    backend-analytic by default) or that are gated; a pair whose sources did not both run is
+    skipped.  Tolerances are drawn as horizontal lines, the ignored window is shaded.  With
+    no comparisons, every pair of ``results`` is drawn.
+    """
+    kinds = set(kinds)
+    selected = [c for c in comparisons if (c.kind in kinds or c.passed is not None)
+                and c.a in results and c.b in results]
+    by_probe: dict[str, list[tuple[str, str, float | None, float, bool]]] = {}
+    for c in selected:
+        by_probe.setdefault(c.probe, []).append(
+            (c.a, c.b, c.tolerance_mV, c.window_start_ms, c.alignment == "interpolated"))
+    if not comparisons:
+        for a, b in combinations(sorted(results, key=_source_rank), 2):
+            for label in results[a].probes:
+                if label in results[b].probes:
+                    by_probe.setdefault(label, []).append((a, b, None, 0.0, False))
+    all_probes = list(by_probe)
+    chosen = _chosen_probes(all_probes, probes)
+    figure, axes_list = _panels(max(1, len(chosen)))
+    pair_styles: dict[tuple[str, str], int] = {}
+    for axes, label in zip(axes_list, chosen):
+        smallest = math.inf
+        tolerances: set[float] = set()
+        window = 0.0
+        for a, b, tolerance, window_start, interpolate in by_probe.get(label, []):
+            aligned = _difference(results[a], results[b], label, interpolate)
+            if aligned is None:
+                continue
+            times, difference = aligned
+            index = pair_styles.setdefault((a, b), len(pair_styles))
+            linestyle, marker = _CYCLE[index % len(_CYCLE)]
+            magnitude = np.abs(difference)
+            positive = magnitude[magnitude > 0]
+            name = f"|{a} - {b}|"
+            if positive.size == 0:
+                name += " = 0 (identical)"
+            else:
+                smallest = min(smallest, float(positive.min()))
+            axes.plot(times, np.where(magnitude > 0, magnitude, np.nan), label=name,
+                      color=f"C{index % 10}", linestyle=linestyle, linewidth=1.3,
+                      marker=marker, markevery=0.1, markersize=4)
+            if tolerance is not None and tolerance > 0:
+                tolerances.add(float(tolerance))
+            window = max(window, window_start)
+        for tolerance in sorted(tolerances):
+            axes.axhline(tolerance, color="black", linestyle=(0, (2, 2)), linewidth=0.9)
+            axes.annotate(f"tolerance {tolerance:g} mV", xy=(1.0, tolerance),
+                          xycoords=("axes fraction", "data"), xytext=(6, 0),
+                          textcoords="offset points", ha="left", va="center", fontsize=8,
+                          annotation_clip=False)
+            smallest = min(smallest, tolerance)
+        if window > 0:
+            axes.axvspan(0.0, window, color="grey", alpha=0.15, label="ignored window")
+        axes.set_yscale("log")
+        if math.isfinite(smallest):
+            axes.set_ylim(bottom=smallest / 3)
+        axes.set_title(f"probe {label}", fontsize=10)
+        axes.set_ylabel("|dV| (mV)")
+        axes.grid(True, which="major", alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8, loc="best")
+    if not chosen:
+        axes_list[0].text(0.5, 0.5, "no pair of sources could be compared", ha="center",
+                          va="center", transform=axes_list[0].transAxes)
+    axes_list[-1].set_xlabel("t (ms)")
+    figure.suptitle("Deviation between sources over time"
+                    + _shown_note(len(chosen), len(all_probes)), fontsize=11)
+    return _save_png(figure, path, dpi)
+
+
+def fit_order(values: Sequence[float], errors: Sequence[float], *,
+              count: bool = False) -> float:
+    """Order of convergence: slope of log(error) against log(value), by least squares.
+
+    ``values`` are step sizes (dt, CV length): error ~ value**order.  With ``count`` True
+    they are counts (CVs per cell) and error ~ value**(-order).  Points whose error is not
+    positive and finite are left out; NaN if fewer than two remain.
+    """
+    x = np.asarray(values, dtype=float)
+    y = np.asarray(errors, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
+        return math.nan
+    slope = float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    return -slope if count else slope
+
+
+def _convergence_rows(table: Any) -> list[dict[str, Any]]:
+    """Rows (dicts) of a DataFrame, a mapping of columns or a sequence of records."""
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):
+        return list(table.to_dict("records"))
+    if isinstance(table, Mapping):
+        columns = {key: list(value) for key, value in table.items()}
+        length = len(next(iter(columns.values()), []))
+        return [{key: column[i] for key, column in columns.items()} for i in range(length)]
+    return [dict(row) for row in table]
+
+
+def plot_convergence(table: Any, path: Path, *, title: str | None = None,
+                     dpi: int = 110) -> Path:
+    """Error against dt and against CV size, log-log, one panel per parameter, with fitted orders.
+
+    ``table`` (a DataFrame, a mapping of columns or a list of records) has the columns
+    ``parameter`` (e.g. ``dt_ms``, ``cv_length_um``, ``cvs_per_cell``), ``value`` (its
+    value) and ``error_mV`` (the largest deviation from the reference), and optionally
+    ``source`` (or ``backend``; one line each) and ``probe`` (several probes are reduced to
+    their largest error).  The legend gives each line's order from :func:`fit_order`.
+    """
+    rows = _convergence_rows(table)
+    if not rows:
+        raise ValueError("plot_convergence: the table has no rows")
+    missing = {"parameter", "value", "error_mV"} - set(rows[0])
+    if missing:
+        raise ValueError(f"plot_convergence: missing column(s) {', '.join(sorted(missing))}; "
+                         "needed: parameter, value, error_mV (optional: source, probe)")
+    series: dict[str, dict[str, dict[float, float]]] = {}
+    for row in rows:
+        source = str(row.get("source", row.get("backend", "error")))
+        points = series.setdefault(str(row["parameter"]), {}).setdefault(source, {})
+        value, error = float(row["value"]), float(row["error_mV"])
+        points[value] = max(points.get(value, -math.inf), error)
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    parameters = list(series)
+    figure = Figure(figsize=(5.2 * len(parameters), 4.4), layout="constrained")
+    axes_row = figure.subplots(1, len(parameters), squeeze=False)[0]
+    for axes, parameter in zip(axes_row, parameters):
+        count = parameter in COUNT_PARAMETERS
+        for index, (source, points) in enumerate(sorted(series[parameter].items())):
+            values = np.array(sorted(points))
+            errors = np.array([points[v] for v in values])
+            order = fit_order(values, errors, count=count)
+            style = _source_style(source, index)
+            style.pop("alpha", None)
+            marker = ["o", "s", "^", "v", "D"][index % 5]
+            shown = f"{source}: order {order:.2f}" if math.isfinite(order) else source
+            axes.plot(values, np.where(errors > 0, errors, np.nan), marker=marker,
+                      label=shown, **{**style, "linewidth": 1.4})
+            if math.isfinite(order):
+                keep = (errors > 0) & np.isfinite(errors)
+                slope = -order if count else order
+                intercept = np.mean(np.log(errors[keep]) - slope * np.log(values[keep]))
+                axes.plot(values, np.exp(intercept) * values ** slope, color=style["color"],
+                          linestyle=(0, (1, 2)), linewidth=0.9, alpha=0.8)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        for axis in (axes.xaxis, axes.yaxis):  # 1-2-5 ticks as plain numbers
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel(_PARAMETER_LABELS.get(parameter, parameter))
+        axes.set_ylabel("max |error| (mV)")
+        axes.grid(True, which="both", alpha=0.25)
+        axes.legend(fontsize=8, loc="best", title="dotted: fitted order", title_fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return _save_png(figure, path, dpi)
+

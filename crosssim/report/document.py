@@ -1,0 +1,152 @@
+"""``report.json`` and what every report format shares: ordering, status and number format.
+
+``report.json`` is the document of ``crosssim check --format json``
+(:meth:`CheckOutcome.to_document`) plus a ``schema_version`` and an ``environment`` block
+(:func:`crosssim.report.environment.collect_environment`).  The HTML and Markdown pages
+show the numbers of this same document, formatted by :func:`format_mV`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from crosssim.outcome import ANALYTIC, LUMPED, Comparison
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.outcome import CheckOutcome
+
+#: Version of the report.json layout; bump when a key changes meaning or disappears.
+SCHEMA_VERSION = 1
+
+Status = Literal["fail", "pass", "info"]
+
+
+def report_document(outcome: CheckOutcome, environment: Mapping[str, Any]) -> dict[str, Any]:
+    """The check document with ``schema_version`` first and ``environment`` last (JSON-ready)."""
+    document = {"schema_version": SCHEMA_VERSION, **outcome.to_document(),
+                "environment": dict(environment)}
+    return _json_ready(document)
+
+
+def dumps_document(document: Mapping[str, Any]) -> str:
+    """``document`` as indented JSON text (strict: no NaN), ending in a newline."""
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def _json_ready(value: Any) -> Any:
+    """A copy of ``value`` with non-finite floats replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def status(comparison: Comparison) -> Status:
+    """``fail`` (gated, over tolerance), ``pass`` (gated, within) or ``info`` (not gated)."""
+    if comparison.passed is False:
+        return "fail"
+    if comparison.passed is True:
+        return "pass"
+    return "info"
+
+
+def tolerance_ratio(comparison: Comparison) -> float | None:
+    """``max_abs_mV / tolerance_mV`` (how much of the tolerance is used), None if not gated."""
+    tolerance = comparison.tolerance_mV
+    if tolerance is None or not math.isfinite(comparison.max_abs_mV):
+        return None
+    if tolerance == 0:
+        return 0.0 if comparison.max_abs_mV == 0 else math.inf
+    return comparison.max_abs_mV / tolerance
+
+
+def ordered_comparisons(comparisons: Iterable[Comparison]) -> list[Comparison]:
+    """Failing first (the most over its tolerance first), then gated passes, then the
+    comparisons that are only reported; passes and reported ones keep their given order."""
+    comparisons = list(comparisons)
+    failing = [c for c in comparisons if status(c) == "fail"]
+
+    def excess(comparison: Comparison) -> float:
+        ratio = tolerance_ratio(comparison)
+        return ratio if ratio is not None and not math.isnan(ratio) else math.inf
+
+    failing.sort(key=excess, reverse=True)
+    return (failing + [c for c in comparisons if status(c) == "pass"]
+            + [c for c in comparisons if status(c) == "info"])
+
+
+def source_order(names: Iterable[str]) -> list[str]:
+    """Simulator backends first (sorted), then ``analytic``, then ``lumped``."""
+    names = set(names)
+    references = [name for name in (ANALYTIC, LUMPED) if name in names]
+    return sorted(names - set(references)) + references
+
+
+def sources_of(outcome: CheckOutcome) -> list[str]:
+    """Every source the check involved: those that ran, those compared, and the registered
+    backends and references that failed (a failure of a pair, ``"a vs b"``, is no source)."""
+    from crosssim.backends.base import known_backends
+
+    known = set(known_backends()) | {ANALYTIC, LUMPED}
+    names = set(outcome.results) | {name for name in outcome.failures if name in known}
+    for comparison in outcome.comparisons:
+        names.update((comparison.a, comparison.b))
+    return source_order(names)
+
+
+def probes_of(outcome: CheckOutcome) -> list[str]:
+    """Probe labels in model order, then any other probe named by a comparison."""
+    labels = [probe.label for probe in outcome.model.effective_probes()]
+    extra = sorted({c.probe for c in outcome.comparisons} - set(labels))
+    return labels + extra
+
+
+def probes_failing_first(outcome: CheckOutcome) -> list[str]:
+    """:func:`probes_of`, with the probes of failing comparisons moved to the front."""
+    failing = {c.probe for c in outcome.failing()}
+    return sorted(probes_of(outcome), key=lambda probe: probe not in failing)
+
+
+def format_mV(value: float | None) -> str:
+    """A deviation or voltage for people: 4 significant digits, ``n/a`` for None/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value:.4g}"
+
+
+def pair_label(comparison: Comparison) -> str:
+    """``arbor vs neuron`` (symmetric) or ``arbor - analytic`` (one-sided, a minus reference)."""
+    joiner = " vs " if comparison.kind == "backends" else " - "
+    return f"{comparison.a}{joiner}{comparison.b}"
+
+
+def verdict_sentence(outcome: CheckOutcome) -> str:
+    """One line that says what the verdict means, e.g. ``2 of 6 gated comparisons exceed ...``."""
+    gated = [c for c in outcome.comparisons if c.passed is not None]
+    failing = outcome.failing()
+    if outcome.verdict == "error":
+        names = ", ".join(sorted(outcome.failures))
+        return (f"{len(outcome.failures)} source(s) failed ({names}); "
+                f"{len(failing)} of {len(gated)} gated comparisons exceed their tolerance")
+    if outcome.verdict == "fail":
+        return f"{len(failing)} of {len(gated)} gated comparisons exceed their tolerance"
+    return f"all {len(gated)} gated comparisons are within tolerance"
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A figure of a report: its title, one-sentence caption, file name and PNG bytes."""
+
+    title: str
+    caption: str
+    filename: str
+    png: bytes

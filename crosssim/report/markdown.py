@@ -1,0 +1,95 @@
+"""``report.md``: GitHub-flavoured Markdown short enough for a PR comment or a CI step summary.
+
+The verdict line, one table (failing first, at most :data:`MAX_ROWS` rows), the failed
+sources, the figures as relative image links and one line of environment.  User strings
+are escaped so they cannot open a table cell, a link or an HTML tag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from crosssim.report.document import (
+    ReportFigure,
+    format_mV,
+    ordered_comparisons,
+    pair_label,
+    status,
+    verdict_sentence,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.outcome import CheckOutcome
+
+#: Table rows shown (failing first); the rest is counted.
+MAX_ROWS = 25
+_VERDICT = {"pass": "\u2705 PASS", "fail": "\u274c FAIL", "error": "\u26a0\ufe0f ERROR"}
+_STATUS = {"fail": "\u274c fail", "pass": "\u2705 pass", "info": "reported"}
+_SPECIAL = re.compile(r"([\\`*_\[\]{}()#|!~])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_text(value: Any) -> str:
+    """``value`` as one line of Markdown text: ``& < >`` as entities (no tag can form),
+    other Markdown punctuation backslash-escaped."""
+    text = " ".join(str(value).split())
+    text = re.sub(r"[&<>]", lambda match: _ENTITIES[match.group()], text)
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def md_code(value: Any) -> str:
+    """``value`` as inline code (names), or as escaped text when it holds a character that
+    code spans cannot carry safely (backtick, ``|``, ``& < >``)."""
+    text = " ".join(str(value).split())
+    if not text or any(char in text for char in "`|&<>"):
+        return md_text(text)
+    return f"`{text}`"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
+                    figures: Sequence[ReportFigure] = (), run_id: str = "") -> str:
+    """The Markdown report (ends in a newline)."""
+    model = outcome.model
+    lines = [f"### {_VERDICT[outcome.verdict]} \u00b7 crosssim: {md_code(model.name)}", ""]
+    lines.append(f"**{md_text(verdict_sentence(outcome))}** \u00b7 "
+                 f"{md_text(environment.get('date_utc', ''))}"
+                 + (f" \u00b7 run {md_code(run_id)}" if run_id else ""))
+    if model.description:
+        lines += ["", f"> {md_text(model.description)}"]
+    if outcome.failures:
+        lines += ["", "**Sources that failed**", ""]
+        lines += [f"- {md_code(name)}: {md_text(reason)}"
+                  for name, reason in sorted(outcome.failures.items())]
+    ordered = ordered_comparisons(outcome.comparisons)
+    if ordered:
+        lines += ["", _row(["pair", "probe", "max \\|dV\\| (mV)", "tolerance (mV)", "result"]),
+                  _row(["---", "---", "---:", "---:", "---"])]
+        shown = ordered[:MAX_ROWS]
+        for c in shown:
+            lines.append(_row([md_text(pair_label(c)), md_code(c.probe),
+                               format_mV(c.max_abs_mV), format_mV(c.tolerance_mV),
+                               _STATUS[status(c)]]))
+        rest = ordered[len(shown):]
+        if rest:
+            failing = sum(status(c) == "fail" for c in rest)
+            lines += ["", (f"_{len(rest)} more comparisons ({failing} failing): see "
+                           "`report.json` or `index.html`._")]
+    else:
+        lines += ["", "_No comparison could be made._"]
+    if figures:
+        lines += [""]
+        lines += [f"![{md_text(figure.title)}]({figure.filename})" for figure in figures]
+    versions = ", ".join(
+        f"{label} {md_text(environment[key])}" for key, label in
+        (("crosssim", "crosssim"), ("neuron", "NEURON"), ("arbor", "Arbor"),
+         ("python", "Python"), ("numpy", "numpy")) if environment.get(key))
+    model_hash = str(environment.get("model_sha256") or "")[:12]
+    lines += ["", (f"<sub>{versions} \u00b7 model sha256 {md_code(model_hash)} \u00b7 "
+                   "full report: `index.html`</sub>")]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,168 @@
+"""Write one report folder, ``<root>/<model>/<run id>/``, atomically, and refresh the index.
+
+The folder is built under a hidden name beside its final place and renamed when complete,
+so an interrupted run leaves no half-written report (at worst a hidden ``.<run id>...tmp``
+folder, which the index ignores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _datetime
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crosssim.report.document import ReportFigure, dumps_document, report_document
+from crosssim.report.environment import collect_environment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.outcome import CheckOutcome
+
+#: Files of a report folder besides the figures, in the order the page links them.
+REPORT_FILES = ("index.html", "report.md", "report.json", "traces.csv", "model.toml",
+                "model.resolved.toml")
+_COMPUTE = object()
+
+
+def make_run_id(now: _datetime.datetime, model_sha256: str) -> str:
+    """``YYYYmmddTHHMMSSZ-<first 8 hex of the model hash>``: sorts by time, names the model."""
+    stamp = now.astimezone(_datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{model_sha256[:8]}"
+
+
+def lumped_equilibria(outcome: CheckOutcome) -> dict[str, float] | None:
+    """The lumped steady state (cell -> mV) from ``crosssim.analytic``, None if unavailable."""
+    try:
+        from crosssim.analytic import lumped_steady_state
+    except ImportError:
+        return None
+    from crosssim.errors import CrossSimError
+
+    try:
+        return {str(cell): float(value)
+                for cell, value in lumped_steady_state(outcome.model).items()}
+    except CrossSimError:
+        return None
+
+
+def _figures(outcome: CheckOutcome, folder: Path,
+             equilibria: Mapping[str, float] | None) -> list[ReportFigure]:
+    from crosssim.report.document import probes_failing_first, source_order
+    from crosssim.report.figures import plot_deviation, plot_probe_traces
+
+    results = [outcome.results[name] for name in source_order(outcome.results)]
+    if not results:
+        return []
+    probes = probes_failing_first(outcome)
+    figures = []
+    path = plot_probe_traces(outcome.model, results, folder / "traces.png",
+                             equilibria=equilibria, probes=probes)
+    figures.append(ReportFigure(
+        "Membrane potential at each probe",
+        "Every source at each probe (failing probes first). Dotted black: exact cable "
+        "solution; dash-dot grey: lumped (isopotential) solution; dashed, labelled at the "
+        "right: lumped equilibrium of the probe's cell.",
+        path.name, path.read_bytes()))
+    if len(results) >= 2:
+        path = plot_deviation({r.backend: r for r in results}, outcome.comparisons,
+                              folder / "deviation.png", probes=probes)
+        figures.append(ReportFigure(
+            "Deviation over time",
+            "|a - b| in mV on a log scale for simulator pairs and simulator - exact cable "
+            "(and every gated pair). Dashed horizontal lines: tolerances; shaded: samples "
+            "ignored; a gap in a line is an exact zero.",
+            path.name, path.read_bytes()))
+    return figures
+
+
+def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
+                    environment: Mapping[str, Any],
+                    equilibria: Mapping[str, float] | None) -> None:
+    from crosssim.backends.base import results_to_frame
+    from crosssim.io import atomic_open, atomic_write_text
+    from crosssim.model import dumps_model
+    from crosssim.report.document import source_order
+    from crosssim.report.html import render_html
+    from crosssim.report.markdown import render_markdown
+
+    atomic_write_text(folder / "report.json",
+                      dumps_document(report_document(outcome, environment)))
+    frame = results_to_frame([outcome.results[name] for name in source_order(outcome.results)])
+    with atomic_open(folder / "traces.csv") as handle:
+        frame.to_csv(handle, index=False)  # full precision: backends agree to ~1e-12 mV
+    given = dumps_model(outcome.model)
+    resolved = dumps_model(outcome.model, resolved=True)
+    atomic_write_text(folder / "model.toml", given)
+    atomic_write_text(folder / "model.resolved.toml", resolved)
+    figures = _figures(outcome, folder, equilibria)
+    atomic_write_text(folder / "report.md",
+                      render_markdown(outcome, environment, figures=figures, run_id=run_id))
+    files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
+    atomic_write_text(folder / "index.html",
+                      render_html(outcome, environment, figures=figures, given_toml=given,
+                                  resolved_toml=resolved, run_id=run_id, files=files))
+
+
+def _candidates(run_id: str) -> Iterator[str]:
+    yield run_id
+    for attempt in range(2, 1000):
+        yield f"{run_id}-{attempt}"
+
+
+def _free_name(parent: Path, run_id: str) -> str:
+    """``run_id``, or ``run_id-2``, ``-3``, ... when a report of the same second exists."""
+    return next(name for name in _candidates(run_id) if not (parent / name).exists())
+
+
+def _publish(staging: Path, parent: Path, run_id: str) -> Path:
+    """Rename ``staging`` to ``parent/run_id`` (or the next free name if another run just
+    took it); return the final folder."""
+    for name in _candidates(run_id):
+        final = parent / name
+        try:
+            os.rename(staging, final)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue
+            raise
+        return final
+    raise FileExistsError(f"{parent}: too many reports named {run_id}")
+
+
+def write_report(outcome: CheckOutcome, out_root: Path | str, *,
+                 equilibria: Mapping[str, float] | None | object = _COMPUTE,
+                 now: _datetime.datetime | None = None) -> Path:
+    """Write the report of ``outcome`` to ``out_root/<model>/<run id>/``; return that folder.
+
+    The folder holds ``index.html`` (self-contained page), ``report.md``, ``report.json``
+    (check document + ``environment`` + ``schema_version``), ``traces.csv`` (long form,
+    every source), the model as given and resolved, and the PNG figures.  Afterwards
+    ``out_root/index.html`` lists every run.  ``equilibria`` (cell -> mV) are drawn in the
+    trace figure; by default the lumped steady state from ``crosssim.analytic``.
+    """
+    from crosssim.report.index import write_index
+
+    now = now or _datetime.datetime.now(_datetime.timezone.utc)
+    root = Path(out_root)
+    environment = collect_environment(outcome, now=now)
+    if equilibria is _COMPUTE:
+        equilibria = lumped_equilibria(outcome)
+    parent = root / outcome.model.name
+    parent.mkdir(parents=True, exist_ok=True)
+    run_id = _free_name(parent, make_run_id(now, environment["model_sha256"]))
+    staging = parent / f".{run_id}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()
+    try:
+        _write_contents(outcome, staging, run_id, environment, equilibria)  # type: ignore[arg-type]
+        final = _publish(staging, parent, run_id)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+    write_index(root)
+    return final

@@ -1,0 +1,37 @@
+"""Analytic references: the exact cable solution and the lumped (isopotential) solution.
+
+Both return a :class:`crosssim.backends.base.RunResult` on the model's sample grid, like a
+simulator backend, so the comparison layer treats them as sources:
+
+* :func:`exact_cable` (backend ``"analytic"``): the continuous model, sealed cables,
+  point junctions and clamps, by Laplace transform and contour inversion;
+  :func:`cable_steady_state` its DC solution; :func:`sealed_cable_impedance` and
+  :func:`laplace_responses` the transfer functions it inverts.
+* :func:`lumped` (backend ``"lumped"``): one compartment per cell, the exact solution of
+  the linear ODE system; :func:`lumped_steady_state` its resting state.
+
+Units everywhere: ms, mV, nA, uS, MOhm, nF, um.
+"""
+
+from crosssim.analytic.cable import (
+    LaplaceResponses,
+    cable_steady_state,
+    exact_cable,
+    laplace_responses,
+    sealed_cable_impedance,
+)
+from crosssim.analytic.laplace import ContourPlan, invert_laplace
+from crosssim.analytic.lumped import lumped, lumped_steady_state, lumped_system
+
+__all__ = [
+    "ContourPlan",
+    "LaplaceResponses",
+    "cable_steady_state",
+    "exact_cable",
+    "invert_laplace",
+    "laplace_responses",
+    "lumped",
+    "lumped_steady_state",
+    "lumped_system",
+    "sealed_cable_impedance",
+]

@@ -1,0 +1,138 @@
+"""Shared pieces of the analytic references: unit conversions, clamp schedules, time shifts.
+
+Unit system of every analytic computation (consistent, no hidden factors):
+
+==============  =========  ==========================================
+quantity        unit       note
+==============  =========  ==========================================
+time            ms
+voltage         mV
+current         nA
+conductance     uS         uS * mV = nA
+resistance      MOhm       MOhm * nA = mV
+capacitance     nF         nF * mV / ms = nA
+length          um
+==============  =========  ==========================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.model import Cell, Model
+
+#: Relative distance (in sample intervals) below which a time is taken to lie on the grid.
+GRID_SNAP = 1e-9
+
+
+@dataclass(frozen=True)
+class CableConstants:
+    """Per-unit-length constants of one cell's cable (see the module table for units)."""
+
+    length_um: float
+    c_nF_per_um: float  #: membrane capacitance per unit length
+    gl_uS_per_um: float  #: leak conductance per unit length
+    r_MOhm_per_um: float  #: axial resistance per unit length
+    e_leak_mV: float
+    v_init_mV: float
+
+    @property
+    def tau_ms(self) -> float:
+        """Membrane time constant c / g_l in ms."""
+        return self.c_nF_per_um / self.gl_uS_per_um
+
+    @property
+    def lambda_um(self) -> float:
+        """Length constant 1 / sqrt(r g_l) in um."""
+        return 1.0 / math.sqrt(self.r_MOhm_per_um * self.gl_uS_per_um)
+
+    @property
+    def capacitance_nF(self) -> float:
+        """Total (lateral) membrane capacitance in nF."""
+        return self.c_nF_per_um * self.length_um
+
+    @property
+    def conductance_uS(self) -> float:
+        """Total (lateral) leak conductance in uS."""
+        return self.gl_uS_per_um * self.length_um
+
+
+def cable_constants(cell: Cell) -> CableConstants:
+    """The cable constants of ``cell`` in the analytic unit system.
+
+    cm [F/m^2] = 1e-3 nF/um^2, g [S/cm^2] = 1e-2 uS/um^2, ra [ohm cm] = 1e-2 MOhm um.
+    """
+    circumference_um = 2.0 * math.pi * cell.radius_um
+    return CableConstants(
+        length_um=cell.length_um,
+        c_nF_per_um=cell.cm_F_per_m2 * 1e-3 * circumference_um,
+        gl_uS_per_um=cell.g_leak_S_per_cm2 * 1e-2 * circumference_um,
+        r_MOhm_per_um=cell.ra_ohm_cm * 1e-2 / (math.pi * cell.radius_um**2),
+        e_leak_mV=cell.e_leak_mV,
+        v_init_mV=cell.initial_mV,
+    )
+
+
+@dataclass(frozen=True)
+class ClampEdge:
+    """A switch of a step clamp: at ``time_ms`` the current at the site changes by ``delta_nA``."""
+
+    time_ms: float
+    cell: int
+    x: float
+    delta_nA: float
+
+
+def clamp_edges(model: Model) -> list[ClampEdge]:
+    """The on/off edges of every clamp that acts before ``t_stop_ms``, sorted by time.
+
+    A clamp is on for ``delay <= t < delay + duration``; clamps with zero amplitude or
+    zero duration, and edges at or after ``t_stop_ms``, are left out (they cannot change
+    any sample).
+    """
+    index = model.cell_index()
+    t_stop = model.simulation.t_stop_ms
+    edges: list[ClampEdge] = []
+    for stimulus in model.stimuli:
+        if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
+            continue
+        start = stimulus.delay_ms
+        stop = stimulus.delay_ms + stimulus.duration_ms
+        cell = index[stimulus.cell]
+        if start < t_stop:
+            edges.append(ClampEdge(start, cell, stimulus.x, stimulus.amplitude_nA))
+            if stop < t_stop:
+                edges.append(ClampEdge(stop, cell, stimulus.x, -stimulus.amplitude_nA))
+    edges.sort(key=lambda edge: edge.time_ms)
+    return edges
+
+
+def clamp_currents_at(model: Model, time_ms: float) -> list[tuple[int, float, float]]:
+    """The clamps on at ``time_ms`` as ``(cell index, x, amplitude_nA)``."""
+    index = model.cell_index()
+    return [
+        (index[s.cell], s.x, s.amplitude_nA)
+        for s in model.stimuli
+        if s.amplitude_nA != 0.0 and s.delay_ms <= time_ms < s.delay_ms + s.duration_ms
+    ]
+
+
+def elapsed_since(model: Model, time_ms: float) -> np.ndarray:
+    """``t_k - time_ms`` for every sample time ``t_k = k * sample_dt``, snapped to the grid.
+
+    When ``time_ms`` is a whole number m of sample intervals (up to 1e-9 of an interval),
+    the result is ``(k - m) * sample_dt`` exactly, so a clamp edge that falls on a sample
+    gives an elapsed time of exactly 0 there (the voltage is continuous: the sample is
+    the value before the switch) instead of a rounding residue of either sign.
+    """
+    dt = model.simulation.sample_interval_ms
+    k = np.arange(model.simulation.n_samples, dtype=float)
+    m = round(time_ms / dt)
+    if abs(time_ms - m * dt) <= GRID_SNAP * dt:
+        return (k - m) * dt
+    return k * dt - time_ms

@@ -1,0 +1,169 @@
+"""``crosssim converge``: error against the exact cable solution as dt and the CVs shrink.
+
+Runs every backend at every dt (at the finest space level) and at every space level (at the
+finest dt), all sampled on one grid (default every coarsest dt), fits the observed order in
+each and writes ``converge.json``, ``converge.csv`` and ``converge.png`` (log-log).
+
+Exit codes: 0 the study ran, 2 invalid model or usage, 3 a run (or the exact solution)
+failed; the outputs are written in every case but 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from crosssim.commands.common import (
+    add_backend_argument,
+    add_model_arguments,
+    output_dir,
+    resolve_model,
+    selected_backends,
+)
+from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+
+DEFAULT_DTS = "0.04,0.02,0.01,0.005"
+DEFAULT_CVS = "1,3,9,27"
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, "
+                                         "e.g. 0.04,0.02,0.01") from None
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a number > 0")
+    return values
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by "
+                                         "commas, e.g. 1,3,9,27") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every CV count must be >= 1")
+    return values
+
+
+def _time(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crosssim.study.executors import add_execution_arguments
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "levels: the dt study runs every --dt at the finest space level, the space study\n"
+        "every --cvs (or --max-extent) at the finest dt.  Use odd CV counts (1,3,9,27) so\n"
+        "x = 0.5 stays a CV centre: sites at CV centres converge at second order in space.\n"
+        "The order is the least-squares slope of log(max error) on log(step); '(floor)'\n"
+        "marks a study whose error stopped falling because the other step dominates.\n\n"
+        "exit codes: 0 the study ran, 2 invalid model or usage, 3 a run failed.")
+    add_model_arguments(parser)
+    add_backend_argument(parser)
+    parser.add_argument("--dt", type=_float_list, default=_float_list(DEFAULT_DTS),
+                        metavar="LIST", help=f"time steps in ms (default {DEFAULT_DTS})")
+    space = parser.add_mutually_exclusive_group()
+    space.add_argument("--cvs", type=_int_list, default=None, metavar="LIST",
+                       help=f"control volumes per cell (default {DEFAULT_CVS})")
+    space.add_argument("--max-extent", type=_float_list, default=None, metavar="LIST",
+                       help="largest CV lengths in um, instead of --cvs")
+    parser.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
+                        help="common sample interval in ms (default: the coarsest dt; every "
+                        "dt must divide it)")
+    parser.add_argument("--window-start", type=_time, default=None, metavar="MS",
+                        help="measure errors from this time on (default: the model's "
+                        "tolerance.window_start_ms)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: reports/<model name>)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text table (default) or one JSON document on stdout")
+    parser.add_argument("--no-plot", action="store_true", help="do not write converge.png")
+    add_execution_arguments(parser)
+
+
+def _plot(result, path: Path) -> Path:
+    """The log-log figure (error against dt and against CV length, fitted orders)."""
+    from crosssim.report.figures import plot_convergence
+
+    return plot_convergence(result.figure_table(), path,
+                            title=f"{result.model.name}: error against the exact cable solution")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from crosssim.io import atomic_open
+    from crosssim.model import apply_overrides
+    from crosssim.study.cache import ResultsCache
+    from crosssim.study.converge import converge, render_text
+    from crosssim.study.executors import StudyProgress, make_executor
+
+    model = resolve_model(args)
+    names = selected_backends(args.backend)
+    if args.window_start is not None:
+        if args.window_start > model.simulation.t_stop_ms:
+            raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
+                             f"({model.simulation.t_stop_ms:g} ms)")
+        model = apply_overrides(model, [("tolerance.window_start_ms", args.window_start)],
+                                source="--window-start")
+    if args.sample_dt is not None and len(args.sample_dt) != 1:
+        raise UsageError("--sample-dt takes one value")
+    cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
+        _int_list(DEFAULT_CVS)
+    out = output_dir(args, model)  # checked before anything runs
+    cache = ResultsCache(enabled=not args.no_cache)
+    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
+    progress = StudyProgress(0, description="converge", enabled=not args.quiet)
+    try:
+        result = converge(model, dts=args.dt, cvs=cvs, max_extents=args.max_extent,
+                          backends=names,
+                          sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
+                          executor=executor, cache=cache, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print("crosssim converge: interrupted; finished runs are kept in the cache, run the "
+              "same command again to resume", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+        executor.close()
+
+    written = []
+    try:
+        path = out / "converge.json"
+        with atomic_open(path) as handle:
+            handle.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
+        written.append(path)
+        path = out / "converge.csv"
+        with atomic_open(path) as handle:
+            result.to_frame().to_csv(handle, index=False, float_format="%.12g")
+        written.append(path)
+        if not args.no_plot and result.figure_table():
+            written.append(_plot(result, out / "converge.png"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
+    else:
+        print(render_text(result))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+    if result.failures:
+        print("crosssim converge: error: " + "; ".join(
+            f"{name}: {reason}" for name, reason in sorted(result.failures.items())),
+            file=sys.stderr)
+        return EXIT_BACKEND
+    return EXIT_OK

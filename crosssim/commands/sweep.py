@@ -1,0 +1,208 @@
+"""``crosssim sweep``: a full check at every point of a grid of model parameters.
+
+Writes ``sweep.csv`` and ``sweep.parquet`` (one row per point: parameters, verdict, error
+reason, worst deviations, per-comparison metrics) and ``sweep_heatmap.png`` (the worst
+deviation over two swept parameters), and prints a summary.
+
+Exit codes: 0 every point passes, 1 a point exceeds a tolerance, 2 bad grid spec, invalid
+model or usage, 3 a point errored (invalid parameter combination, a source failed); the
+table is written in every case but 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from crosssim.commands.common import (
+    add_backend_argument,
+    add_model_arguments,
+    output_dir,
+    resolve_model,
+    selected_backends,
+)
+from crosssim.errors import UsageError
+
+
+def _tolerance(text: str) -> float | None:
+    """A tolerance in mV: a finite number >= 0, or ``none``/``off`` for report only."""
+    if text.strip().lower() in {"none", "off"}:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of mV (or 'none')") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance must be a finite number >= 0")
+    return value
+
+
+def _time(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crosssim.study.executors import add_execution_arguments
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "grid values (PATH is any model field, as in --set):\n"
+        "  --grid gap_junctions.0.g_uS=0.001,0.01,0.1   a list\n"
+        "  --grid cells.b.length_um=50:200:4            4 values from 50 to 200 (linear)\n"
+        "  --grid gap_junctions.0.g_uS=log:1e-3:1e-1:3  3 values, logarithmic\n"
+        "The points are the Cartesian product of every --grid; each is a full check.\n\n"
+        "exit codes: 0 all points pass, 1 a point exceeds a tolerance, 2 bad grid spec or\n"
+        "usage, 3 a point errored (invalid combination, a backend failed); the table is\n"
+        "written whenever the sweep ran.  Interrupted?  Run the same command again: finished\n"
+        "simulations come from the cache.")
+    add_model_arguments(parser)
+    parser.add_argument("--grid", dest="grid", action="append", default=[],
+                        metavar="PATH=VALUES", help="a swept parameter (repeatable)")
+    add_backend_argument(parser)
+    parser.add_argument("--references", default="analytic,lumped", metavar="LIST",
+                        help="reference solutions compared at each point: analytic, lumped, "
+                        "both (default) or none")
+    parser.add_argument("--tolerance-backends", type=_tolerance, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs backend tolerance in mV")
+    parser.add_argument("--tolerance-analytic", type=_tolerance, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs exact cable tolerance in mV")
+    parser.add_argument("--tolerance-lumped", type=_tolerance, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs lumped tolerance in mV ('none': report)")
+    parser.add_argument("--window-start", type=_time, default=None, metavar="MS",
+                        help="ignore samples before this time (default: the model's)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: reports/<model name>)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="summary table (default) or one JSON document on stdout")
+    parser.add_argument("--heatmap-metric", default=None, metavar="COLUMN",
+                        help="table column shown in the heatmap (default: worst_backends_mV, "
+                        "else worst_analytic_mV; also worst_ratio, worst_lumped_mV)")
+    parser.add_argument("--heatmap-axes", default=None, metavar="PATH,PATH",
+                        help="the two swept parameters of the heatmap (default: the first "
+                        "two --grid)")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the heatmap")
+    add_execution_arguments(parser)
+
+
+def _references(text: str) -> list[str]:
+    from crosssim.check import REFERENCES
+
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in REFERENCES:
+            raise UsageError(f"--references: unknown {name!r}; known: "
+                             + ", ".join(REFERENCES) + " (or none)")
+    return names
+
+
+def _document(result, written: list[Path]) -> dict:
+    frame = result.to_frame()
+    records = json.loads(frame.to_json(orient="records", double_precision=15))
+    return {
+        "model": result.model.name,
+        "verdict": {0: "pass", 1: "fail", 3: "error"}[result.exit_code],
+        "counts": result.counts(),
+        "dimensions": [{"path": d.path, "values": list(d.values)} for d in result.dimensions],
+        "sources": result.sources,
+        "runs": {"computed": result.computed, "cached": result.cached,
+                 "failed": result.failed_runs},
+        "wall_time_s": result.wall_time_s,
+        "points": records,
+        "files": [str(path) for path in written],
+    }
+
+
+def execute(args: argparse.Namespace) -> int:
+    from crosssim.io import atomic_open
+    from crosssim.study.cache import ResultsCache
+    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.study.sweep import (
+        parse_grid,
+        plot_sweep_heatmap,
+        render_text,
+        sweep,
+        validate_grid,
+    )
+
+    dimensions = parse_grid(args.grid)
+    model = resolve_model(args)
+    validate_grid(model, dimensions)
+    names = selected_backends(args.backend)
+    references = _references(args.references)
+    if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
+        raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
+                         f"({model.simulation.t_stop_ms:g} ms)")
+    axes = None
+    if args.heatmap_axes:
+        axes = [name.strip() for name in args.heatmap_axes.split(",") if name.strip()]
+        swept = [d.path for d in dimensions]
+        if not 1 <= len(axes) <= 2 or any(name not in swept for name in axes):
+            raise UsageError("--heatmap-axes: give one or two of the swept parameters: "
+                             + ", ".join(swept))
+    known_metrics = ("worst_backends_mV", "worst_analytic_mV", "worst_lumped_mV",
+                     "worst_references_mV", "worst_ratio", "n_failing")
+    if args.heatmap_metric and args.heatmap_metric not in known_metrics \
+            and ":" not in args.heatmap_metric:
+        raise UsageError(f"--heatmap-metric {args.heatmap_metric!r}: one of "
+                         + ", ".join(known_metrics) + " or a per-comparison column such as "
+                         "arbor-neuron:a_gj:max_abs_mV")
+    options = {key: getattr(args, name) for key, name in (
+        ("backends_abs_mV", "tolerance_backends"), ("analytic_abs_mV", "tolerance_analytic"),
+        ("lumped_abs_mV", "tolerance_lumped")) if hasattr(args, name)}
+    if args.window_start is not None:
+        options["window_start_ms"] = args.window_start
+
+    out = output_dir(args, model)  # checked before anything runs
+    cache = ResultsCache(enabled=not args.no_cache)
+    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
+    progress = StudyProgress(0, description="sweep", enabled=not args.quiet)
+    try:
+        result = sweep(model, dimensions, backends=names, references=references,
+                       executor=executor, cache=cache, progress=progress,
+                       check_options=options)
+    except KeyboardInterrupt:
+        progress.close()
+        print("crosssim sweep: interrupted; finished simulations are kept in the cache, run "
+              "the same command again to resume", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+        executor.close()
+
+    written: list[Path] = []
+    frame = result.to_frame()
+    try:
+        path = out / "sweep.csv"
+        with atomic_open(path) as handle:
+            frame.to_csv(handle, index=False, float_format="%.12g")
+        written.append(path)
+        path = out / "sweep.parquet"
+        with atomic_open(path, "wb", encoding=None) as handle:
+            frame.to_parquet(handle, index=False)
+        written.append(path)
+        if not args.no_plot:
+            written.append(plot_sweep_heatmap(result, out / "sweep_heatmap.png",
+                                              metric=args.heatmap_metric, axes_params=axes))
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+
+    if args.format == "json":
+        sys.stdout.write(json.dumps(_document(result, written), indent=2, allow_nan=False)
+                         + "\n")
+    else:
+        print(render_text(result))
+        for path in written:
+            print(f"wrote {path}")
+    return result.exit_code

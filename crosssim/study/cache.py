@@ -1,0 +1,303 @@
+"""Content-addressed results cache: one entry per (model, source), never pickled.
+
+The key is the sha256 of a canonical JSON document holding everything that determines a
+source's traces: the resolved model (without its name, description, tolerances and the
+options of other backends), the source name, that backend's options, the installed versions
+of NEURON, Arbor and crosssim (read with :mod:`importlib.metadata`, nothing imported) and
+the sha256 of crosssim's MOD sources.  For the references (``analytic``, ``lumped``) the
+integration step and the discretization are left out too: they do not depend on them.
+
+An entry is a folder ``<root>/<key[:2]>/<key>/`` holding ``data.npz`` (times and values,
+written and read with ``allow_pickle=False``) and ``meta.json`` (probes, info, wall time,
+the key document).  It is built in a temporary folder beside it and renamed into place, so
+a reader sees a complete entry or none, and an interrupted run leaves only a stray
+``.tmp-*`` folder that ``crosssim cache clear`` removes.  Failures are never cached.
+
+Location: ``$CROSSSIM_CACHE_DIR/results``, else ``$XDG_CACHE_HOME/crosssim/results``, else
+``~/.cache/crosssim/results`` (beside the NEURON mechanism builds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _datetime
+import functools
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.backends.base import RunResult
+    from crosssim.model import Model
+
+__all__ = [
+    "CACHE_FORMAT",
+    "REFERENCE_SOURCES",
+    "CacheInfo",
+    "ResultsCache",
+    "cache_base",
+    "cache_key",
+    "cache_root",
+    "key_document",
+    "software_versions",
+]
+
+#: Version of the key document and the entry layout; bump to invalidate every entry.
+CACHE_FORMAT = 1
+#: Sources that solve the continuous model: their results ignore dt_ms and discretization.
+REFERENCE_SOURCES = frozenset({"analytic", "lumped"})
+#: Backend options that cannot change a result (left out of the key).
+_NEUTRAL_OPTIONS = frozenset({"timeout_s"})
+#: Temporary entry folders older than this are removed by the next write (seconds).
+_STALE_TMP_S = 3600.0
+
+
+def cache_base() -> Path:
+    """crosssim's cache folder: ``$CROSSSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/crosssim``,
+    else ``~/.cache/crosssim`` (the NEURON mechanism builds live there too)."""
+    explicit = os.environ.get("CROSSSIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "crosssim"
+
+
+def cache_root() -> Path:
+    """The results cache folder: ``<cache_base()>/results``."""
+    return cache_base() / "results"
+
+
+@functools.lru_cache(maxsize=1)
+def software_versions() -> dict[str, str | None]:
+    """Versions that change results: NEURON, Arbor, crosssim and the MOD sources' sha256.
+
+    Read from distribution metadata and the MOD files; no simulator is imported.
+    """
+    from crosssim import __version__
+    from crosssim.report.environment import DISTRIBUTIONS, mod_source_hash, package_version
+
+    return {
+        "neuron": package_version(DISTRIBUTIONS["neuron"]),
+        "arbor": package_version(DISTRIBUTIONS["arbor"]),
+        "crosssim": __version__,
+        "mod_sha256": mod_source_hash()["sha256"],
+    }
+
+
+def key_document(model: Model, source: str) -> dict[str, Any]:
+    """The canonical document whose sha256 is the cache key of ``source`` run on ``model``."""
+    data = model.to_dict(resolved=True)
+    for name in ("name", "description", "tolerance", "backends"):
+        data.pop(name, None)
+    if source in REFERENCE_SOURCES:
+        data.pop("discretization", None)
+        data["simulation"] = {key: value for key, value in data["simulation"].items()
+                              if key != "dt_ms"}
+        options: dict[str, Any] = {}
+    else:
+        backend_options = getattr(model.backends, source, None)
+        options = {} if backend_options is None else {
+            key: value for key, value in backend_options.model_dump(mode="json").items()
+            if key not in _NEUTRAL_OPTIONS}
+    return {
+        "format": CACHE_FORMAT,
+        "source": source,
+        "model": data,
+        "options": options,
+        "versions": software_versions(),
+    }
+
+
+def cache_key(model: Model, source: str) -> str:
+    """sha256 (hex) of :func:`key_document`: equal inputs give equal keys."""
+    text = json.dumps(key_document(model, source), sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheInfo:
+    """What ``crosssim cache info`` shows."""
+
+    root: Path
+    entries: int
+    bytes: int
+    by_source: dict[str, int]
+    temporary: int
+    oldest: str | None
+    newest: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"root": str(self.root), "entries": self.entries, "bytes": self.bytes,
+                "by_source": dict(self.by_source), "temporary": self.temporary,
+                "oldest": self.oldest, "newest": self.newest}
+
+
+class ResultsCache:
+    """The results cache at ``root`` (default :func:`cache_root`).
+
+    ``get`` returns a :class:`RunResult` or None; ``put`` stores one atomically.  A
+    disabled cache (``enabled=False``, i.e. ``--no-cache``) never reads nor writes.
+    """
+
+    def __init__(self, root: Path | str | None = None, *, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else cache_root()
+        self.enabled = enabled
+
+    def __repr__(self) -> str:
+        return f"ResultsCache({str(self.root)!r}, enabled={self.enabled})"
+
+    def entry_path(self, key: str) -> Path:
+        """The folder of the entry ``key``."""
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> RunResult | None:
+        """The cached result for ``key``, or None (also for a damaged entry, which is removed)."""
+        if not self.enabled:
+            return None
+        entry = self.entry_path(key)
+        meta_path = entry / "meta.json"
+        if not meta_path.is_file():
+            return None
+        from crosssim.backends.base import RunResult
+
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(entry / "data.npz", allow_pickle=False) as data:
+                times = np.array(data["times_ms"], dtype=float)
+                values = np.array(data["values_mV"], dtype=float)
+            if meta.get("key") != key:
+                raise ValueError("key mismatch")
+            return RunResult(backend=meta["backend"], probes=list(meta["probes"]),
+                             times_ms=times, values_mV=values,
+                             wall_time_s=float(meta.get("wall_time_s", 0.0)),
+                             info=dict(meta.get("info") or {}))
+        except (OSError, ValueError, KeyError, TypeError):
+            # A damaged entry (disk full, edited by hand) is a miss; drop it.
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+
+    def put(self, key: str, result: RunResult, *, document: dict[str, Any] | None = None) -> bool:
+        """Store ``result`` under ``key`` atomically; False if disabled or already present."""
+        if not self.enabled:
+            return False
+        entry = self.entry_path(key)
+        if (entry / "meta.json").is_file():
+            return False
+        if entry.exists():  # a damaged entry (no meta.json): replace it
+            shutil.rmtree(entry, ignore_errors=True)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale(entry.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=entry.parent))
+        try:
+            with open(tmp / "data.npz", "wb") as handle:
+                np.savez(handle, times_ms=np.asarray(result.times_ms, dtype=float),
+                         values_mV=np.asarray(result.values_mV, dtype=float))
+                handle.flush()
+                os.fsync(handle.fileno())
+            meta = {
+                "key": key,
+                "backend": result.backend,
+                "probes": list(result.probes),
+                "wall_time_s": float(result.wall_time_s),
+                "info": result.info,
+                "created": _datetime.datetime.now(_datetime.timezone.utc)
+                .isoformat(timespec="seconds"),
+                "document": document,
+            }
+            with open(tmp / "meta.json", "w", encoding="utf-8") as handle:
+                json.dump(meta, handle, indent=1, sort_keys=True, default=_json_default)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.rename(tmp, entry)
+            except OSError:
+                # Another process stored the same key first: its entry is as good as ours.
+                shutil.rmtree(tmp, ignore_errors=True)
+                return False
+            return True
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def _remove_stale(folder: Path) -> None:
+        """Remove temporary entry folders left by killed runs (older than an hour)."""
+        now = time.time()
+        for path in folder.glob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > _STALE_TMP_S:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def _entries(self):
+        if not self.root.is_dir():
+            return
+        for shard in sorted(self.root.iterdir()):
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            yield from shard.iterdir()
+
+    def info(self) -> CacheInfo:
+        """Count the entries, their size and sources, and stray temporary folders."""
+        entries = 0
+        size = 0
+        temporary = 0
+        by_source: dict[str, int] = {}
+        created: list[str] = []
+        for entry in self._entries():
+            files = [path for path in entry.rglob("*") if path.is_file()]
+            size += sum(path.stat().st_size for path in files)
+            if entry.name.startswith(".tmp-"):
+                temporary += 1
+                continue
+            entries += 1
+            try:
+                meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                by_source["(damaged)"] = by_source.get("(damaged)", 0) + 1
+                continue
+            source = str(meta.get("backend", "?"))
+            by_source[source] = by_source.get(source, 0) + 1
+            if meta.get("created"):
+                created.append(str(meta["created"]))
+        return CacheInfo(root=self.root, entries=entries, bytes=size,
+                         by_source=dict(sorted(by_source.items())), temporary=temporary,
+                         oldest=min(created) if created else None,
+                         newest=max(created) if created else None)
+
+    def clear(self) -> int:
+        """Remove every entry (and temporary folder); return how many entries were removed."""
+        removed = 0
+        for entry in list(self._entries()):
+            if not entry.name.startswith(".tmp-"):
+                removed += 1
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+        if self.root.is_dir():
+            for shard in self.root.iterdir():
+                with contextlib.suppress(OSError):
+                    shard.rmdir()
+        return removed
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the numpy scalars and arrays a backend may leave in ``info``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

@@ -1,0 +1,648 @@
+"""Parameter sweeps: a full ``check`` at every point of a Cartesian grid of model fields.
+
+A grid dimension is ``PATH=VALUES`` with ``PATH`` any model field as in ``--set``
+(``gap_junctions.0.g_uS``, ``cells.b.length_um``, ``discretization.cvs_per_cell``) and
+``VALUES`` one of
+
+* a list: ``0.001,0.01,0.1`` (each item a TOML value: numbers, ``true``, ``"text"``,
+  ``[0.25, 0.75]``);
+* a linear range ``START:STOP:COUNT`` (both ends included; whole numbers stay whole when
+  every value is whole, so ``1:9:5`` gives 1, 3, 5, 7, 9);
+* a logarithmic range ``log:START:STOP:COUNT`` (``log:1e-3:1e-1:3`` gives 0.001, 0.01, 0.1).
+
+Every (point, source) run is one task of :func:`crosssim.study.executors.run_tasks` (so the
+whole sweep fills every worker and the cache answers what was computed before); the
+comparison of each point is :func:`crosssim.check.check` on those results, so a sweep row
+holds the same numbers as a direct ``check`` of that point.  A point whose overrides make an
+invalid model, or whose source fails, is recorded with its reason; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crosssim.errors import (
+    EXIT_BACKEND,
+    EXIT_DEVIATION,
+    EXIT_OK,
+    BackendError,
+    InvalidModelError,
+    UsageError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from crosssim.model import Model
+    from crosssim.outcome import CheckOutcome
+    from crosssim.study.cache import ResultsCache
+    from crosssim.study.executors import Executor, StudyProgress
+
+__all__ = [
+    "GridDimension",
+    "SweepPoint",
+    "SweepResult",
+    "grid_points",
+    "parse_grid",
+    "parse_grid_values",
+    "plot_sweep_heatmap",
+    "sweep",
+    "validate_grid",
+]
+
+#: Largest number of points a sweep may have (a typo like 1:100:100000 fails fast).
+MAX_POINTS = 100_000
+#: Per-comparison metrics copied into the sweep table.
+COMPARISON_METRICS = ("max_abs_mV", "t_max_abs_ms", "rms_mV", "final_abs_mV", "tolerance_mV",
+                      "passed")
+
+
+@dataclass(frozen=True)
+class GridDimension:
+    """One swept field: its dotted path and its values, in order."""
+
+    path: str
+    values: tuple[Any, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--grid {spec}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"--grid {spec}: {text!r} is not a finite number")
+    return value
+
+
+def _count(text: str, spec: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"--grid {spec}: the count {text!r} is not a whole number") from None
+    if count < 1:
+        raise UsageError(f"--grid {spec}: the count must be >= 1 (got {count})")
+    return count
+
+
+def _is_whole_literal(text: str) -> bool:
+    text = text.strip().lstrip("+-")
+    return text.isdigit()
+
+
+def _neat(value: float) -> float:
+    """``value`` rounded to 12 significant digits (0.30000000000000004 -> 0.3)."""
+    return float(f"{value:.12g}")
+
+
+def _split_items(text: str) -> list[str]:
+    """Split on commas outside brackets and quotes."""
+    items, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items]
+
+
+def parse_grid_values(text: str, *, spec: str | None = None) -> tuple[Any, ...]:
+    """The values of one grid dimension from ``VALUES`` (list, ``a:b:n`` or ``log:a:b:n``)."""
+    from crosssim.model import parse_override
+
+    spec = spec or text
+    text = text.strip()
+    if not text:
+        raise UsageError(f"--grid {spec}: no values after '='")
+    parts = text.split(":")
+    if parts[0].strip().lower() == "log":
+        if len(parts) != 4:
+            raise UsageError(f"--grid {spec}: a log range is log:START:STOP:COUNT")
+        start, stop = _number(parts[1], spec), _number(parts[2], spec)
+        count = _count(parts[3], spec)
+        if start <= 0 or stop <= 0:
+            raise UsageError(f"--grid {spec}: a log range needs START and STOP > 0")
+        values = np.geomspace(start, stop, count) if count > 1 else np.array([start])
+        return tuple(_neat(float(v)) for v in values)
+    if len(parts) == 3 and "[" not in text and '"' not in text:
+        start, stop = _number(parts[0], spec), _number(parts[1], spec)
+        count = _count(parts[2], spec)
+        values = np.linspace(start, stop, count) if count > 1 else np.array([start])
+        whole = _is_whole_literal(parts[0]) and _is_whole_literal(parts[1])
+        if whole and all(float(v).is_integer() for v in values):
+            return tuple(int(v) for v in values)
+        return tuple(_neat(float(v)) for v in values)
+    if len(parts) > 1 and "[" not in text and '"' not in text:
+        raise UsageError(f"--grid {spec}: a range is START:STOP:COUNT or log:START:STOP:COUNT")
+    values = []
+    for item in _split_items(text):
+        if not item:
+            raise UsageError(f"--grid {spec}: empty value in the list")
+        _, value = parse_override(f"v={item}")
+        values.append(value)
+    return tuple(values)
+
+
+def parse_grid(specs: Sequence[str]) -> list[GridDimension]:
+    """Parse ``--grid PATH=VALUES`` options (UsageError for a bad spec or a repeated path)."""
+    if not specs:
+        raise UsageError("give at least one --grid PATH=VALUES, e.g. "
+                         "--grid gap_junctions.0.g_uS=0.001,0.01,0.1")
+    dimensions: list[GridDimension] = []
+    seen: set[str] = set()
+    for spec in specs:
+        if "=" not in spec:
+            raise UsageError(f"--grid {spec!r}: expected PATH=VALUES, e.g. "
+                             "cells.b.length_um=50,100,200 or cells.b.length_um=50:200:4")
+        path, _, text = spec.partition("=")
+        path = path.strip()
+        if not path or any(not part for part in path.split(".")):
+            raise UsageError(f"--grid {spec!r}: empty path")
+        if path in seen:
+            raise UsageError(f"--grid {spec!r}: {path} is swept twice")
+        seen.add(path)
+        values = parse_grid_values(text, spec=spec)
+        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            raise UsageError(f"--grid {spec!r}: a value is repeated")
+        dimensions.append(GridDimension(path=path, values=values))
+    total = math.prod(len(d.values) for d in dimensions)
+    if total > MAX_POINTS:
+        raise UsageError(f"--grid: {total} points is more than {MAX_POINTS}")
+    return dimensions
+
+
+def validate_grid(model: Model, dimensions: Sequence[GridDimension]) -> None:
+    """UsageError when a path does not name a field of ``model`` (a typo, not a bad value)."""
+    for dimension in dimensions:
+        problem = _path_problem(model, dimension.path)
+        if problem:
+            raise UsageError(f"--grid {dimension.path}: {problem}")
+
+
+def _path_problem(model: Model, path: str) -> str | None:
+    """Why ``path`` does not lead to a field of ``model``, or None when it does."""
+    from pydantic import BaseModel
+
+    node: Any = model
+    keys = path.split(".")
+    for depth, key in enumerate(keys):
+        where = ".".join(keys[:depth]) or "the model"
+        if isinstance(node, BaseModel):
+            fields = type(node).model_fields
+            if key not in fields:
+                return (f"{where} has no field {key!r}; fields: "
+                        + ", ".join(sorted(fields)))
+            node = getattr(node, key)
+        elif isinstance(node, (list, tuple)):
+            if key.lstrip("-").isdigit():
+                index = int(key)
+                if not -len(node) <= index < len(node):
+                    return f"{where}: index {index} out of range 0..{len(node) - 1}"
+                node = node[index]
+            else:
+                names = [getattr(item, "name", None) for item in node]
+                labels = [getattr(item, "label", None) for item in node]
+                if key in names:
+                    node = node[names.index(key)]
+                elif key in labels:
+                    node = node[labels.index(key)]
+                else:
+                    shown = [n for n in names if n] or [str(i) for i in range(len(node))]
+                    return f"{where} has no entry named {key!r}; one of: " + ", ".join(
+                        shown[:10])
+        elif isinstance(node, Mapping):
+            node = node.get(key)
+        elif node is None:
+            return None  # an unset optional table (e.g. discretization.max_extent_um)
+        else:
+            return f"{where} is a value, not a table or list"
+    return None
+
+
+def grid_points(dimensions: Sequence[GridDimension]) -> list[dict[str, Any]]:
+    """The Cartesian product as ``{path: value}`` dicts, the last dimension varying fastest."""
+    return [dict(zip((d.path for d in dimensions), combo))
+            for combo in itertools.product(*(d.values for d in dimensions))]
+
+
+@dataclass
+class SweepPoint:
+    """One grid point: its parameters, its check (None if the model was invalid), errors."""
+
+    index: int
+    params: dict[str, Any]
+    outcome: CheckOutcome | None = None
+    error: str | None = None
+    cached_runs: int = 0
+
+    @property
+    def verdict(self) -> str:
+        if self.outcome is None:
+            return "error"
+        return self.outcome.verdict
+
+    @property
+    def reason(self) -> str | None:
+        """Why the point errored (invalid model, failed sources), or None."""
+        if self.error:
+            return self.error
+        if self.outcome is not None and self.outcome.failures:
+            return "; ".join(f"{name}: {reason}"
+                             for name, reason in sorted(self.outcome.failures.items()))
+        return None
+
+
+@dataclass
+class SweepResult:
+    """All points of a sweep, the run counts and the table."""
+
+    model: Model
+    dimensions: list[GridDimension]
+    sources: list[str]
+    points: list[SweepPoint]
+    computed: int
+    cached: int
+    failed_runs: int
+    wall_time_s: float
+    executor: str = ""
+    _frame: Any = field(default=None, repr=False)
+
+    def counts(self) -> dict[str, int]:
+        """Points per verdict: ``{"pass": .., "fail": .., "error": ..}``."""
+        counts = {"pass": 0, "fail": 0, "error": 0}
+        for point in self.points:
+            counts[point.verdict] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """3 if any point errored, else 1 if any failed its tolerance, else 0."""
+        counts = self.counts()
+        if counts["error"]:
+            return EXIT_BACKEND
+        if counts["fail"]:
+            return EXIT_DEVIATION
+        return EXIT_OK
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point: parameters, verdict, error, worst values, per-comparison metrics.
+
+        Per-comparison columns are named ``<a>-<b>:<probe>:<metric>`` (mV, ms).
+        """
+        if self._frame is None:
+            self._frame = _frame(self)
+        return self._frame
+
+    def worst_point(self) -> SweepPoint | None:
+        """The point with the largest ``worst_ratio`` (deviation / tolerance)."""
+        frame = self.to_frame()
+        ratios = frame["worst_ratio"].astype(float)
+        if ratios.notna().any():
+            return self.points[int(ratios.idxmax())]
+        return None
+
+
+def _param_cell(value: Any) -> Any:
+    """A parameter value as a table cell (lists and tables become JSON text)."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return value
+
+
+def _frame(result: SweepResult) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for point in result.points:
+        row: dict[str, Any] = {"point": point.index}
+        for path, value in point.params.items():
+            row[path] = _param_cell(value)
+        row["verdict"] = point.verdict
+        row["error"] = point.reason
+        worst: dict[str, float] = {}
+        worst_ratio, worst_pair = math.nan, None
+        n_failing = 0
+        if point.outcome is not None:
+            for c in point.outcome.comparisons:
+                key = f"worst_{c.kind}_mV"
+                if math.isfinite(c.max_abs_mV):
+                    worst[key] = max(worst.get(key, -math.inf), c.max_abs_mV)
+                if c.tolerance_mV is not None and math.isfinite(c.max_abs_mV):
+                    ratio = (c.max_abs_mV / c.tolerance_mV if c.tolerance_mV > 0 else
+                             (0.0 if c.max_abs_mV == 0 else math.inf))
+                    if not (ratio <= worst_ratio):
+                        worst_ratio, worst_pair = ratio, f"{c.a} vs {c.b} @ {c.probe}"
+                if c.passed is False:
+                    n_failing += 1
+        row["n_failing"] = n_failing
+        row["worst_ratio"] = worst_ratio
+        row["worst_pair"] = worst_pair
+        for kind in ("backends", "analytic", "lumped", "references"):
+            row[f"worst_{kind}_mV"] = worst.get(f"worst_{kind}_mV", math.nan)
+        if point.outcome is not None:
+            for c in point.outcome.comparisons:
+                prefix = f"{c.a}-{c.b}:{c.probe}"
+                for metric in COMPARISON_METRICS:
+                    row[f"{prefix}:{metric}"] = getattr(c, metric)
+        row["cached_runs"] = point.cached_runs
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column.endswith(":passed"):
+            frame[column] = frame[column].astype("boolean")
+        elif column.endswith(("_mV", "_ms")) or column == "worst_ratio":
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def sweep(model: Model, dimensions: Sequence[GridDimension], *,
+          backends: Sequence[str] | None = None, references: Sequence[str] | None = None,
+          executor: Executor | None = None, cache: ResultsCache | None = None,
+          progress: StudyProgress | None = None, check_options: Mapping[str, Any] | None = None
+          ) -> SweepResult:
+    """Run a full check at every point of the grid ``dimensions`` over ``model``.
+
+    ``backends`` default to every registered one, ``references`` to ``analytic`` and
+    ``lumped``; ``check_options`` go to :func:`crosssim.check.check` (tolerances, window).
+    Raises UsageError for a path that names no model field; everything else (invalid
+    parameter combinations, failing sources) is recorded per point.
+    """
+    from crosssim.backends.base import known_backends
+    from crosssim.check import REFERENCES, check
+    from crosssim.model import apply_overrides
+    from crosssim.study.executors import SourceTask, run_tasks
+
+    started = time.perf_counter()
+    dimensions = list(dimensions)
+    validate_grid(model, dimensions)
+    names = list(known_backends() if backends is None else backends)
+    refs = list(REFERENCES if references is None else references)
+    sources = list(dict.fromkeys([*names, *refs]))
+
+    points: list[SweepPoint] = []
+    point_models: dict[int, Model] = {}
+    tasks: list[SourceTask] = []
+    for index, params in enumerate(grid_points(dimensions)):
+        point = SweepPoint(index=index, params=params)
+        points.append(point)
+        try:
+            point_model = apply_overrides(model, list(params.items()),
+                                          source=f"<sweep point {index}>")
+        except InvalidModelError as exc:
+            point.error = f"invalid model: {exc.one_line()}"
+            continue
+        point_models[index] = point_model
+        label = ", ".join(f"{path.rsplit('.', 1)[-1]}={_short(value)}"
+                          for path, value in params.items())
+        for source in sources:
+            tasks.append(SourceTask(source, point_model, label=f"point {index} ({label}) {source}"))
+    run = run_tasks(tasks, executor=executor, cache=cache, progress=progress)
+    by_point: dict[int, dict[str, Any]] = {}
+    task_iter = iter(run.outcomes)
+    for index in point_models:
+        by_point[index] = {source: next(task_iter) for source in sources}
+
+    options = dict(check_options or {})
+    for index, point_model in point_models.items():
+        outcomes = by_point[index]
+
+        def runner(name: str, _model: Model, _outcomes=outcomes):
+            outcome = _outcomes[name]
+            if outcome.result is None:
+                raise BackendError(name, outcome.error or "failed")
+            return outcome.result
+
+        point = points[index]
+        point.cached_runs = sum(1 for outcome in outcomes.values() if outcome.cached)
+        point.outcome = check(point_model, backends=names, references=refs, runner=runner,
+                              **options)
+        point.outcome.wall_time_s = {name: (outcome.result.wall_time_s if outcome.result
+                                            is not None else math.nan)
+                                     for name, outcome in outcomes.items()}
+    executor_text = getattr(executor, "description", "") if executor is not None else "local"
+    return SweepResult(model=model, dimensions=dimensions, sources=sources, points=points,
+                       computed=run.computed, cached=run.cached, failed_runs=run.failed,
+                       wall_time_s=time.perf_counter() - started, executor=executor_text)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# Output ----------------------------------------------------------------------------------------
+
+
+def default_heatmap_metric(result: SweepResult) -> str:
+    """``worst_backends_mV`` when two simulators ran, else ``worst_analytic_mV``, else
+    ``worst_ratio``."""
+    frame = result.to_frame()
+    for column in ("worst_backends_mV", "worst_analytic_mV", "worst_ratio"):
+        if column in frame and frame[column].notna().any():
+            return column
+    return "worst_ratio"
+
+
+def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = None,
+                       axes_params: Sequence[str] | None = None, dpi: int = 110) -> Path:
+    """Heatmap of ``metric`` (default :func:`default_heatmap_metric`) over two swept
+    parameters (default the first two; the largest value over any others), log colour scale.
+
+    Cells of failing points are outlined and marked FAIL; errored points are marked ERROR.
+    With one swept parameter the map has one row.  Saves a PNG at ``path`` atomically.
+    """
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.figure import Figure
+
+    from crosssim.io import atomic_open
+
+    frame = result.to_frame()
+    metric = metric or default_heatmap_metric(result)
+    if metric not in frame:
+        raise UsageError(f"heatmap metric {metric!r} is not a column; numeric columns: "
+                         + ", ".join(c for c in frame.columns if c.startswith("worst_")))
+    paths = [d.path for d in result.dimensions]
+    chosen = list(axes_params or paths[:2])
+    for name in chosen:
+        if name not in paths:
+            raise UsageError(f"heatmap axis {name!r} is not a swept parameter; swept: "
+                             + ", ".join(paths))
+    x_path = chosen[0]
+    y_path = chosen[1] if len(chosen) > 1 else None
+    x_values = [_param_cell(v) for v in next(d for d in result.dimensions
+                                             if d.path == x_path).values]
+    y_values = ([_param_cell(v) for v in next(d for d in result.dimensions
+                                              if d.path == y_path).values]
+                if y_path else [None])
+    grid = np.full((len(y_values), len(x_values)), np.nan)
+    status = np.full(grid.shape, "", dtype=object)
+    rank = {"": 0, "pass": 1, "fail": 2, "error": 3}
+    for _, row in frame.iterrows():
+        i = y_values.index(row[y_path]) if y_path else 0
+        j = x_values.index(row[x_path])
+        value = float(row[metric]) if row[metric] is not None else math.nan
+        if math.isfinite(value) and not (value <= grid[i, j]):
+            grid[i, j] = value
+        if rank[row["verdict"]] > rank[status[i, j]]:
+            status[i, j] = row["verdict"]
+    finite = grid[np.isfinite(grid)]
+    positive = finite[finite > 0]
+    if positive.size and positive.min() < positive.max():
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
+        shown = np.where(grid > 0, grid, np.nan)
+    else:
+        norm = Normalize(vmin=finite.min() if finite.size else 0.0,
+                         vmax=finite.max() if finite.size else 1.0)
+        shown = grid
+    figure = Figure(figsize=(max(4.8, 1.0 + 0.9 * len(x_values)),
+                             max(3.0, 1.4 + 0.6 * len(y_values))), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto",
+                        cmap="viridis", norm=norm)
+    figure.colorbar(image, ax=axes, label=_metric_label(metric))
+    axes.set_xticks(range(len(x_values)), [_short(v) for v in x_values])
+    axes.set_xlabel(x_path)
+    if y_path:
+        axes.set_yticks(range(len(y_values)), [_short(v) for v in y_values])
+        axes.set_ylabel(y_path)
+    else:
+        axes.set_yticks([])
+    annotate = grid.size <= 144
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            text = ""
+            if status[i, j] == "error":
+                text = "ERROR" if not math.isfinite(grid[i, j]) else f"{grid[i, j]:.2g}\nERROR"
+            elif annotate and math.isfinite(grid[i, j]):
+                text = f"{grid[i, j]:.2g}" + ("\nFAIL" if status[i, j] == "fail" else "")
+            elif status[i, j] == "fail":
+                text = "FAIL"
+            if status[i, j] in ("fail", "error"):
+                axes.add_patch(_cell_outline(j, i, "red" if status[i, j] == "fail" else "black"))
+            if text:
+                axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
+                          bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
+                                "edgecolor": "none"})
+    others = [p for p in paths if p not in chosen]
+    title = f"{result.model.name}: {_metric_label(metric)}"
+    if (status == "fail").any() or (status == "error").any():
+        title += "\n(outlined: the point fails a tolerance (red) or errored (black))"
+    if others:
+        title += "\n(largest over " + ", ".join(others) + ")"
+    axes.set_title(title, fontsize=10)
+    path = Path(path)
+    with atomic_open(path, "wb", encoding=None) as handle:
+        figure.savefig(handle, format="png", dpi=dpi)
+    return path
+
+
+def _cell_outline(x: float, y: float, colour: str):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour, linewidth=2)
+
+
+def _metric_label(metric: str) -> str:
+    labels = {
+        "worst_backends_mV": "largest |simulator - simulator| (mV)",
+        "worst_analytic_mV": "largest |simulator - exact cable| (mV)",
+        "worst_lumped_mV": "largest |simulator - lumped| (mV)",
+        "worst_references_mV": "largest |exact cable - lumped| (mV)",
+        "worst_ratio": "largest deviation / tolerance",
+    }
+    return labels.get(metric, metric)
+
+
+def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
+    """The summary for a terminal: one line per point (or the worst ones), then counts."""
+    frame = result.to_frame()
+    paths = [d.path for d in result.dimensions]
+    lines = [f"crosssim sweep: {result.model.name}, {len(result.points)} points over "
+             + " x ".join(f"{d.path} ({len(d.values)})" for d in result.dimensions)
+             + f"; sources {', '.join(result.sources)}"]
+    head = ["point", *[p.rsplit(".", 1)[-1] if _unique_tail(paths, p) else p for p in paths],
+            "verdict", "dev/tol", "worst pair", "max|a-b| sim mV", "max|sim-exact| mV"]
+    rows = [head]
+    chosen = list(range(len(result.points)))
+    if len(chosen) > max_rows:
+        ratios = frame["worst_ratio"].fillna(-1.0).to_numpy()
+        bad = [i for i, p in enumerate(result.points) if p.verdict != "pass"]
+        worst = [int(i) for i in np.argsort(-ratios)]
+        chosen = sorted(set(bad[:max_rows]) | set(worst[:max(0, max_rows - len(bad))]))
+    for i in chosen:
+        point, row = result.points[i], frame.iloc[i]
+        rows.append([str(point.index), *[_short(point.params[p]) for p in paths],
+                     point.verdict.upper() if point.verdict != "pass" else "pass",
+                     _g(row["worst_ratio"]), str(row["worst_pair"] or "-"),
+                     _g(row["worst_backends_mV"]), _g(row["worst_analytic_mV"])])
+    widths = [max(len(r[k]) for r in rows) for k in range(len(head))]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[n]) for n, cell in enumerate(r)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if len(chosen) < len(result.points):
+        lines.append(f"({len(result.points) - len(chosen)} passing points not shown; "
+                     "see sweep.csv)")
+    errored = [p for p in result.points if p.verdict == "error"]
+    if errored:
+        lines.append("")
+        for point in errored[:10]:
+            lines.append(f"point {point.index}: ERROR: {point.reason}")
+        if len(errored) > 10:
+            lines.append(f"... and {len(errored) - 10} more errored points (see sweep.csv)")
+    counts = result.counts()
+    lines.append("")
+    worst = result.worst_point()
+    summary = (f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error "
+               f"of {len(result.points)} points")
+    if worst is not None:
+        row = frame.iloc[worst.index]
+        summary += (f"; worst: point {worst.index} ({row['worst_pair']}, "
+                    f"{_g(row['worst_ratio'])} x its tolerance)")
+    lines.append(summary)
+    lines.append(f"{result.computed + result.cached} runs: {result.computed} computed "
+                 f"({result.failed_runs} failed), {result.cached} from the cache; "
+                 f"{result.executor}; {result.wall_time_s:.1f} s")
+    return "\n".join(lines)
+
+
+def _unique_tail(paths: Sequence[str], path: str) -> bool:
+    tail = path.rsplit(".", 1)[-1]
+    return sum(1 for p in paths if p.rsplit(".", 1)[-1] == tail) == 1
+
+
+def _g(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if not math.isfinite(number):
+        return "-"
+    return f"{number:.3g}"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crosssim.compare import AlignmentError, compare_results, infer_grid, suggest_tolerance
-from crosssim.errors import BackendError, CrossSimError, UsageError
+from crosssim.errors import BackendError, CrossSimError, UsageError, raise_if_interrupted
 from crosssim.outcome import ANALYTIC, LUMPED, CheckOutcome, Comparison, PairKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,14 +111,15 @@ def probe_tolerance(model: "Model", kind: PairKind, probe: str,
 
 def run_source(name: str, model: "Model") -> "RunResult":
     """Run one source: a registered backend, or the ``analytic``/``lumped`` reference."""
-    if name == ANALYTIC:
-        from crosssim.analytic import exact_cable
+    if name in (ANALYTIC, LUMPED):
+        import numpy as np
 
-        return exact_cable(model)
-    if name == LUMPED:
-        from crosssim.analytic import lumped
+        from crosssim.analytic import exact_cable, lumped
 
-        return lumped(model)
+        # Extreme models overflow to inf/NaN; that is recorded as this source's failure by
+        # _validate, so numpy's RuntimeWarnings would only add noise on stderr.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return (exact_cable if name == ANALYTIC else lumped)(model)
     from crosssim.backends.base import run_backend
 
     return run_backend(name, model)
@@ -164,10 +165,12 @@ def _run_all(model: "Model", names: Sequence[str], runner: Runner,
             result = runner(name, model)
             _validate(result, name, model)
         except BackendError as exc:
+            raise_if_interrupted(exc)
             reason = exc.message
         except CrossSimError:
             raise  # invalid model / usage / resource limit: not a source failure
         except Exception as exc:  # noqa: BLE001 - a crashing source must never pass
+            raise_if_interrupted(exc)  # Ctrl-C wrapped by a C extension stops the check
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         else:
             reason = None

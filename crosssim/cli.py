@@ -3,20 +3,31 @@
 Each subcommand lives in ``crosssim/commands/<name>.py`` and provides
 ``add_arguments(parser)`` and ``execute(args) -> int``.  This module only dispatches.
 
-Exit codes (every subcommand): 0 success / all within tolerance, 1 a deviation exceeds its
-tolerance, 2 invalid model or usage, 3 a backend is missing or failed, 130 interrupted.
+Exit codes (every subcommand, :data:`crosssim.errors.EXIT_CODES`): 0 success / all within
+tolerance, 1 a deviation exceeds its tolerance, 2 invalid model or usage, 3 a backend is
+missing or failed, 4 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from crosssim import __version__
-from crosssim.errors import EXIT_USAGE, CrossSimError
+from crosssim.errors import (
+    EXIT_CODES,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CrossSimError,
+)
 
 #: Subcommand name -> (module, one-line help).  A module that is absent is not offered.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("crosssim.commands.models", "list the built-in models and their parameters"),
 }
 
-EXIT_INTERNAL = 4
+__all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +54,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand."""
     parser = _Parser(prog="crosssim", description="Do two neuron simulators agree, by how "
-                     "much, and with the mathematics?")
+                     "much, and with the mathematics?",
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="exit codes:\n" + "\n".join(
+                         f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()))
     parser.add_argument("--version", action="version", version=f"crosssim {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
@@ -59,30 +73,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``crosssim`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_execute", None) is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+class _Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so the same clean-up runs as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` while a command runs (main thread only):
+    temporary files are removed and NEURON child processes killed, as for Ctrl-C."""
     try:
-        return int(args._execute(args) or 0)
-    except CrossSimError as exc:
-        print(f"crosssim {args.command}: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"crosssim {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
-        if os.environ.get("CROSSSIM_DEBUG"):
-            raise
-        print(f"crosssim {args.command}: internal error: {type(exc).__name__}: "
-              f"{' '.join(str(exc).split())} (set CROSSSIM_DEBUG=1 for the traceback; "
-              "please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError, AttributeError):  # not the main thread / no SIGTERM
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe (``crosssim check | head``) send what is left to /dev/null, so
+    Python's exit-time flush does not print a second error."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``crosssim`` console script; returns the exit code.
+
+    Every failure is one line on stderr and an exit code (see :data:`EXIT_CODES`); a
+    traceback is printed only for an internal error with ``CROSSSIM_DEBUG=1``.
+    """
+    command = "crosssim"
+    with _sigterm_as_interrupt():
+        try:
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help, --version, or a usage error already printed
+                return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+            if getattr(args, "_execute", None) is None:
+                parser.print_help(sys.stderr)
+                return EXIT_USAGE
+            command = f"crosssim {args.command}"
+            return int(args._execute(args) or 0)
+        except CrossSimError as exc:
+            print(f"{command}: error: {exc.one_line()}", file=sys.stderr)
+            return exc.exit_code
+        except _Terminated:
+            print(f"{command}: terminated (SIGTERM); files being written were discarded",
+                  file=sys.stderr)
+            return EXIT_TERMINATED
+        except KeyboardInterrupt:
+            print(f"{command}: interrupted; files being written were discarded",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_OK
+        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+            if os.environ.get("CROSSSIM_DEBUG"):
+                raise
+            print(f"{command}: internal error: {type(exc).__name__}: "
+                  f"{' '.join(str(exc).split())} (set CROSSSIM_DEBUG=1 for the traceback; "
+                  "please report it)", file=sys.stderr)
+            return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

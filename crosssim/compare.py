@@ -20,13 +20,15 @@ which bounds the temporary memory to a few MB whatever the model size).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from crosssim.errors import CrossSimError
+from crosssim.errors import AlignmentError
 from crosssim.outcome import Comparison, PairKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,10 +55,6 @@ GRID_RTOL = 1e-3
 _BLOCK_VALUES = 1 << 16
 
 AlignMethod = Literal["exact", "interpolated"]
-
-
-class AlignmentError(CrossSimError, ValueError):
-    """Two traces cannot be put on one time grid (grids differ, spans do not cover)."""
 
 
 @dataclass(frozen=True)
@@ -420,21 +418,28 @@ def _block_metrics(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray, times: n
 def suggest_tolerance(observed_mV: float, headroom: float = 1.5) -> float:
     """``observed_mV * headroom`` rounded *up* to 2 significant figures (0.02531 -> 0.038).
 
-    Returns 0.0 for 0 and NaN for a non-finite observation.
+    Returns 0.0 for 0, NaN for a non-finite observation and inf when ``observed * headroom``
+    overflows.  Works over the whole float range (subnormal deviations included).
     """
     if not math.isfinite(observed_mV):
         return math.nan
     value = abs(observed_mV) * headroom
     if value == 0:
         return 0.0
+    if not math.isfinite(value):
+        return math.inf
     exponent = math.floor(math.log10(value)) - 1
-    scaled = value / 10.0 ** exponent
+    # Decimal scaling: 10.0 ** exponent underflows to 0 (or overflows) at the float extremes
+    scaled = float(Decimal(value).scaleb(-exponent))
     digits = math.ceil(scaled - 1e-9 * scaled)  # 37.950000000001 -> 38, not 39
     if digits >= 100:  # 99.6 rounded up to 100 -> keep two figures
         digits //= 10
         exponent += 1
-        digits = math.ceil(value / 10.0 ** exponent - 1e-9)
-    return float(f"{digits}e{exponent}")
+        digits = math.ceil(float(Decimal(value).scaleb(-exponent)) - 1e-9)
+    suggested = float(f"{digits}e{exponent}")
+    if value < sys.float_info.min:  # subnormal: too few digits to round up exactly
+        suggested = max(suggested, value)
+    return suggested
 
 
 def _plain(value: float) -> float:

@@ -10,9 +10,28 @@ from typing import Any
 
 #: Exit codes of the command line, shared by every subcommand.
 EXIT_OK = 0
+#: A comparison exceeded its tolerance.
 EXIT_DEVIATION = 1
+#: Invalid model, bad option or argument, output path unusable, model too large.
 EXIT_USAGE = 2
+#: A backend or reference is missing, failed to build, crashed or produced NaN/inf.
 EXIT_BACKEND = 3
+#: A bug in crosssim (an exception it did not expect); the message asks for a report.
+EXIT_INTERNAL = 4
+#: Interrupted by Ctrl-C (SIGINT) or SIGTERM (128 + signal number, as shells report it).
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+#: Every exit code and what it means (shown by ``crosssim --help``).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success: every gated comparison within tolerance",
+    EXIT_DEVIATION: "a deviation exceeds its tolerance",
+    EXIT_USAGE: "invalid model, option, output path or size: refused, nothing written",
+    EXIT_BACKEND: "a backend or reference is missing or failed (crash, NaN/inf, no compiler)",
+    EXIT_INTERNAL: "internal error in crosssim (please report it)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C / SIGINT); no half-written file is left",
+    EXIT_TERMINATED: "terminated (SIGTERM); no half-written file is left",
+}
 
 
 class CrossSimError(Exception):
@@ -93,7 +112,30 @@ class MechanismBuildError(BackendError):
     """The NMODL mechanisms could not be compiled (no compiler, no ``nrnivmodl``)."""
 
 
+class AlignmentError(CrossSimError, ValueError):
+    """Two traces cannot be put on one time grid (grids differ, spans do not cover).
+
+    Also importable as ``crosssim.compare.AlignmentError``.
+    """
+
+
 class ToleranceExceededError(CrossSimError, AssertionError):
     """A comparison found a deviation beyond its tolerance; carries the measured numbers."""
 
     exit_code = EXIT_DEVIATION
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise Ctrl-C if ``exc`` stems from one.
+
+    A KeyboardInterrupt that arrives while a C extension initialises comes back wrapped
+    (pybind11 turns it into ``ImportError: initialization failed``); treating that as a
+    backend failure would carry on with the next backend instead of stopping.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt() from exc
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +63,17 @@ __all__ = [
 #: Relative slack when checking that one time is a whole multiple of another.
 _MULTIPLE_RTOL = 1e-9
 
+#: Names of models, cells and probes become file names, folder names and CSV columns:
+#: letters, digits, ``_``, ``.`` and ``-``, not starting with ``.`` (so never ``.``, ``..``
+#: or a hidden file) -- a name can never leave or hide inside the output folder.
+NAME_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
+NAME_ALLOWED = ("letters, digits and _ . - only, not starting with '.' "
+                "(it names files, folders and columns)")
+
+#: Largest number of integration steps (t_stop_ms / dt_ms) and of CVs per cell.
+MAX_STEPS = 10**10
+MAX_CVS_PER_CELL = 1_000_000
+
 PositiveFloat = float
 
 
@@ -86,7 +98,21 @@ class _Frozen(BaseModel):
                 if isinstance(value, (str, bool)):
                     raise _FieldError(name, f"expected a number, got {value!r}",
                                       "a number (no quotes)")
+            for name in _numeric_pair_fields(cls):
+                value = data.get(name)
+                if isinstance(value, (list, tuple)):
+                    for i, item in enumerate(value):
+                        if isinstance(item, (str, bool)):
+                            raise _FieldError(f"{name}.{i}", f"expected a number, got {item!r}",
+                                              "a number (no quotes)")
         return data
+
+
+def _numeric_pair_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields of ``cls`` that hold a tuple of numbers (e.g. junction ``x``)."""
+    return frozenset(name for name, info in cls.model_fields.items()
+                     if typing.get_origin(info.annotation) is tuple
+                     and set(typing.get_args(info.annotation)) <= {float, int})
 
 
 def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
@@ -104,6 +130,8 @@ def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
 def _whole_multiple(value: float, unit: float) -> int | None:
     """``round(value / unit)`` if ``value`` is a whole multiple of ``unit``, else None."""
     ratio = value / unit
+    if not math.isfinite(ratio) or ratio > MAX_STEPS:
+        return None
     steps = round(ratio)
     if steps >= 1 and abs(ratio - steps) <= _MULTIPLE_RTOL * max(1.0, ratio):
         return int(steps)
@@ -121,6 +149,15 @@ class Simulation(_Frozen):
 
     @model_validator(mode="after")
     def _check_grid(self) -> "Simulation":
+        steps = self.t_stop_ms / self.dt_ms
+        if self.dt_ms <= self.t_stop_ms and not steps <= MAX_STEPS:
+            raise ValueError(
+                f"t_stop_ms / dt_ms = {steps:.3g} steps; allowed: at most {MAX_STEPS:.0e} "
+                "steps (a larger dt_ms or a smaller t_stop_ms)")
+        if self.sample_dt_ms is not None and not self.t_stop_ms / self.sample_dt_ms <= MAX_STEPS:
+            raise ValueError(
+                f"t_stop_ms / sample_dt_ms = {self.t_stop_ms / self.sample_dt_ms:.3g} samples; "
+                f"allowed: at most {MAX_STEPS:.0e} samples")
         if self.dt_ms > self.t_stop_ms:
             raise ValueError(
                 f"dt_ms ({self.dt_ms:g}) is larger than t_stop_ms ({self.t_stop_ms:g}); "
@@ -172,7 +209,7 @@ class Simulation(_Frozen):
 class Discretization(_Frozen):
     """How each cable is cut into control volumes (CVs): a count, or a largest CV length."""
 
-    cvs_per_cell: int | None = Field(default=None, ge=1, le=1_000_000)
+    cvs_per_cell: int | None = Field(default=None, ge=1, le=MAX_CVS_PER_CELL)
     max_extent_um: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -191,6 +228,9 @@ class Discretization(_Frozen):
         if self.cvs_per_cell is not None:
             return self.cvs_per_cell
         ratio = length_um / float(self.max_extent_um)
+        if not math.isfinite(ratio):  # refused by Model validation; guards direct use
+            raise ValueError(f"max_extent_um {self.max_extent_um:g} gives no finite CV count "
+                             f"for a cable of {length_um:g} um")
         nearest = round(ratio)
         # A length that is a whole multiple of the extent up to rounding needs exactly that
         # many CVs; ceil() of 1000.0000000000001 would otherwise add one.
@@ -202,7 +242,7 @@ class Discretization(_Frozen):
 class Cell(_Frozen):
     """One passive unbranched cable with sealed ends."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     length_um: float = Field(gt=0)
     radius_um: float = Field(gt=0)
     cm_F_per_m2: float = Field(gt=0, description="specific membrane capacitance, F/m^2")
@@ -259,7 +299,7 @@ class Probe(_Frozen):
     cell: str
     x: float = _Position
     name: str | None = Field(
-        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$"
+        default=None, min_length=1, max_length=200, pattern=NAME_PATTERN
     )
 
     @property
@@ -330,7 +370,7 @@ class BackendOptions(_Frozen):
 class Model(_Frozen):
     """A complete neutral model: cells, junctions, probes, clamps, run settings, tolerances."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     description: str | None = None
     simulation: Simulation
     discretization: Discretization = Field(
@@ -342,6 +382,27 @@ class Model(_Frozen):
     stimuli: tuple[Stimulus, ...] = ()
     tolerance: Tolerance = Field(default_factory=Tolerance)
     backends: BackendOptions = Field(default_factory=BackendOptions)
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> "Model":
+        """Refuse CV counts and windows that cannot work before anything is allocated."""
+        extent = self.discretization.max_extent_um
+        if extent is not None:
+            for cell in self.cells:
+                ratio = cell.length_um / extent
+                if not ratio <= MAX_CVS_PER_CELL:  # also catches inf
+                    raise _FieldError(
+                        "discretization.max_extent_um",
+                        f"{extent:g} um cuts cell {cell.name!r} ({cell.length_um:g} um) into "
+                        f"{ratio:.3g} CVs", f"at most {MAX_CVS_PER_CELL} CVs per cell "
+                        f"(max_extent_um >= {cell.length_um / MAX_CVS_PER_CELL:.3g})")
+        window = self.tolerance.window_start_ms
+        if window > self.simulation.t_stop_ms:
+            raise _FieldError("tolerance.window_start_ms",
+                              f"{window:g} ms is after t_stop_ms "
+                              f"({self.simulation.t_stop_ms:g} ms)",
+                              "0 <= window_start_ms <= t_stop_ms")
+        return self
 
     @model_validator(mode="after")
     def _check_references(self) -> "Model":
@@ -452,7 +513,7 @@ class _FieldError(ValueError):
 # Loading -----------------------------------------------------------------------------------
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,39}$")
 
 
 def _field_path(loc: Iterable[Any], data: Any) -> str:
@@ -503,13 +564,19 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
         return InvalidModelError(f"unknown key; {hint} (see README: model format)",
                                  source=source, field=field, allowed="a documented key")
+    if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
+        # a list that is too short, e.g. a junction's x = [0.5]
+        parent = _field_path(tuple(error["loc"])[:-1], data)
+        index = error["loc"][-1]
+        return InvalidModelError(f"too few items (item {index} is missing)", source=source,
+                                 field=parent, allowed=f"at least {index + 1} items")
     if kind == "missing":
         return InvalidModelError("required field is missing; see README: model format",
                                  source=source, field=field)
     message = error.get("msg", "invalid value")
     message = message.removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        message = "allowed: letters, digits and _ . - only (it names files and columns)"
+        message = f"allowed: {NAME_ALLOWED}"
     if isinstance(given, (dict, list, tuple)):
         return InvalidModelError(message, source=source, field=field, allowed=message)
     shown = repr(given)

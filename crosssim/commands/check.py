@@ -25,6 +25,7 @@ from crosssim.commands.common import (
     Progress,
     add_backend_argument,
     add_model_arguments,
+    check_writable,
     resolve_model,
     selected_backends,
 )
@@ -163,6 +164,13 @@ def execute(args: argparse.Namespace) -> int:
     if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
         raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
                          f"({model.simulation.t_stop_ms:g} ms)")
+    # refuse unusable output paths before running anything
+    if args.out is not None:
+        check_writable(args.out, what="--out", folder=True)
+    elif args.report:
+        check_writable(DEFAULT_REPORTS, what="report folder", folder=True)
+    if args.junit is not None:
+        check_writable(args.junit, what="--junit", folder=False)
     progress = Progress(len(names) + 2, quiet=args.quiet, stream=sys.stderr)
     with _stdout_to_stderr():
         outcome = check(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,8 +71,26 @@ def resolve_model(args: argparse.Namespace) -> Model:
         source = f"<built-in {spec}>"
     overrides = getattr(args, "overrides", []) or []
     if overrides:
-        model = apply_overrides(model, overrides, source=f"{source} --set")
+        source = f"{source} --set"
+        model = apply_overrides(model, overrides, source=source)
+    check_model_size(model, source)
     return model
+
+
+def check_model_size(model: Model, source: str) -> None:
+    """Raise ResourceLimitError (exit 2, with the estimate) if running ``model`` would need
+    more than 60% of this machine's memory; nothing large is allocated to find out.
+
+    Built-in networks check their size before they are built; this catches model files and
+    ``--set`` overrides (``discretization.cvs_per_cell=1000000`` on a 1000-cell ring).
+    """
+    from crosssim.builtin.networks import check_size
+
+    n_cells = len(model.cells)
+    total_cvs = sum(model.cvs(cell) for cell in model.cells)
+    n_probes = len(model.probes) or n_cells
+    check_size(n_cells, math.ceil(total_cvs / n_cells), n_probes, model.simulation.n_samples,
+               what=source)
 
 
 def selected_backends(text: str) -> list[str]:
@@ -90,9 +110,39 @@ def selected_backends(text: str) -> list[str]:
 
 
 def output_dir(args: argparse.Namespace, model: Model) -> Path:
-    """The output folder: ``--out`` or ``reports/<model name>`` (model names are path-safe)."""
+    """The output folder: ``--out`` or ``reports/<model name>``, checked to be usable.
+
+    Model names never contain ``/`` and never start with ``.`` (see
+    :data:`crosssim.model.NAME_PATTERN`), so the default stays inside ``reports/``.
+    Raises UsageError (before anything runs) if the folder cannot be created or written.
+    """
     out = getattr(args, "out", None)
-    return Path(out) if out is not None else DEFAULT_REPORTS / model.name
+    path = Path(out) if out is not None else DEFAULT_REPORTS / model.name
+    check_writable(path, what="--out" if out is not None else "output folder", folder=True)
+    return path
+
+
+def check_writable(path: Path, *, what: str, folder: bool) -> None:
+    """Raise UsageError if ``path`` (a folder, or a file when ``folder`` is False) cannot be
+    written: it is the wrong kind of thing, or its nearest existing parent is not a
+    writable folder.  Creates nothing."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise UsageError(f"{what} {path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise UsageError(f"{what} {path}: is a folder; give a file name")
+        target = path if folder else path.parent
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise UsageError(f"{what} {path}: {target} is not writable")
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable")
 
 
 class Progress:
@@ -126,7 +176,7 @@ def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None
     One backend failing (missing, crashed, NaN) never stops the others.
     """
     from crosssim.backends.base import run_backend
-    from crosssim.errors import BackendError, CrossSimError
+    from crosssim.errors import BackendError, CrossSimError, raise_if_interrupted
 
     runner = runner or run_backend
     results = []
@@ -137,10 +187,12 @@ def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None
         try:
             result = runner(name, model)
         except BackendError as exc:
+            raise_if_interrupted(exc)
             failures[name] = exc.message
         except CrossSimError:
             raise  # invalid model or usage: not a backend failure
         except Exception as exc:  # noqa: BLE001 - any other failure is this backend's
+            raise_if_interrupted(exc)
             failures[name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         if name in failures:
             if progress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from crosssim.commands.common import (
     run_sources,
     selected_backends,
 )
-from crosssim.errors import EXIT_BACKEND, EXIT_OK
+from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,29 +50,37 @@ def summary_lines(results, failures) -> list[str]:
     return lines
 
 
-def execute(args: argparse.Namespace) -> int:
+def _write_outputs(args: argparse.Namespace, model, results, out: Path) -> list[Path]:
+    """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
     from crosssim.backends.base import results_to_frame
     from crosssim.io import atomic_open
 
+    if not results:
+        return []
+    frame = results_to_frame(results)
+    with atomic_open(out / "traces.csv") as handle:
+        frame.to_csv(handle, index=False)
+    written = [out / "traces.csv"]
+    if not args.no_plot:
+        from crosssim.analytic import lumped_steady_state
+        from crosssim.report.figures import plot_traces
+
+        path = out / "traces.png"
+        plot_traces(model, results, path, equilibria=lumped_steady_state(model))
+        written.append(path)
+    return written
+
+
+def execute(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     names = selected_backends(args.backend)
+    out = output_dir(args, model)  # refuse an unusable --out before running anything
     progress = Progress(len(names), quiet=args.quiet)
     results, failures = run_sources(model, names, progress=progress)
-    out = output_dir(args, model)
-    if results:
-        frame = results_to_frame(results)
-        with atomic_open(out / "traces.csv") as handle:
-            frame.to_csv(handle, index=False)
-        written = [out / "traces.csv"]
-        if not args.no_plot:
-            from crosssim.analytic import lumped_steady_state
-            from crosssim.report.figures import plot_traces
-
-            path = out / "traces.png"
-            plot_traces(model, results, path, equilibria=lumped_steady_state(model))
-            written.append(path)
-    else:
-        written = []
+    try:
+        written = _write_outputs(args, model, results, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     print(f"model {model.name}: {len(model.cells)} cells, {len(model.gap_junctions)} gap "
           f"junctions, {model.simulation.n_samples} samples per probe "
           f"(t = 0..{model.simulation.t_stop_ms:g} ms)")

@@ -23,7 +23,13 @@ __all__ = ["junit_element", "junit_bytes", "write_junit"]
 
 def _clean(text: str) -> str:
     """``text`` without the control characters XML 1.0 cannot carry (escaping is ET's job)."""
-    return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else "?" for ch in text)
+    return "".join(ch if _xml_allowed(ord(ch)) else "?" for ch in text)
+
+
+def _xml_allowed(code: int) -> bool:
+    """True for the code points XML 1.0 may carry (its ``Char`` production)."""
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
 
 
 def junit_element(outcome: "CheckOutcome") -> ET.Element:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 import numpy as np
 
 from crosssim.errors import BackendError, CrossSimError, UsageError
+from crosssim.io import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.backends.base import RunResult
@@ -220,8 +221,10 @@ def _subprocess_main(argv: Sequence[str]) -> int:
     reply = execute_payload(payload)
     arrays = {name: reply.pop(name) for name in ("times_ms", "values_mV") if name in reply}
     if arrays:
-        np.savez(reply_folder / "reply.npz", **arrays)
-    (reply_folder / "reply.json").write_text(json.dumps(reply), encoding="utf-8")
+        with atomic_open(reply_folder / "reply.npz", "wb", encoding=None) as handle:
+            np.savez(handle, **arrays)
+    # written last and atomically: its presence means the whole reply is there
+    atomic_write_text(reply_folder / "reply.json", json.dumps(reply))
     return 0
 
 

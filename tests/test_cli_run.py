@@ -46,7 +46,12 @@ def test_run_builtin_writes_traces_and_plot(tmp_path):
     png = (tmp_path / "traces.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "largest |arbor - neuron|" in done.stdout
-    assert "[2/2] neuron" in done.stderr  # progress
+    assert "[2/3] neuron: done" in done.stderr  # progress
+    # the exact cable solution is beside the backends: seed steady state -89.67898 mV
+    analytic_line = next(line for line in done.stdout.splitlines()
+                         if line.strip().startswith("analytic:"))
+    assert "a_gj -89.67" in analytic_line
+    assert "largest |arbor - exact cable| = 0.105 mV" in done.stdout
 
 
 @requires_arbor

@@ -26,13 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_argument(parser)
     add_output_argument(parser)
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    parser.add_argument("--no-analytic", action="store_true",
+                        help="do not compute the exact cable solution for the plot and summary")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def summary_lines(results, failures) -> list[str]:
-    """Final value per backend and probe, and the largest |a - b| between backends."""
+def summary_lines(results, failures, reference=None) -> list[str]:
+    """Final value per source and probe, the largest |a - b| between backends, and (with a
+    ``reference``, the exact cable solution) the largest |backend - reference|."""
     lines = []
-    for result in results:
+    for result in [*results, *([reference] if reference is not None else [])]:
         finals = ", ".join(f"{probe} {values[-1]:.6f} mV"
                            for probe, values in zip(result.probes, result.values_mV))
         lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.3g} s)")
@@ -47,10 +50,43 @@ def summary_lines(results, failures) -> list[str]:
             lines.append(
                 f"largest |{first.backend} - {second.backend}| = {diff[row, col]:.3g} mV "
                 f"(probe {first.probes[row]}, t = {first.times_ms[col]:g} ms)")
+    if reference is not None:
+        for result in results:
+            if result.values_mV.shape != reference.values_mV.shape:
+                continue
+            diff = np.abs(result.values_mV - reference.values_mV)
+            row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
+            lines.append(
+                f"largest |{result.backend} - exact cable| = {diff[row, col]:.3g} mV "
+                f"(probe {result.probes[row]}, t = {result.times_ms[col]:g} ms; "
+                "see 'crosssim check' for the gated comparison)")
     return lines
 
 
-def _write_outputs(args: argparse.Namespace, model, results, out: Path) -> list[Path]:
+def exact_reference(model, progress: Progress | None):
+    """The exact cable solution, or None (with a note on stderr) when it cannot be had."""
+    from crosssim.errors import CrossSimError
+
+    if progress:
+        progress.start("analytic")
+    try:
+        from crosssim.analytic import exact_cable
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = exact_cable(model)
+        if not np.isfinite(result.values_mV).all():
+            raise ValueError("non-finite values")
+    except (CrossSimError, ValueError, MemoryError) as exc:
+        if progress:
+            progress.finish("analytic", f"skipped ({' '.join(str(exc).split())})")
+        return None
+    if progress:
+        progress.finish("analytic")
+    return result
+
+
+def _write_outputs(args: argparse.Namespace, model, results, out: Path,
+                   reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
     from crosssim.backends.base import results_to_frame
     from crosssim.io import atomic_open
@@ -66,7 +102,8 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path) -> list[
         from crosssim.report.figures import plot_traces
 
         path = out / "traces.png"
-        plot_traces(model, results, path, equilibria=lumped_steady_state(model))
+        plot_traces(model, [*results, *([reference] if reference is not None else [])], path,
+                    equilibria=lumped_steady_state(model))
         written.append(path)
     return written
 
@@ -75,16 +112,17 @@ def execute(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     names = selected_backends(args.backend)
     out = output_dir(args, model)  # refuse an unusable --out before running anything
-    progress = Progress(len(names), quiet=args.quiet)
+    progress = Progress(len(names) + (0 if args.no_analytic else 1), quiet=args.quiet)
     results, failures = run_sources(model, names, progress=progress)
+    reference = None if args.no_analytic or not results else exact_reference(model, progress)
     try:
-        written = _write_outputs(args, model, results, out)
+        written = _write_outputs(args, model, results, out, reference)
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     print(f"model {model.name}: {len(model.cells)} cells, {len(model.gap_junctions)} gap "
           f"junctions, {model.simulation.n_samples} samples per probe "
           f"(t = 0..{model.simulation.t_stop_ms:g} ms)")
-    for line in summary_lines(results, failures):
+    for line in summary_lines(results, failures, reference):
         print(line)
     for path in written:
         print(f"wrote {path}")

@@ -36,6 +36,7 @@ _SOURCE_COLOURS = {"arbor": "C0", "neuron": "C1"}
 _CYCLE = [("-", None), ((0, (5, 2)), None), ((0, (1, 1.5)), None), ((0, (6, 2, 1, 2)), None),
           ("-", "o"), ("--", "s"), (":", "^"), ("-.", "v")]
 MAX_PROBES_PLOTTED = 12
+_SOURCE_LABELS = {"analytic": "exact cable", "lumped": "lumped"}
 #: Panels (probes) in the per-probe figures.
 MAX_PANELS = 6
 #: Parameters of a convergence table that are counts (error falls as they grow).
@@ -91,7 +92,8 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
                 continue
             colour = style.get("color") or colours[index % len(colours)]
             axes.plot(result.times_ms, result.trace(label),
-                      label=f"{label} ({result.backend})", **{**style, "color": colour})
+                      label=f"{label} ({_SOURCE_LABELS.get(result.backend, result.backend)})",
+                      **{**style, "color": colour})
     if equilibria:
         shown = {probe_cell[label] for label in probe_cell}
         for cell, value in equilibria.items():
@@ -108,7 +110,7 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
     axes.set_xlabel("t (ms)")
     axes.set_ylabel("membrane potential (mV)")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
+    axes.legend(fontsize=8, loc="center right")
     return _save_png(figure, path, dpi)
 
 

@@ -563,7 +563,7 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         close = difflib.get_close_matches(key, siblings or _all_field_names(), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
         return InvalidModelError(f"unknown key; {hint} (see README: model format)",
-                                 source=source, field=field, allowed="a documented key")
+                                 source=source, field=field)
     if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
         # a list that is too short, e.g. a junction's x = [0.5]
         parent = _field_path(tuple(error["loc"])[:-1], data)

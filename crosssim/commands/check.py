@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -25,34 +24,13 @@ from crosssim.commands.common import (
     Progress,
     add_backend_argument,
     add_model_arguments,
+    add_tolerance_arguments,
     check_writable,
     resolve_model,
     selected_backends,
+    time_ms,
 )
 from crosssim.errors import UsageError
-
-
-def _tolerance(text: str) -> float | None:
-    """A tolerance in mV: a finite number >= 0, or ``none``/``off`` for report only."""
-    if text.strip().lower() in {"none", "off"}:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of mV (or 'none')") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance must be a finite number >= 0")
-    return value
-
-
-def _time(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,13 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="write the HTML/Markdown/JSON report (under --out, default "
                         f"{DEFAULT_REPORTS}/)")
-    parser.add_argument("--tolerance-backends", type=_tolerance, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs backend tolerance in mV")
-    parser.add_argument("--tolerance-analytic", type=_tolerance, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs exact cable tolerance in mV")
-    parser.add_argument("--tolerance-lumped", type=_tolerance, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs lumped tolerance in mV ('none': report)")
-    parser.add_argument("--window-start", type=_time, default=None, metavar="MS",
+    add_tolerance_arguments(parser)
+    parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="ignore samples before this time (default: the model's "
                         "tolerance.window_start_ms)")
     parser.add_argument("--interpolate", action="store_true",

@@ -209,3 +209,38 @@ def ensure_valid_model_source(spec: str) -> None:
     path = Path(spec)
     if path.suffix.lower() == ".toml" and not path.exists():
         raise InvalidModelError("file not found", source=spec)
+
+
+def tolerance_mV(text: str) -> float | None:
+    """argparse type: a tolerance in mV (finite, >= 0), or ``none``/``off`` for report only."""
+    if text.strip().lower() in {"none", "off"}:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of mV (or 'none')") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance must be a finite number >= 0")
+    return value
+
+
+def time_ms(text: str) -> float:
+    """argparse type: a time in ms (finite, >= 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
+    return value
+
+
+def add_tolerance_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tolerance-backends/-analytic/-lumped MV`` (absent = the model's values)."""
+    parser.add_argument("--tolerance-backends", type=tolerance_mV, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs backend tolerance in mV")
+    parser.add_argument("--tolerance-analytic", type=tolerance_mV, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs exact cable tolerance in mV")
+    parser.add_argument("--tolerance-lumped", type=tolerance_mV, default=argparse.SUPPRESS,
+                        metavar="MV", help="backend vs lumped tolerance in mV ('none': report)")
+

@@ -22,6 +22,7 @@ from crosssim.commands.common import (
     output_dir,
     resolve_model,
     selected_backends,
+    time_ms,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
@@ -51,16 +52,6 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _time(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crosssim.study.executors import add_execution_arguments
 
@@ -84,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
                         help="common sample interval in ms (default: the coarsest dt; every "
                         "dt must divide it)")
-    parser.add_argument("--window-start", type=_time, default=None, metavar="MS",
+    parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="measure errors from this time on (default: the model's "
                         "tolerance.window_start_ms)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",

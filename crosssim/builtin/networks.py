@@ -16,11 +16,14 @@ from crosssim.builtin import SEED_CELL, register
 from crosssim.errors import ResourceLimitError, UsageError
 from crosssim.model import Model, model_from_dict
 
-#: Bytes per cell of the neutral model (pydantic objects) and per CV in a simulator, measured
-#: generously on this machine; used only for the refusal estimate.
+#: Peak bytes per cell of the neutral model (pydantic objects, dict/JSON copies), per CV in a
+#: simulator, and per sample (one probe at one time) over one ``crosssim check`` with both
+#: backends: measured on a 10,000-cell ring about 1-2 KB per cell, 1-1.3 KB per CV (Arbor,
+#: NEURON) and 30 B per sample in each backend plus the comparison's aligned copies.  The
+#: constants are generous; they serve only the refusal estimate.
 BYTES_PER_CELL = 6_000
 BYTES_PER_CV = 2_000
-BYTES_PER_SAMPLE = 200
+BYTES_PER_SAMPLE = 160
 
 
 def physical_memory_bytes() -> int:
@@ -34,7 +37,7 @@ def physical_memory_bytes() -> int:
 def estimate_bytes(n_cells: int, cvs_per_cell: int, n_probes: int, n_samples: int) -> int:
     """A generous estimate of the peak memory of one check of such a network, in bytes."""
     return (n_cells * BYTES_PER_CELL + n_cells * cvs_per_cell * BYTES_PER_CV
-            + 4 * n_probes * n_samples * BYTES_PER_SAMPLE)
+            + n_probes * n_samples * BYTES_PER_SAMPLE)
 
 
 def check_size(n_cells: int, cvs_per_cell: int, n_probes: int, n_samples: int,
@@ -66,6 +69,15 @@ def _float(name: str, value: Any, *, positive: bool = False, unit_interval: bool
     return float(value)
 
 
+def probe_cells(n_cells: int, n_probes: int) -> list[int]:
+    """``n_probes`` distinct cell indices spread evenly from the first to the last cell
+    (rounded half up), so that both leak potentials and both ends of a chain are seen."""
+    if n_probes <= 1:
+        return [0][:n_probes]
+    span = n_probes - 1
+    return [(2 * k * (n_cells - 1) + span) // (2 * span) for k in range(n_probes)]
+
+
 def _network(kind: str, n_cells: int, edges, *, cvs_per_cell: int, g_uS: float,
              x_from: float, x_to: float, e_leak_mV: float, e_leak_alt_mV: float,
              t_stop_ms: float, dt_ms: float, sample_dt_ms: float | None, n_probes: int,
@@ -81,9 +93,8 @@ def _network(kind: str, n_cells: int, edges, *, cvs_per_cell: int, g_uS: float,
              for i in range(n_cells)]
     junctions = [{"cells": [names[i], names[j]], "x": [x_from, x_to], "g_uS": g_uS}
                  for i, j in edges]
-    step = max(1, n_cells // n_probes) if n_probes else 0
-    probe_cells = list(range(0, n_cells, step))[:n_probes] if n_probes else []
-    probes = [{"cell": names[i], "x": 0.5, "name": f"{names[i]}_mid"} for i in probe_cells]
+    probes = [{"cell": names[i], "x": 0.5, "name": f"{names[i]}_mid"}
+              for i in probe_cells(n_cells, n_probes)]
     stimuli = []
     if clamp_every and clamp_nA:
         stimuli = [{"cell": names[i], "x": 0.5, "delay_ms": min(1.0, t_stop_ms / 4),
@@ -106,7 +117,8 @@ _COMMON_DOC = """
     ``x_to`` (junction positions on the first / second cell of each pair, default 1.0 / 0.0:
     end to end), ``e_leak_mV`` / ``e_leak_alt_mV`` (even / odd cells, -100 / -60 as in the
     seed), ``t_stop_ms`` (5), ``dt_ms`` (0.025), ``sample_dt_ms`` (dt), ``n_probes``
-    (10, spread evenly), ``clamp_every`` (0: no clamps; k: a clamp on every k-th cell),
+    (10, at the middle of cells spread evenly from the first to the last; ``n_probes=N``
+    probes every cell), ``clamp_every`` (0: no clamps; k: a clamp on every k-th cell),
     ``clamp_nA`` (0.05)."""
 
 
@@ -128,7 +140,7 @@ def _common(params: dict[str, Any]) -> dict[str, Any]:
         "t_stop_ms": _float("t_stop_ms", params.get("t_stop_ms", 5.0), positive=True),
         "dt_ms": _float("dt_ms", params.get("dt_ms", 0.025), positive=True),
         "sample_dt_ms": None if sample is None else _float("sample_dt_ms", sample, positive=True),
-        "n_probes": _int("n_probes", params.get("n_probes", 10), 0),
+        "n_probes": _int("n_probes", params.get("n_probes", 10), 1),
         "clamp_every": _int("clamp_every", params.get("clamp_every", 0), 0),
         "clamp_nA": _float("clamp_nA", params.get("clamp_nA", 0.05)),
     }

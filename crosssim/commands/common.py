@@ -158,15 +158,18 @@ class Progress:
     def start(self, label: str) -> None:
         self.count += 1
         self._started = time.perf_counter()
-        if not self.quiet:
-            print(f"[{self.count}/{self.total}] {label}: running ...", file=self.stream,
-                  flush=True)
+        self._line(f"[{self.count}/{self.total}] {label}: running ...")
 
     def finish(self, label: str, outcome: str = "done") -> None:
+        elapsed = time.perf_counter() - self._started
+        self._line(f"[{self.count}/{self.total}] {label}: {outcome} in {elapsed:.2f} s")
+
+    def _line(self, text: str) -> None:
+        """One write per line: a Ctrl-C can then never cut a line from its newline, so the
+        'interrupted' message always starts a line of its own."""
         if not self.quiet:
-            elapsed = time.perf_counter() - self._started
-            print(f"[{self.count}/{self.total}] {label}: {outcome} in {elapsed:.2f} s",
-                  file=self.stream, flush=True)
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
 
 def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None = None,

@@ -117,7 +117,8 @@ def main() -> int:
             for name in backends:
                 ns = median(seconds[name]) / (total * model.simulation.n_steps) * 1e9
                 measured.setdefault((name, cvs), []).append((total, ns))
-                rows.append((name, f"{n_cells} (chain)" if n_cells == 2 else n_cells, cvs, total, model.simulation.n_steps,
+                label = f"{n_cells} (chain)" if n_cells == 2 else n_cells
+                rows.append((name, label, cvs, total, model.simulation.n_steps,
                              f"{median(seconds[name]):.3f}", f"{ns:.2f}",
                              f"{ns / floors['DRAM add']:.1f}"))
             print(f"  done: N={n_cells}, {cvs} CVs/cell", file=sys.stderr, flush=True)

@@ -38,7 +38,8 @@ result = run_backend(sys.argv[1], model)
 finished = time.perf_counter()
 info = result.info
 print(json.dumps({
-    "import_s": imported - started, "model_s": built - imported, "build_s": info["build_s"], "run_s": info["run_s"],
+    "import_s": imported - started, "model_s": built - imported,
+    "build_s": info["build_s"], "run_s": info["run_s"],
     "backend_s": finished - built,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,

@@ -32,9 +32,9 @@ __all__ = [
     "Simulation",
     "Stimulus",
     "Tolerance",
+    "__version__",
     "apply_overrides",
     "load_model",
     "loads_model",
     "model_from_dict",
-    "__version__",
 ]

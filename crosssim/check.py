@@ -34,16 +34,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
 
 __all__ = [
-    "REFERENCES",
-    "HEADROOM",
     "CHECK_DOCUMENT_SCHEMA",
+    "HEADROOM",
+    "REFERENCES",
     "check",
-    "pair_kind",
-    "source_pairs",
-    "probe_tolerance",
-    "run_source",
     "failure_message",
+    "pair_kind",
+    "probe_tolerance",
     "render_table",
+    "run_source",
+    "source_pairs",
 ]
 
 #: The reference sources, in the order they are run and compared.
@@ -90,7 +90,7 @@ def source_pairs(names: Iterable[str]) -> list[tuple[str, str, PairKind]]:
     return [(a, b, pair_kind(a, b)) for i, a in enumerate(ordered) for b in ordered[i + 1:]]
 
 
-def probe_tolerance(model: "Model", kind: PairKind, probe: str,
+def probe_tolerance(model: Model, kind: PairKind, probe: str,
                     overrides: dict[str, float | None] | None = None) -> float | None:
     """The tolerance in mV that gates ``kind`` at ``probe`` (None: report only).
 
@@ -109,7 +109,7 @@ def probe_tolerance(model: "Model", kind: PairKind, probe: str,
     return getattr(model.tolerance, key)
 
 
-def run_source(name: str, model: "Model") -> "RunResult":
+def run_source(name: str, model: Model) -> RunResult:
     """Run one source: a registered backend, or the ``analytic``/``lumped`` reference."""
     if name in (ANALYTIC, LUMPED):
         import numpy as np
@@ -125,7 +125,7 @@ def run_source(name: str, model: "Model") -> "RunResult":
     return run_backend(name, model)
 
 
-def _validate(result: Any, name: str, model: "Model") -> None:
+def _validate(result: Any, name: str, model: Model) -> None:
     """Raise BackendError if ``result`` is not a finite RunResult covering the model's grid."""
     from crosssim.backends.base import RunResult
 
@@ -152,8 +152,8 @@ def _validate(result: Any, name: str, model: "Model") -> None:
             f"expected {simulation.n_samples})")
 
 
-def _run_all(model: "Model", names: Sequence[str], runner: Runner,
-             progress: Any) -> tuple[dict[str, "RunResult"], dict[str, str], dict[str, float]]:
+def _run_all(model: Model, names: Sequence[str], runner: Runner,
+             progress: Any) -> tuple[dict[str, RunResult], dict[str, str], dict[str, float]]:
     results: dict[str, RunResult] = {}
     failures: dict[str, str] = {}
     wall: dict[str, float] = {}
@@ -186,7 +186,7 @@ def _run_all(model: "Model", names: Sequence[str], runner: Runner,
     return results, failures, wall
 
 
-def check(model: "Model", *, backends: Sequence[str] | None = None,
+def check(model: Model, *, backends: Sequence[str] | None = None,
           references: Sequence[str] = REFERENCES,
           backends_abs_mV: float | None = UNSET, analytic_abs_mV: float | None = UNSET,
           lumped_abs_mV: float | None = UNSET, window_start_ms: float | None = None,

@@ -32,7 +32,8 @@ from crosssim.errors import (
 #: Subcommand name -> (module, one-line help).  A module that is absent is not offered.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("crosssim.commands.run", "run the backends on a model and write traces and a plot"),
-    "check": ("crosssim.commands.check", "compare backends and the analytic solution; gate on tolerance"),
+    "check": ("crosssim.commands.check",
+              "compare backends and the analytic solution; gate on tolerance"),
     "report": ("crosssim.commands.report", "write an HTML/Markdown/JSON comparison report"),
     "converge": ("crosssim.commands.converge", "convergence study in dt and control-volume size"),
     "sweep": ("crosssim.commands.sweep", "parameter sweep: a full check at every grid point"),
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:
             _silence_stdout()
             return EXIT_OK
-        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+        except Exception as exc:
             if os.environ.get("CROSSSIM_DEBUG"):
                 raise
             print(f"{command}: internal error: {type(exc).__name__}: "

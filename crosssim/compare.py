@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -36,14 +36,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "GRID_RTOL",
+    "Aligned",
     "AlignmentError",
     "Grid",
-    "Aligned",
     "Metrics",
-    "infer_grid",
     "align",
-    "deviation_metrics",
     "compare_results",
+    "deviation_metrics",
+    "infer_grid",
     "suggest_tolerance",
 ]
 
@@ -144,7 +144,7 @@ class Aligned:
         return float(self.times_ms[1] - self.times_ms[0])
 
 
-def _probe_rows(a: "RunResult", b: "RunResult",
+def _probe_rows(a: RunResult, b: RunResult,
                 probes: Sequence[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The probe names to compare and their row indices in ``a`` and ``b``."""
     names = list(a.probes) if probes is None else list(probes)
@@ -211,7 +211,7 @@ def _grid_indices(grid: Grid, low: float, high: float, step_ratio: int,
     return slice(first, first + (count - 1) * step_ratio + 1, step_ratio)
 
 
-def align(a: "RunResult", b: "RunResult", *, probes: Sequence[str] | None = None,
+def align(a: RunResult, b: RunResult, *, probes: Sequence[str] | None = None,
           start_ms: float | None = None, stop_ms: float | None = None,
           interpolate: bool = False) -> Aligned:
     """Put ``a`` and ``b`` on one time grid (see the module docstring for the rules).
@@ -446,7 +446,7 @@ def _plain(value: float) -> float:
     return float(value)
 
 
-def compare_results(a: "RunResult", b: "RunResult", *, kind: PairKind,
+def compare_results(a: RunResult, b: RunResult, *, kind: PairKind,
                     tolerance_mV: Sequence[float | None] | float | None = None,
                     probes: Sequence[str] | None = None, window_start_ms: float = 0.0,
                     start_ms: float | None = None, stop_ms: float | None = None,

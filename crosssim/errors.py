@@ -78,7 +78,7 @@ class InvalidModelError(CrossSimError, ValueError):
             message = f"{message}; allowed: {self.allowed}"
         return ": ".join(parts + [message]) if parts else message
 
-    def with_source(self, source: str) -> "InvalidModelError":
+    def with_source(self, source: str) -> InvalidModelError:
         """A copy of this error that names ``source`` (a file path) as its origin."""
         return InvalidModelError(
             self.message, source=source, field=self.field, value=self.value, allowed=self.allowed

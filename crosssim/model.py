@@ -39,24 +39,24 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "Simulation",
-    "Discretization",
-    "Cell",
-    "GapJunction",
-    "Probe",
-    "Stimulus",
-    "ProbeTolerance",
-    "Tolerance",
     "ArborOptions",
-    "NeuronOptions",
     "BackendOptions",
+    "Cell",
+    "Discretization",
+    "GapJunction",
     "Model",
+    "NeuronOptions",
+    "Probe",
+    "ProbeTolerance",
+    "Simulation",
+    "Stimulus",
+    "Tolerance",
+    "apply_overrides",
+    "dump_model",
+    "dumps_model",
     "load_model",
     "loads_model",
     "model_from_dict",
-    "dump_model",
-    "dumps_model",
-    "apply_overrides",
     "parse_override",
 ]
 
@@ -148,7 +148,7 @@ class Simulation(_Frozen):
     )
 
     @model_validator(mode="after")
-    def _check_grid(self) -> "Simulation":
+    def _check_grid(self) -> Simulation:
         steps = self.t_stop_ms / self.dt_ms
         if self.dt_ms <= self.t_stop_ms and not steps <= MAX_STEPS:
             raise ValueError(
@@ -213,7 +213,7 @@ class Discretization(_Frozen):
     max_extent_um: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Discretization":
+    def _exactly_one(self) -> Discretization:
         if (self.cvs_per_cell is None) == (self.max_extent_um is None):
             raise ValueError(
                 "give exactly one of cvs_per_cell (a whole number >= 1) or max_extent_um (> 0)"
@@ -384,7 +384,7 @@ class Model(_Frozen):
     backends: BackendOptions = Field(default_factory=BackendOptions)
 
     @model_validator(mode="after")
-    def _check_sizes(self) -> "Model":
+    def _check_sizes(self) -> Model:
         """Refuse CV counts and windows that cannot work before anything is allocated."""
         extent = self.discretization.max_extent_um
         if extent is not None:
@@ -405,7 +405,7 @@ class Model(_Frozen):
         return self
 
     @model_validator(mode="after")
-    def _check_references(self) -> "Model":
+    def _check_references(self) -> Model:
         index = {}
         for i, cell in enumerate(self.cells):
             if cell.name in index:
@@ -414,7 +414,7 @@ class Model(_Frozen):
             index[cell.name] = i
         known = ", ".join(sorted(index)[:10]) + (" ..." if len(index) > 10 else "")
         for i, junction in enumerate(self.gap_junctions):
-            for side, cell in enumerate(junction.cells):
+            for cell in junction.cells:
                 if cell not in index:
                     raise _FieldError(f"gap_junctions.{i}.cells", f"unknown cell {cell!r}",
                                       f"one of: {known}")
@@ -495,7 +495,7 @@ class Model(_Frozen):
                              for cell in self.cells]
         return data
 
-    def replace(self, **changes: Any) -> "Model":
+    def replace(self, **changes: Any) -> Model:
         """A validated copy with top-level fields replaced."""
         return model_from_dict({**self.to_dict(), **changes}, source="<replace>")
 
@@ -534,7 +534,9 @@ def _field_path(loc: Iterable[Any], data: Any) -> str:
                 node = None
             parts.append(label)
         else:
-            parts.append(str(item))
+            text = str(item)
+            # a hostile key (newline, markup, empty) is quoted so the message stays one line
+            parts.append(text if re.fullmatch(r"[A-Za-z0-9_\-]+", text) else repr(text))
             node = node.get(item) if isinstance(node, Mapping) else None
     return ".".join(parts)
 

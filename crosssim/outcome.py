@@ -70,15 +70,16 @@ class Comparison:
 class CheckOutcome:
     """Everything one ``check`` produced."""
 
-    model: "Model"
-    results: dict[str, "RunResult"]
+    model: Model
+    results: dict[str, RunResult]
     failures: dict[str, str]
     comparisons: list[Comparison]
     wall_time_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:
-        """``error`` if a source failed, else ``fail`` if a gated comparison failed, else ``pass``."""
+        """``error`` if a source failed, else ``fail`` if a gated comparison failed, else
+        ``pass``."""
         if self.failures:
             return "error"
         if any(c.passed is False for c in self.comparisons):

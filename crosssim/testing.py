@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["assert_agree", "save_artifacts"]
 
 
-def save_artifacts(outcome: "CheckOutcome", folder: Path | str) -> Path:
+def save_artifacts(outcome: CheckOutcome, folder: Path | str) -> Path:
     """Write ``model.toml``, ``check.json`` and ``traces.csv`` (every source) into ``folder``."""
     from crosssim.backends.base import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
@@ -48,12 +48,12 @@ def save_artifacts(outcome: "CheckOutcome", folder: Path | str) -> Path:
     return folder
 
 
-def assert_agree(model: "Model", *, backends: Sequence[str] | None = None,
+def assert_agree(model: Model, *, backends: Sequence[str] | None = None,
                  references: Sequence[str] = REFERENCES,
                  backends_abs_mV: float | None = UNSET, analytic_abs_mV: float | None = UNSET,
                  lumped_abs_mV: float | None = UNSET, window_start_ms: float | None = None,
                  interpolate: bool = False, runner: Runner | None = None,
-                 save_to: Path | str | None = None) -> "CheckOutcome":
+                 save_to: Path | str | None = None) -> CheckOutcome:
     """Check ``model`` (see :func:`crosssim.check.check`) and raise unless it passes.
 
     Tolerances in mV replace the model's (None: report only).  ``save_to``: a folder where
@@ -85,7 +85,7 @@ def assert_agree(model: "Model", *, backends: Sequence[str] | None = None,
 def _fixture_factory(folder_for_failure: Any):  # used by the pytest plugin
     """An ``assert_agree`` that saves artifacts into ``folder_for_failure()`` on failure."""
 
-    def agree(model: "Model", **kwargs: Any) -> "CheckOutcome":
+    def agree(model: Model, **kwargs: Any) -> CheckOutcome:
         __tracebackhide__ = True
         kwargs.setdefault("save_to", folder_for_failure())
         return assert_agree(model, **kwargs)

@@ -16,7 +16,8 @@ def _installed(package: str) -> bool:
 requires_arbor = pytest.mark.skipif(not _installed("arbor"), reason="arbor is not installed")
 requires_neuron = pytest.mark.skipif(not _installed("neuron"), reason="neuron is not installed")
 
-#: Parametrise a test over the simulator backends: ``@pytest.mark.parametrize("backend", BACKENDS)``.
+#: Parametrise a test over the simulator backends:
+#: ``@pytest.mark.parametrize("backend", BACKENDS)``.
 BACKENDS = [
     pytest.param("arbor", id="arbor", marks=requires_arbor),
     pytest.param("neuron", id="neuron", marks=requires_neuron),
@@ -27,3 +28,19 @@ BACKENDS = [
 def seed_model():
     """The built-in seed model (two cells, 1 CV each, 5 ms at dt 0.01 ms)."""
     return builtin_model("two_cells")
+
+
+def _hypothesis_profiles() -> None:
+    """CI replays a fixed set of examples (no flaky gate); elsewhere hypothesis explores."""
+    import os
+
+    try:
+        from hypothesis import settings
+    except ImportError:  # pragma: no cover - hypothesis is in the test extra
+        return
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

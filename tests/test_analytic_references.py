@@ -383,11 +383,11 @@ def test_lumped_matches_solve_ivp():
             break
         source = source_at(clamps)
         inside = (times >= start) & (times <= end)
-        solution = solve_ivp(lambda _, v: (source - stiffness @ v) / capacitance,
+        solution = solve_ivp(lambda _, v, source=source: (source - stiffness @ v) / capacitance,
                              (start * 1e-3, end * 1e-3), state, method="DOP853",
                              t_eval=times[inside] * 1e-3, rtol=1e-12, atol=1e-12)
         reference[:, inside] = solution.y[read]
-        state = solve_ivp(lambda _, v: (source - stiffness @ v) / capacitance,
+        state = solve_ivp(lambda _, v, source=source: (source - stiffness @ v) / capacitance,
                           (start * 1e-3, end * 1e-3), state, method="DOP853",
                           rtol=1e-12, atol=1e-12).y[:, -1]
     assert np.max(np.abs(result.values_mV - reference)) < 1e-8

@@ -487,7 +487,7 @@ def test_mechanism_cache_concurrent_first_use(tmp_path):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
     outputs = [child.communicate(timeout=300) for child in children]
-    for child, (out, err) in zip(children, outputs):
+    for child, (_out, err) in zip(children, outputs):
         assert child.returncode == 0, err
     folders = {out.strip() for out, _ in outputs}
     assert len(folders) == 1

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import requires_arbor, requires_neuron
 
 
@@ -74,7 +73,8 @@ def test_missing_simulator_still_runs_the_other_and_exits_3(tmp_path):
     (fake / "neuron" / "__init__.py").write_text("raise ImportError('libnrniv.so: cannot open')")
     out = tmp_path / "out"
     done = crosssim("run", "--out", str(out), "--no-plot",
-                    env={"PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])})
+                    env={"PYTHONPATH": os.pathsep.join([str(fake),
+                                                        os.environ.get("PYTHONPATH", "")])})
     assert done.returncode == 3, done.stderr
     assert "neuron" in done.stderr and "libnrniv.so" in done.stderr
     assert "Traceback" not in done.stderr

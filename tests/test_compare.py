@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import crosssim.compare as compare
+from crosssim import compare
 from crosssim.backends.base import RunResult
 from crosssim.compare import (
     AlignmentError,

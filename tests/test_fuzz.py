@@ -15,10 +15,10 @@ import math
 from typing import Any
 
 import pytest
+from conftest import requires_arbor, requires_neuron
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from conftest import requires_arbor, requires_neuron
 from crosssim.errors import InvalidModelError
 from crosssim.model import dumps_model, loads_model, model_from_dict
 

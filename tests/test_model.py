@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from crosssim.builtin import builtin_model
 from crosssim.errors import InvalidModelError
 from crosssim.model import (
     Discretization,
@@ -126,7 +125,8 @@ def _with(text: str, old: str, new: str) -> str:
 
 
 @pytest.mark.parametrize("text, field, words", [
-    (_with(MINIMAL, "length_um = 200.0", "length_um = 0.0"), "cells.0(a).length_um", "greater than 0"),
+    (_with(MINIMAL, "length_um = 200.0", "length_um = 0.0"), "cells.0(a).length_um",
+     "greater than 0"),
     (_with(MINIMAL, "dt_ms = 0.025", "dt_ms = 0.03"), "simulation", "whole multiple"),
     (_with(MINIMAL, "dt_ms = 0.025", "dt_ms = 5.0"), "simulation", "larger than t_stop_ms"),
     (_with(MINIMAL, "e_leak_mV = -65.0", "e_leak_mV = nan"), "cells.0(a).e_leak_mV", "finite"),

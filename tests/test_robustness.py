@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import requires_arbor, requires_neuron
 
 #: The NEURON child's command line names its worker (run as a module or by path).

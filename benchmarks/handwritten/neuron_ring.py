@@ -5,7 +5,8 @@ even / odd cells, starting at rest, a 0.01 uS gap junction from the last segment
 the first segment of cell i+1 (and from the last cell back to the first), implicit Euler,
 the middle of ``n_probes`` cells (spread from the first to the last) recorded every step.
 The junction halves are crosssim's compiled ``CrosssimGap`` point process (the library path
-is an argument), wired with ``ParallelContext.source_var`` / ``target_var`` as NEURON's documentation does it.
+is an argument), wired with ``ParallelContext.source_var`` / ``target_var`` as NEURON's
+documentation does it.
 
     python benchmarks/handwritten/neuron_ring.py LIBNRNMECH N_CELLS [--cvs 11] [--t-stop 50]
         [--dt 0.025] [--probes 10] [--out traces.npy]

@@ -84,7 +84,7 @@ class ContourPlan:
     slices: list[slice]
 
     @classmethod
-    def covering(cls, t_min: float, t_max: float) -> "ContourPlan":
+    def covering(cls, t_min: float, t_max: float) -> ContourPlan:
         """The plan for positive times between ``t_min`` and ``t_max`` ms."""
         if not 0.0 < t_min <= t_max:
             raise ValueError(f"need 0 < t_min <= t_max, got {t_min!r}, {t_max!r}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
 
-__all__ = ["junit_element", "junit_bytes", "write_junit"]
+__all__ = ["junit_bytes", "junit_element", "write_junit"]
 
 
 def _clean(text: str) -> str:
@@ -32,7 +32,7 @@ def _xml_allowed(code: int) -> bool:
             or 0x10000 <= code <= 0x10FFFF)
 
 
-def junit_element(outcome: "CheckOutcome") -> ET.Element:
+def junit_element(outcome: CheckOutcome) -> ET.Element:
     """The ``<testsuites>`` element of ``outcome``."""
     from crosssim.check import failure_message
 
@@ -86,14 +86,14 @@ def junit_element(outcome: "CheckOutcome") -> ET.Element:
     return root
 
 
-def junit_bytes(outcome: "CheckOutcome") -> bytes:
+def junit_bytes(outcome: CheckOutcome) -> bytes:
     """The JUnit XML document as UTF-8 bytes, with an XML declaration."""
     root = junit_element(outcome)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def write_junit(outcome: "CheckOutcome", path: Path | str) -> Path:
+def write_junit(outcome: CheckOutcome, path: Path | str) -> Path:
     """Write the JUnit XML of ``outcome`` to ``path`` atomically; return the path."""
     from crosssim.io import atomic_write_bytes
 

@@ -346,9 +346,9 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
               for _, _, dt, value in plan}
     reference_model = models[(finest_dt, finest_space)]
     tasks = [SourceTask(ANALYTIC, reference_model, label="analytic (exact cable)")]
-    for study, backend, dt, value in plan:
-        tasks.append(SourceTask(backend, models[(dt, value)],
-                                label=f"{backend} dt={dt:g} {_space_label(space_parameter, value)}"))
+    for _study, backend, dt, value in plan:
+        label = f"{backend} dt={dt:g} {_space_label(space_parameter, value)}"
+        tasks.append(SourceTask(backend, models[(dt, value)], label=label))
     run = run_tasks(tasks, executor=executor, cache=cache, progress=progress)
     reference_outcome, level_outcomes = run.outcomes[0], run.outcomes[1:]
     failures: dict[str, str] = {}

@@ -7,7 +7,8 @@
   the CV count from the same place (``Discretization.cvs_for``).
 * Every junction half is Arbor's ``gj`` junction mechanism (g in uS, weight 1) placed at
   ``(location 0 x)``.  Its label is local to the cell: ``gj<k>`` for the k-th half on that
-  cell (ordered by position, then conductance, then model order), and :meth:`CrossSimRecipe.gap_junctions_on` names the peer's label
+  cell (ordered by position, then conductance, then model order), and
+  :meth:`CrossSimRecipe.gap_junctions_on` names the peer's label
   from the junction index.  Local labels make the description of a cell independent of its
   gid, so cells that are alike share one ``cable_cell`` (a ring of two kinds of cells builds
   two, not N).

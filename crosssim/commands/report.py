@@ -4,48 +4,144 @@ The folder ``<out>/<model>/<run id>/`` (``index.html``, ``report.md``, ``report.
 ``traces.csv``, the model files and the PNG figures) is written whenever the model is
 valid, whatever the verdict; the exit code is the check's: 0 pass, 1 a deviation exceeds
 its tolerance, 3 a backend or reference failed (2: invalid model or usage, nothing written).
+
+With ``--converge`` a convergence study (:func:`crosssim.study.converge`, the levels and
+execution options of ``crosssim converge``) runs first, and the report gains a
+"Convergence" section, ``convergence.png``/``convergence.csv`` and a ``convergence`` block
+in ``report.json``; a failed run of the study makes the exit code 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from crosssim.commands.common import (
     DEFAULT_REPORTS,
     Progress,
     add_backend_argument,
     add_model_arguments,
+    check_writable,
     resolve_model,
     selected_backends,
 )
+from crosssim.errors import EXIT_BACKEND, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.model import Model
+    from crosssim.study.converge import ConvergenceResult
+
+#: Options that only mean something for the convergence study (checked without --converge).
+_STUDY_OPTIONS = {"dt": "--dt", "cvs": "--cvs", "max_extent": "--max-extent",
+                  "sample_dt": "--sample-dt", "workers": "--workers",
+                  "scheduler": "--scheduler", "no_cache": "--no-cache", "timeout": "--timeout"}
+
+
+class _StudyOptions:
+    """Passes the study's execution options (``add_execution_arguments``) to the argument
+    group of the convergence study, except ``--quiet``, which is the whole command's."""
+
+    def __init__(self, parser: argparse.ArgumentParser, group: Any) -> None:
+        self._parser, self._group = parser, group
+
+    def add_argument(self, *flags: str, **options: Any) -> argparse.Action:
+        target = self._parser if "--quiet" in flags else self._group
+        return target.add_argument(*flags, **options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crosssim.commands.converge import DEFAULT_CVS, DEFAULT_DTS, _float_list, _int_list
+    from crosssim.study.executors import add_execution_arguments
+
     parser.epilog = ("exit codes (the check's): 0 pass, 1 a deviation exceeds its tolerance, "
-                     "2 invalid model or usage, 3 a backend is missing or failed. "
+                     "2 invalid model or usage, 3 a backend is missing or failed (or, with "
+                     "--converge, a run of the study failed). "
                      "For tolerance flags use 'crosssim check --report'.")
     add_model_arguments(parser)
     add_backend_argument(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_REPORTS, metavar="DIR",
                         help=f"reports folder (default: {DEFAULT_REPORTS}); the run is "
                         "written to DIR/<model>/<run id>/ and DIR/index.html lists every run")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    study = parser.add_argument_group(
+        "convergence study", "with --converge the report also shows the error against the "
+        "exact solution as dt and the CVs shrink, with fitted orders (as 'crosssim "
+        "converge'); the other options of this group need --converge")
+    study.add_argument("--converge", action="store_true",
+                       help="run a convergence study and add it to the report")
+    study.add_argument("--dt", type=_float_list, default=None, metavar="LIST",
+                       help=f"time steps in ms (default {DEFAULT_DTS})")
+    space = study.add_mutually_exclusive_group()
+    space.add_argument("--cvs", type=_int_list, default=None, metavar="LIST",
+                       help=f"control volumes per cell (default {DEFAULT_CVS})")
+    space.add_argument("--max-extent", type=_float_list, default=None, metavar="LIST",
+                       help="largest CV lengths in um, instead of --cvs")
+    study.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
+                       help="common sample interval of the study in ms (default: the "
+                       "coarsest dt; every dt must divide it)")
+    add_execution_arguments(_StudyOptions(parser, study))
+
+
+def _study(args: argparse.Namespace, model: Model, names: list[str]) -> ConvergenceResult:
+    """Run the convergence study of the command line (levels checked before any run)."""
+    from crosssim.commands.converge import DEFAULT_CVS, DEFAULT_DTS, _float_list, _int_list
+    from crosssim.study.cache import ResultsCache
+    from crosssim.study.converge import converge
+    from crosssim.study.executors import StudyProgress, make_executor
+
+    if args.sample_dt is not None and len(args.sample_dt) != 1:
+        raise UsageError("--sample-dt takes one value")
+    dts = args.dt if args.dt is not None else _float_list(DEFAULT_DTS)
+    cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
+        _int_list(DEFAULT_CVS)
+    cache = ResultsCache(enabled=not args.no_cache)
+    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
+    progress = StudyProgress(0, description="converge", enabled=not args.quiet)
+    try:
+        return converge(model, dts=dts, cvs=cvs, max_extents=args.max_extent, backends=names,
+                        sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
+                        executor=executor, cache=cache, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print("crosssim report: interrupted; finished runs of the convergence study are kept "
+              "in the cache, run the same command again to resume", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+        executor.close()
 
 
 def execute(args: argparse.Namespace) -> int:
-    import sys
-
     from crosssim.check import REFERENCES, check, render_table
     from crosssim.report import write_report
 
     model = resolve_model(args)
     names = selected_backends(args.backend)
+    study = None
+    if args.converge:
+        check_writable(args.out, what="--out", folder=True)  # before the study runs
+        study = _study(args, model, names)
+    else:
+        given = [flag for key, flag in _STUDY_OPTIONS.items()
+                 if getattr(args, key, None) not in (None, False)]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --converge")
     progress = Progress(len(names) + len(REFERENCES), quiet=args.quiet, stream=sys.stderr)
     outcome = check(model, backends=names, progress=progress)
-    folder = write_report(outcome, args.out)
+    folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
+    if study is not None:
+        from crosssim.study.converge import render_text
+
+        print()
+        print(render_text(study))
     print(f"wrote {folder / 'index.html'}")
     print(f"wrote {folder / 'report.md'}")
     print(f"updated {Path(args.out) / 'index.html'}")
+    if study is not None and study.failures:
+        print("crosssim report: error: convergence study: " + "; ".join(
+            f"{name}: {reason}" for name, reason in sorted(study.failures.items())),
+            file=sys.stderr)
+        return EXIT_BACKEND
     return outcome.exit_code

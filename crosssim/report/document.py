@@ -2,8 +2,10 @@
 
 ``report.json`` is the document of ``crosssim check --format json``
 (:meth:`CheckOutcome.to_document`) plus a ``schema_version`` and an ``environment`` block
-(:func:`crosssim.report.environment.collect_environment`).  The HTML and Markdown pages
-show the numbers of this same document, formatted by :func:`format_mV`.
+(:func:`crosssim.report.environment.collect_environment`), and, for a report with a
+convergence study, a ``convergence`` block (:meth:`ConvergenceResult.to_document`).
+The HTML and Markdown pages show the numbers of this same document, formatted by
+:func:`format_mV`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
 
 #: Version of the report.json layout; bump when a key changes meaning or disappears.
+#: (Optional keys may be added without a bump: ``convergence`` is present only when the
+#: report includes a convergence study.)
 SCHEMA_VERSION = 1
 
 Status = Literal["fail", "pass", "info"]
 
 
-def report_document(outcome: CheckOutcome, environment: Mapping[str, Any]) -> dict[str, Any]:
-    """The check document with ``schema_version`` first and ``environment`` last (JSON-ready)."""
-    document = {"schema_version": SCHEMA_VERSION, **outcome.to_document(),
-                "environment": dict(environment)}
+def report_document(outcome: CheckOutcome, environment: Mapping[str, Any],
+                    convergence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The check document with ``schema_version`` first and ``environment`` last (JSON-ready).
+
+    ``convergence`` (a study's :meth:`ConvergenceResult.to_document`), when given, is added
+    as the ``convergence`` block before ``environment``; without it the key is absent.
+    """
+    document: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **outcome.to_document()}
+    if convergence is not None:
+        document["convergence"] = dict(convergence)
+    document["environment"] = dict(environment)
     return _json_ready(document)
 
 

@@ -298,6 +298,9 @@ def _convergence_rows(table: Any) -> list[dict[str, Any]]:
 
 
 def plot_convergence(table: Any, path: Path, *, title: str | None = None,
+                     orders: Mapping[tuple[str, str], float] | None = None,
+                     floors: Iterable[tuple[str, str]] = (),
+                     panel_titles: Mapping[str, str] | None = None,
                      dpi: int = 110) -> Path:
     """Error against dt and against CV size, log-log, one panel per parameter, with fitted orders.
 
@@ -305,7 +308,10 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
     ``parameter`` (e.g. ``dt_ms``, ``cv_length_um``, ``cvs_per_cell``), ``value`` (its
     value) and ``error_mV`` (the largest deviation from the reference), and optionally
     ``source`` (or ``backend``; one line each) and ``probe`` (several probes are reduced to
-    their largest error).  The legend gives each line's order from :func:`fit_order`.
+    their largest error).  The legend gives each line's order: ``orders[(parameter,
+    source)]`` when given (e.g. the study's own fit, so legend and tables agree), else
+    :func:`fit_order`; ``(parameter, source)`` pairs in ``floors`` are marked "(floor)".
+    ``panel_titles`` (parameter -> text) title the panels, e.g. with the fixed level.
     """
     rows = _convergence_rows(table)
     if not rows:
@@ -324,6 +330,8 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     parameters = list(series)
+    given = dict(orders or {})
+    floored = set(floors)
     figure = Figure(figsize=(5.2 * len(parameters), 4.4), layout="constrained")
     axes_row = figure.subplots(1, len(parameters), squeeze=False)[0]
     for axes, parameter in zip(axes_row, parameters):
@@ -331,13 +339,21 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         for index, (source, points) in enumerate(sorted(series[parameter].items())):
             values = np.array(sorted(points))
             errors = np.array([points[v] for v in values])
-            order = fit_order(values, errors, count=count)
+            order = given.get((parameter, source))
+            if order is None:
+                order = fit_order(values, errors, count=count)
+            order = float(order)
             style = _source_style(source, index)
             style.pop("alpha", None)
             marker = ["o", "s", "^", "v", "D"][index % 5]
             shown = f"{source}: order {order:.2f}" if math.isfinite(order) else source
+            if (parameter, source) in floored:
+                shown += " (floor)"
+            # earlier lines drawn wider with larger markers: backends that agree to
+            # rounding still show both lines
             axes.plot(values, np.where(errors > 0, errors, np.nan), marker=marker,
-                      label=shown, **{**style, "linewidth": 1.4})
+                      markersize=max(4.0, 9.0 - 2.0 * index), label=shown,
+                      **{**style, "linewidth": max(1.2, 2.4 - 0.6 * index)})
             if math.isfinite(order):
                 keep = (errors > 0) & np.isfinite(errors)
                 slope = -order if count else order
@@ -352,6 +368,8 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
             axis.set_minor_formatter(NullFormatter())
         axes.set_xlabel(_PARAMETER_LABELS.get(parameter, parameter))
         axes.set_ylabel("max |error| (mV)")
+        if panel_titles and parameter in panel_titles:
+            axes.set_title(panel_titles[parameter], fontsize=10)
         axes.grid(True, which="both", alpha=0.25)
         axes.legend(fontsize=8, loc="best", title="dotted: fitted order", title_fontsize=7)
     if title:

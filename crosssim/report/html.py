@@ -39,6 +39,8 @@ MAX_MATRIX_PROBES = 12
 MAX_TOML_CHARS = 30_000
 #: A gated deviation above this fraction of its tolerance is marked "close to the limit".
 WARN_FRACTION = 0.5
+#: Runs of a convergence study listed open; a longer level table is folded in <details>.
+INLINE_LEVEL_ROWS = 12
 
 VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 _MARK = {"fail": "\u2717", "pass": "\u2713", "warn": "\u2713", "info": ""}
@@ -91,6 +93,9 @@ tr.pass td.status { color: var(--pass); }
 .legend .pass { background: var(--pass-bg); } .legend .warn { background: var(--warn-bg); }
 .legend .fail { background: var(--fail-bg); } .legend .info { background: var(--info-bg); }
 details summary { cursor: pointer; color: #0969da; margin: .2rem 0 .6rem; }
+td.floor { background: var(--warn-bg); color: var(--warn); font-weight: 600; }
+td.failed { color: var(--fail); }
+ul.terms { margin: .2rem 0 1rem; padding-left: 1.2rem; }
 .errors li { margin-bottom: .4rem; }
 .errors pre { margin: .2rem 0; }
 figure { margin: 1rem 0 1.5rem; }
@@ -326,6 +331,109 @@ def _figures_section(figures: Sequence[ReportFigure]) -> str:
     return f'<section id="figures"><h2>Figures</h2>{"".join(parts)}</section>'
 
 
+def _order_cell(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return '<td class="num">n/a</td>'
+    return f'<td class="num" data-value="{value!r}">{value:.2f}</td>'
+
+
+def _convergence_section(document: Mapping[str, Any] | None,
+                         figure: ReportFigure | None) -> str:
+    """Figure, fitted orders and per-run errors of a convergence study (its JSON document)."""
+    if document is None:
+        return ""
+    from crosssim.report.convergence import (
+        level_rows,
+        methods_sentence,
+        order_rows,
+        space_name,
+        summary_sentence,
+    )
+
+    parts = [f"<p class=note>{escape(summary_sentence(document))} Time integration: "
+             f"{escape(methods_sentence(document))}.</p>"]
+    if figure is not None:
+        parts.append(
+            f'<figure><img src="{data_uri_png(figure.png)}" alt="{escape(figure.title)}">'
+            f"<figcaption><strong>{escape(figure.title)}.</strong> {escape(figure.caption)} "
+            f'(<a href="{escape(figure.filename)}">{escape(figure.filename)}</a>)'
+            "</figcaption></figure>")
+    orders = order_rows(document)
+    if orders:
+        body = []
+        for row in orders:
+            local = ", ".join("n/a" if v is None else f"{v:.2f}" for v in row.local_orders)
+            body.append(
+                f'<tr data-backend="{escape(row.backend)}" data-study="{escape(row.study)}">'
+                f"<td>{escape(row.backend)}</td><td>{escape(row.study_label)}</td>"
+                + _order_cell(row.order_max) + _order_cell(row.order_rms)
+                + f'<td class="num">{escape(local)}</td>'
+                + ('<td class="floor">floor</td>' if row.floor else "<td>no</td>")
+                + _number_cell(row.finest_error_mV) + _number_cell(row.richardson_error_mV)
+                + _number_cell(row.estimated_finest_error_mV) + "</tr>")
+        parts.append(
+            "<h3>Fitted orders</h3>"
+            '<div class="wide"><table class="orders"><thead><tr><th>backend</th>'
+            "<th>study</th><th>order (max)</th><th>order (RMS)</th><th>local orders</th>"
+            "<th>error floor</th><th>finest level error (mV)</th>"
+            "<th>Richardson error (mV)</th><th>estimated finest error (mV)</th></tr></thead>"
+            f'<tbody>{"".join(body)}</tbody></table></div>'
+            '<ul class="note terms"><li><strong>order (max / RMS)</strong>: least-squares '
+            "slope of log error on log step over the levels; the error is the largest (or "
+            "RMS) deviation from the exact solution, largest over the probes.</li>"
+            "<li><strong>local orders</strong>: between successive levels, coarse to fine."
+            "</li><li><strong>error floor</strong>: the last local order is below half the "
+            "fitted one: the other discretisation (or the sample grid) limits the error; "
+            "refine it too.</li><li><strong>Richardson error</strong>: error of the trace "
+            "extrapolated from the two finest levels; <strong>estimated finest error</strong>"
+            ": |extrapolated - finest|, the estimate one has without an exact solution "
+            "(n/a: order below 0.5, not extrapolated).</li></ul>")
+    levels = level_rows(document)
+    if levels:
+        body = []
+        for row in levels:
+            space = "n/a" if row.space_value is None else f"{row.space_value:g}"
+            if row.error is not None:
+                tail = (f'<td class="failed" colspan="3">failed: {escape(row.error)}</td>'
+                        "<td></td>")
+            else:
+                tail = (_number_cell(row.max_abs_mV) + _number_cell(row.rms_mV)
+                        + f"<td>{escape(row.worst_probe)}</td>"
+                        + f"<td>{'cached' if row.cached else ''}</td>")
+            body.append(
+                f'<tr data-backend="{escape(row.backend)}" data-study="{escape(row.study)}">'
+                f"<td>{escape(row.study)}</td><td>{escape(row.backend)}</td>"
+                + _number_cell(row.dt_ms) + f'<td class="num">{escape(space)}</td>'
+                + _number_cell(row.cv_length_um) + tail + "</tr>")
+        table = ('<div class="wide"><table class="levels"><thead><tr><th>study</th>'
+                 f"<th>backend</th><th>dt (ms)</th><th>{escape(space_name(document))}</th>"
+                 "<th>CV length (um)</th><th>max |error| (mV)</th><th>RMS (mV)</th>"
+                 "<th>worst probe</th><th></th></tr></thead>"
+                 f'<tbody>{"".join(body)}</tbody></table></div>')
+        note = ('<p class=note>Per probe: <a href="convergence.csv">convergence.csv</a> '
+                "and the <code>convergence</code> block of "
+                '<a href="report.json">report.json</a>.</p>')
+        if len(levels) > INLINE_LEVEL_ROWS:
+            parts.append(f"<h3>Errors per run</h3><details><summary>Show the {len(levels)} "
+                         f"runs of the study</summary>{table}</details>{note}")
+        else:
+            parts.append(f"<h3>Errors per run</h3>{table}{note}")
+    errors = document.get("errors") or []
+    if errors:
+        items = "".join(f"<li><strong>{escape(e.get('source'))}</strong> failed:"
+                        f"<pre>{escape(e.get('reason'))}</pre></li>" for e in errors)
+        parts.append(f'<h3>Runs that failed</h3><ul class="errors">{items}</ul>')
+    runs = document.get("runs") or {}
+    wall = document.get("wall_time_s")
+    parts.append(
+        f"<p class=note>{escape(runs.get('computed', 0))} run(s) computed, "
+        f"{escape(runs.get('cached', 0))} from the results cache"
+        + (f", {wall:.1f} s" if isinstance(wall, (int, float)) else "")
+        + (f" ({escape(document['executor'])})" if document.get("executor") else "")
+        + ".</p>")
+    return f'<section id="convergence"><h2>Convergence</h2>{"".join(parts)}</section>'
+
+
 def _key_value_table(rows: Sequence[tuple[str, Any]], *, css: str = "") -> str:
     body = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td>{value}</td></tr>"
                    for key, value in rows)
@@ -430,8 +538,14 @@ def _model_section(given_toml: str, resolved_toml: str) -> str:
 
 def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                 figures: Sequence[ReportFigure] = (), given_toml: str, resolved_toml: str,
-                run_id: str = "", files: Sequence[str] = ()) -> str:
-    """The complete report page as one HTML string (UTF-8, no external resources)."""
+                run_id: str = "", files: Sequence[str] = (),
+                convergence: Mapping[str, Any] | None = None,
+                convergence_figure: ReportFigure | None = None) -> str:
+    """The complete report page as one HTML string (UTF-8, no external resources).
+
+    ``convergence`` (a study's JSON document) adds the "Convergence" section, with
+    ``convergence_figure`` embedded in it.
+    """
     model = outcome.model
     description = (f'<p class="description">{escape(model.description)}</p>'
                    if model.description else "")
@@ -449,6 +563,7 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
         _comparisons_section(outcome),
         _matrix_section(outcome),
         _figures_section(figures),
+        _convergence_section(convergence, convergence_figure),
         _tolerance_section(outcome),
         _sources_section(outcome, environment),
         _environment_section(environment),

@@ -1,7 +1,8 @@
 """``report.md``: GitHub-flavoured Markdown short enough for a PR comment or a CI step summary.
 
 The verdict line, one table (failing first, at most :data:`MAX_ROWS` rows), the failed
-sources, the figures as relative image links and one line of environment.  User strings
+sources, the figures as relative image links, the fitted orders of a convergence study
+(when the report has one) and one line of environment.  User strings
 are escaped so they cannot open a table cell, a link or an HTML tag.
 """
 
@@ -52,9 +53,42 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _order(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> list[str]:
+    """The fitted orders of a convergence study as one short table, and its figure."""
+    from crosssim.report.convergence import methods_sentence, order_rows
+
+    lines = ["", ("**Convergence** (error against the exact cable solution; time "
+                  f"integration: {md_text(methods_sentence(document))})"), ""]
+    rows = order_rows(document)
+    if rows:
+        lines += [_row(["backend", "study", "order (max)", "order (RMS)", "error floor",
+                        "Richardson error (mV)"]),
+                  _row(["---", "---", "---:", "---:", "---", "---:"])]
+        lines += [_row([md_code(row.backend), md_text(row.study_label), _order(row.order_max),
+                        _order(row.order_rms), "\u26a0\ufe0f floor" if row.floor else "no",
+                        format_mV(row.richardson_error_mV)]) for row in rows]
+    else:
+        lines.append("_No order could be fitted._")
+    errors = document.get("errors") or []
+    if errors:
+        lines += ["", f"_{len(errors)} run(s) of the study failed: see `report.json`._"]
+    if figure is not None:
+        lines += ["", f"![{md_text(figure.title)}]({figure.filename})"]
+    return lines
+
+
 def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
-                    figures: Sequence[ReportFigure] = (), run_id: str = "") -> str:
-    """The Markdown report (ends in a newline)."""
+                    figures: Sequence[ReportFigure] = (), run_id: str = "",
+                    convergence: Mapping[str, Any] | None = None,
+                    convergence_figure: ReportFigure | None = None) -> str:
+    """The Markdown report (ends in a newline).
+
+    ``convergence`` (a study's JSON document) adds its fitted orders and figure.
+    """
     model = outcome.model
     lines = [f"### {_VERDICT[outcome.verdict]} \u00b7 crosssim: {md_code(model.name)}", ""]
     lines.append(f"**{md_text(verdict_sentence(outcome))}** \u00b7 "
@@ -85,6 +119,8 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
     if figures:
         lines += [""]
         lines += [f"![{md_text(figure.title)}]({figure.filename})" for figure in figures]
+    if convergence is not None:
+        lines += _convergence(convergence, convergence_figure)
     versions = ", ".join(
         f"{label} {md_text(environment[key])}" for key, label in
         (("crosssim", "crosssim"), ("neuron", "NEURON"), ("arbor", "Arbor"),

@@ -22,6 +22,7 @@ from crosssim.report.environment import collect_environment
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
+    from crosssim.study.converge import ConvergenceResult
 
 #: Files of a report folder besides the figures, in the order the page links them.
 REPORT_FILES = ("index.html", "report.md", "report.json", "traces.csv", "model.toml",
@@ -82,7 +83,8 @@ def _figures(outcome: CheckOutcome, folder: Path,
 
 def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
-                    equilibria: Mapping[str, float] | None) -> None:
+                    equilibria: Mapping[str, float] | None,
+                    convergence: ConvergenceResult | None = None) -> None:
     from crosssim.backends.base import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
@@ -90,8 +92,9 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown
 
+    study = convergence.to_document() if convergence is not None else None
     atomic_write_text(folder / "report.json",
-                      dumps_document(report_document(outcome, environment)))
+                      dumps_document(report_document(outcome, environment, study)))
     frame = results_to_frame([outcome.results[name] for name in source_order(outcome.results)])
     with atomic_open(folder / "traces.csv") as handle:
         frame.to_csv(handle, index=False)  # full precision: backends agree to ~1e-12 mV
@@ -100,12 +103,22 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     atomic_write_text(folder / "model.toml", given)
     atomic_write_text(folder / "model.resolved.toml", resolved)
     figures = _figures(outcome, folder, equilibria)
-    atomic_write_text(folder / "report.md",
-                      render_markdown(outcome, environment, figures=figures, run_id=run_id))
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
+    study_figure = None
+    if convergence is not None:
+        from crosssim.report.convergence import TABLE_FILE, convergence_figure
+
+        with atomic_open(folder / TABLE_FILE) as handle:
+            convergence.to_frame().to_csv(handle, index=False, float_format="%.12g")
+        study_figure = convergence_figure(convergence, folder)
+        files += [TABLE_FILE] + ([study_figure.filename] if study_figure else [])
+    atomic_write_text(folder / "report.md",
+                      render_markdown(outcome, environment, figures=figures, run_id=run_id,
+                                      convergence=study, convergence_figure=study_figure))
     atomic_write_text(folder / "index.html",
                       render_html(outcome, environment, figures=figures, given_toml=given,
-                                  resolved_toml=resolved, run_id=run_id, files=files))
+                                  resolved_toml=resolved, run_id=run_id, files=files,
+                                  convergence=study, convergence_figure=study_figure))
 
 
 def _candidates(run_id: str) -> Iterator[str]:
@@ -136,7 +149,8 @@ def _publish(staging: Path, parent: Path, run_id: str) -> Path:
 
 def write_report(outcome: CheckOutcome, out_root: Path | str, *,
                  equilibria: Mapping[str, float] | None | object = _COMPUTE,
-                 now: _datetime.datetime | None = None) -> Path:
+                 now: _datetime.datetime | None = None,
+                 convergence: ConvergenceResult | None = None) -> Path:
     """Write the report of ``outcome`` to ``out_root/<model>/<run id>/``; return that folder.
 
     The folder holds ``index.html`` (self-contained page), ``report.md``, ``report.json``
@@ -144,6 +158,12 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     every source), the model as given and resolved, and the PNG figures.  Afterwards
     ``out_root/index.html`` lists every run.  ``equilibria`` (cell -> mV) are drawn in the
     trace figure; by default the lumped steady state from ``crosssim.analytic``.
+
+    ``convergence`` (a :class:`~crosssim.study.converge.ConvergenceResult`, e.g. from
+    :func:`crosssim.study.converge`) adds a "Convergence" section to the page (log-log
+    figure, fitted orders, errors per run), its orders table and figure to ``report.md``,
+    its document as the ``convergence`` block of ``report.json``, and the files
+    ``convergence.png`` and ``convergence.csv`` (one row per run and probe).
     """
     from crosssim.report.index import write_index
 
@@ -158,7 +178,8 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     staging = parent / f".{run_id}.{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()
     try:
-        _write_contents(outcome, staging, run_id, environment, equilibria)  # type: ignore[arg-type]
+        _write_contents(outcome, staging, run_id, environment, equilibria,  # type: ignore[arg-type]
+                        convergence)
         final = _publish(staging, parent, run_id)
     except BaseException:
         with contextlib.suppress(OSError):

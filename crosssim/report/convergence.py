@@ -1,0 +1,179 @@
+"""The "Convergence" part of a report, from a convergence study (:mod:`crosssim.study.converge`).
+
+The HTML and Markdown pages render the study's JSON document (``report.json``'s
+``convergence`` block, :meth:`ConvergenceResult.to_document`), shaped here into rows, so
+the numbers shown are the numbers stored.  The figure is
+:func:`crosssim.report.figures.plot_convergence` with the study's own fitted orders in its
+legend.  Nothing here imports matplotlib until the figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crosssim.report.document import ReportFigure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.study.converge import ConvergenceResult
+
+#: File names of the convergence study in a report folder.
+FIGURE_FILE = "convergence.png"
+TABLE_FILE = "convergence.csv"
+FIGURE_TITLE = "Error against dt and against control-volume length"
+
+_PARAMETER = {"dt": "dt_ms", "space": "cv_length_um"}
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One fitted order: a backend in one study (numbers as in the document; None = n/a)."""
+
+    backend: str
+    study: str  # "dt" or "space"
+    study_label: str  # e.g. "dt, at 9 CVs/cell"
+    order_max: float | None
+    order_rms: float | None
+    local_orders: list[float | None]
+    floor: bool
+    finest_error_mV: float | None
+    richardson_error_mV: float | None
+    estimated_finest_error_mV: float | None
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    """One run of the study: errors are the largest over the probes (mV)."""
+
+    study: str
+    backend: str
+    dt_ms: float
+    space_value: float | None  # CVs per cell or largest CV length (um), as studied
+    cv_length_um: float | None
+    max_abs_mV: float | None
+    rms_mV: float | None
+    worst_probe: str
+    cached: bool
+    error: str | None
+
+
+def space_name(document: Mapping[str, Any]) -> str:
+    """Header of the space level column: ``CVs/cell`` or ``max extent (um)``."""
+    parameter = (document.get("space") or {}).get("parameter")
+    return "CVs/cell" if parameter == "cvs_per_cell" else "max extent (um)"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _worst(values: Mapping[str, Any] | None) -> float | None:
+    finite = [v for v in (_number(x) for x in (values or {}).values()) if v is not None]
+    return max(finite) if finite else None
+
+
+def fixed_label(fixed: Mapping[str, Any]) -> str:
+    """The level held fixed in a study, for people: ``9 CVs/cell``, ``dt 0.01 ms``."""
+    parts = []
+    for key, value in fixed.items():
+        if key == "cvs_per_cell":
+            parts.append(f"{value:g} CVs/cell")
+        elif key == "dt_ms":
+            parts.append(f"dt {value:g} ms")
+        elif key == "max_extent_um":
+            parts.append(f"max extent {value:g} um")
+        else:
+            parts.append(f"{key} {value:g}")
+    return ", ".join(parts)
+
+
+def study_label(study: str, fixed: Mapping[str, Any]) -> str:
+    name = "dt" if study == "dt" else "CV length"
+    where = fixed_label(fixed)
+    return f"{name}, at {where}" if where else name
+
+
+def order_rows(document: Mapping[str, Any]) -> list[OrderRow]:
+    """The fitted orders of the study document, in its order (backend, then dt, space)."""
+    def largest(richardson: Mapping[str, Mapping[str, Any]], key: str) -> float | None:
+        return _worst({probe: item.get(key) for probe, item in richardson.items()})
+
+    rows = []
+    for fit in document.get("orders") or []:
+        richardson = fit.get("richardson") or {}
+        rows.append(OrderRow(
+            backend=str(fit["backend"]), study=str(fit["study"]),
+            study_label=study_label(str(fit["study"]), fit.get("fixed") or {}),
+            order_max=_number(fit.get("order_max")), order_rms=_number(fit.get("order_rms")),
+            local_orders=[_number(v) for v in fit.get("local_orders") or []],
+            floor=bool(fit.get("error_floor")),
+            finest_error_mV=largest(richardson, "finest_error_mV"),
+            richardson_error_mV=largest(richardson, "richardson_error_mV"),
+            estimated_finest_error_mV=largest(richardson, "estimated_finest_error_mV")))
+    return rows
+
+
+def level_rows(document: Mapping[str, Any]) -> list[LevelRow]:
+    """Every run of the study, in the document's order (backend, dt study, space study)."""
+    parameter = (document.get("space") or {}).get("parameter", "cvs_per_cell")
+    rows = []
+    for level in document.get("levels") or []:
+        maxima = level.get("max_abs_mV") or {}
+        finite = {probe: v for probe, v in maxima.items() if _number(v) is not None}
+        rows.append(LevelRow(
+            study=str(level["study"]), backend=str(level["backend"]),
+            dt_ms=float(level["dt_ms"]), space_value=_number(level.get(parameter)),
+            cv_length_um=_number(level.get("cv_length_um")),
+            max_abs_mV=_worst(maxima), rms_mV=_worst(level.get("rms_mV")),
+            worst_probe=max(finite, key=finite.get) if finite else "",
+            cached=bool(level.get("cached")), error=level.get("error")))
+    return rows
+
+
+def summary_sentence(document: Mapping[str, Any]) -> str:
+    """What was measured, in one sentence (plain text)."""
+    dts = document.get("dts_ms") or []
+    space = document.get("space") or {}
+    values = space.get("values") or []
+    if space.get("parameter") == "cvs_per_cell":
+        space_text = "CVs per cell " + ", ".join(f"{v:g}" for v in values)
+    else:
+        space_text = "largest CV length " + ", ".join(f"{v:g}" for v in values) + " um"
+    return (f"Error against the exact cable solution (largest over the probes, t = 0.."
+            f"{document.get('t_stop_ms', 0):g} ms sampled every "
+            f"{document.get('sample_dt_ms', 0):g} ms) at dt "
+            + ", ".join(f"{v:g}" for v in dts)
+            + f" ms (at the finest space level) and at {space_text} (at the finest dt). "
+            "The order is the least-squares slope of log(max error) on log(step).")
+
+
+def methods_sentence(document: Mapping[str, Any]) -> str:
+    methods = document.get("methods") or {}
+    return "; ".join(f"{name}: {method}" for name, method in methods.items())
+
+
+def convergence_figure(result: ConvergenceResult, folder: Path) -> ReportFigure | None:
+    """Draw ``folder/convergence.png`` (error vs dt and vs CV length, log-log, the study's
+    fitted orders in the legend); None when no level produced an error to plot."""
+    from crosssim.report.figures import plot_convergence
+
+    table = result.figure_table()
+    if not table:
+        return None
+    orders = {(_PARAMETER[fit.study], fit.backend): fit.order_max for fit in result.orders}
+    floors = [(_PARAMETER[fit.study], fit.backend) for fit in result.orders if fit.floor]
+    titles = {_PARAMETER[fit.study]: ("dt study" if fit.study == "dt" else "space study")
+              + f" (at {fixed_label(fit.fixed)})" for fit in result.orders}
+    path = plot_convergence(table, folder / FIGURE_FILE, orders=orders, floors=floors,
+                            panel_titles=titles,
+                            title=f"{result.model.name}: error against the exact cable "
+                                  "solution")
+    caption = ("Largest |error| over the probes against the exact cable solution, log-log, "
+               "one line per backend; the legend gives the fitted order (slope), the dotted "
+               "line the fit. Panels: dt (at the finest space level) and control-volume "
+               "length (at the finest dt). \"(floor)\": the error stopped falling because the "
+               "other discretisation dominates.")
+    return ReportFigure(FIGURE_TITLE, caption, path.name, path.read_bytes())

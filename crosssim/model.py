@@ -70,9 +70,13 @@ NAME_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
 NAME_ALLOWED = ("letters, digits and _ . - only, not starting with '.' "
                 "(it names files, folders and columns)")
 
-#: Largest number of integration steps (t_stop_ms / dt_ms) and of CVs per cell.
+#: Largest number of integration steps (t_stop_ms / dt_ms) and of CVs per cell.  The CV
+#: limit is NEURON's: ``nseg`` is at most 32767, and NEURON 9 already fails at 32767
+#: (std::bad_array_new_length), so a model both simulators can run has at most 32766.
 MAX_STEPS = 10**10
-MAX_CVS_PER_CELL = 1_000_000
+MAX_CVS_PER_CELL = 32_766
+_CVS_ALLOWED = (f"at most {MAX_CVS_PER_CELL} CVs per cell (NEURON's nseg limit; "
+                "both simulators use the same CV count)")
 
 PositiveFloat = float
 
@@ -209,7 +213,7 @@ class Simulation(_Frozen):
 class Discretization(_Frozen):
     """How each cable is cut into control volumes (CVs): a count, or a largest CV length."""
 
-    cvs_per_cell: int | None = Field(default=None, ge=1, le=MAX_CVS_PER_CELL)
+    cvs_per_cell: int | None = Field(default=None, ge=1)
     max_extent_um: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -218,6 +222,9 @@ class Discretization(_Frozen):
             raise ValueError(
                 "give exactly one of cvs_per_cell (a whole number >= 1) or max_extent_um (> 0)"
             )
+        if self.cvs_per_cell is not None and self.cvs_per_cell > MAX_CVS_PER_CELL:
+            raise _FieldError("cvs_per_cell", f"{self.cvs_per_cell} CVs per cell",
+                              _CVS_ALLOWED)
         return self
 
     def cvs_for(self, length_um: float) -> int:
@@ -390,12 +397,15 @@ class Model(_Frozen):
         if extent is not None:
             for cell in self.cells:
                 ratio = cell.length_um / extent
-                if not ratio <= MAX_CVS_PER_CELL:  # also catches inf
+                # compare the count cvs_for() gives (ceil), not the ratio; also catches inf
+                if not ratio <= MAX_CVS_PER_CELL + 1 or (
+                        self.discretization.cvs_for(cell.length_um) > MAX_CVS_PER_CELL):
                     raise _FieldError(
                         "discretization.max_extent_um",
                         f"{extent:g} um cuts cell {cell.name!r} ({cell.length_um:g} um) into "
-                        f"{ratio:.3g} CVs", f"at most {MAX_CVS_PER_CELL} CVs per cell "
-                        f"(max_extent_um >= {cell.length_um / MAX_CVS_PER_CELL:.3g})")
+                        f"{math.ceil(ratio) if math.isfinite(ratio) else ratio:.6g} CVs",
+                        f"{_CVS_ALLOWED} (max_extent_um >= "
+                        f"{cell.length_um / MAX_CVS_PER_CELL:.6g} for this cell)")
         window = self.tolerance.window_start_ms
         if window > self.simulation.t_stop_ms:
             raise _FieldError("tolerance.window_start_ms",
@@ -435,6 +445,8 @@ class Model(_Frozen):
             if stimulus.cell not in index:
                 raise _FieldError(f"stimuli.{i}.cell", f"unknown cell {stimulus.cell!r}",
                                   f"one of: {known}")
+        if not self.probes:  # the default probes, one at the middle of each cell
+            names = {probe.label for probe in self.effective_probes()}
         for probe_name in self.tolerance.probes:
             if probe_name not in names:
                 raise _FieldError(f"tolerance.probes.{probe_name}",
@@ -451,6 +463,31 @@ class Model(_Frozen):
     def cvs(self, cell: Cell) -> int:
         """Control volumes of ``cell`` under this model's discretization."""
         return self.discretization.cvs_for(cell.length_um)
+
+    def cv_capacitance_pF(self, cell: Cell) -> float:
+        """Membrane capacitance of one control volume of ``cell`` in pF (CVs are equal)."""
+        area_um2 = cell.area_um2 / self.cvs(cell)
+        return cell.cm_F_per_m2 * area_um2  # F/m^2 * um^2 = 1e-12 F
+
+    def stiff_junctions(self, threshold: float = 1.0) -> list[tuple[int, str, float]]:
+        """Junctions whose ``g * dt / C`` exceeds ``threshold`` at one of their sites.
+
+        ``C`` is the capacitance of the CV the site acts on.  Both simulators take the peer
+        voltage of a junction from the previous step, so above 1 the two sites overshoot
+        each other every step (the difference changes sign) and neither simulator follows
+        the exact solution until dt is refined.  Returns ``(index, cell, ratio)`` for the
+        stiffer site of each such junction.
+        """
+        cells = {cell.name: cell for cell in self.cells}
+        dt_s = self.simulation.dt_ms * 1e-3
+        found: list[tuple[int, str, float]] = []
+        for index, junction in enumerate(self.gap_junctions):
+            ratios = [(junction.g_uS * 1e-6 * dt_s / (self.cv_capacitance_pF(cells[name]) * 1e-12),
+                       name) for name in junction.cells]
+            ratio, name = max(ratios)
+            if ratio > threshold:
+                found.append((index, name, ratio))
+        return found
 
     @property
     def probe_labels(self) -> list[str]:
@@ -648,7 +685,15 @@ def dumps_model(model: Model, *, resolved: bool = False) -> str:
     """The model as TOML text (``resolved``: with every default written out)."""
     import tomli_w
 
-    return tomli_w.dumps(model.to_dict(resolved=resolved))
+    text = tomli_w.dumps(model.to_dict(resolved=resolved))
+    # tomli_w puts every item of an array on its own line; keep short arrays of plain values
+    # (a junction's cells and x) on one line, as a person writes them
+    def one_line(match: re.Match[str]) -> str:
+        items = [line.strip().rstrip(",") for line in match.group(2).splitlines()]
+        joined = f"{match.group(1)}[{', '.join(items)}]"
+        return joined if len(joined) <= 100 else match.group(0)
+
+    return re.sub(r"(?m)^([^\n=]+= )\[\n((?: {4}[^\n\[\]{}]+,\n)+)\]", one_line, text)
 
 
 def dump_model(model: Model, path: str | Path, *, resolved: bool = False) -> None:
@@ -681,6 +726,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     return path, value
 
 
+def _entry_label(item: Any) -> str | None:
+    """The name an override path may use for a list entry: its ``name``, or for a probe
+    without one the default label ``<cell>_x<x>`` shown in every table (e.g. ``a_x0.5``)."""
+    if not isinstance(item, dict):
+        return None
+    if item.get("name") is not None:
+        return str(item["name"])
+    cell, x = item.get("cell"), item.get("x", 0.5)
+    if isinstance(cell, str) and isinstance(x, (int, float)) and not isinstance(x, bool):
+        return f"{cell}_x{float(x):g}"
+    return None
+
+
 def _locate(container: Any, key: str, path: str, source: str) -> Any:
     """Resolve one step of an override path: a table key, a list index or a cell/probe name."""
     if isinstance(container, dict):
@@ -692,17 +750,62 @@ def _locate(container: Any, key: str, path: str, source: str) -> Any:
                 return index % len(container)
             raise InvalidModelError(
                 f"index {index} out of range", field=path, source=source,
-                allowed=f"0..{len(container) - 1}")
-        for i, item in enumerate(container):
-            if isinstance(item, dict) and item.get("name") == key:
+                allowed=f"0..{len(container) - 1}" if container
+                else "nothing: the list is empty (add entries in the model file)")
+        if not container:
+            raise InvalidModelError(
+                f"no entry named {key!r}", field=path, source=source,
+                allowed="nothing: the list is empty (add entries in the model file; the "
+                "default probes at the cell middles cannot be edited with --set)"
+                if path.startswith("probes.") else
+                "nothing: the list is empty (add entries in the model file)")
+        names = [_entry_label(item) for item in container]
+        for i, name in enumerate(names):
+            if name == key:
                 return i
-        names = [item.get("name") for item in container if isinstance(item, dict)
-                 and item.get("name")]
-        raise InvalidModelError(
-            f"no entry named {key!r}", field=path, source=source,
-            allowed="an index or one of: " + ", ".join(map(str, names[:10])))
+        known = [name for name in names if name is not None]
+        allowed = f"an index 0..{len(container) - 1}" if container else "nothing: the list is empty"
+        if known:
+            allowed += " or one of: " + ", ".join(map(str, known[:10]))
+            if len(known) > 10:
+                allowed += f", ... ({len(known)} names)"
+        raise InvalidModelError(f"no entry named {key!r}", field=path, source=source,
+                                allowed=allowed)
     raise InvalidModelError(f"{key!r} is not a table or a list", field=path,
                             source=source, allowed="a path into a table or list")
+
+
+def _join_dotted_names(keys: list[str], data: dict[str, Any]) -> list[str]:
+    """Rejoin path parts that spell a name containing dots: ``probes.a_x0.5.x`` addresses
+    the probe labelled ``a_x0.5`` (and ``tolerance.probes.a_x0.5.analytic_abs_mV`` its
+    tolerance); the longest name that matches wins."""
+    def names(prefix: tuple[str, ...]) -> set[str]:
+        if len(prefix) == 1 and isinstance(data.get(prefix[0]), list):
+            return {n for n in map(_entry_label, data[prefix[0]]) if n is not None}
+        if prefix == ("tolerance", "probes"):
+            probes = data.get("probes") or [{"cell": c.get("name"), "x": 0.5}
+                                             for c in data.get("cells", [])]
+            return {n for n in map(_entry_label, probes) if n is not None}
+        return set()
+
+    out: list[str] = []
+    i = 0
+    while i < len(keys):
+        known = names(tuple(out)) if len(out) <= 2 else set()
+        for stop in range(len(keys), i + 1, -1):
+            if ".".join(keys[i:stop]) in known:
+                out.append(".".join(keys[i:stop]))
+                i = stop
+                break
+        else:
+            if tuple(out) == ("tolerance", "probes") and len(keys) - i > 2:
+                # an unknown probe name with dots: keep it whole so the error names it
+                out.append(".".join(keys[i:-1]))
+                i = len(keys) - 1
+                continue
+            out.append(keys[i])
+            i += 1
+    return out
 
 
 def apply_overrides(model: Model, overrides: Iterable[str | tuple[str, Any]],
@@ -720,7 +823,7 @@ def apply_overrides(model: Model, overrides: Iterable[str | tuple[str, Any]],
     data["cells"] = [dict(cell) for cell in data["cells"]]
     for item in overrides:
         path, value = parse_override(item) if isinstance(item, str) else item
-        keys = path.split(".")
+        keys = _join_dotted_names(path.split("."), data)
         node: Any = data
         for depth, key in enumerate(keys):
             last = depth == len(keys) - 1

@@ -139,7 +139,7 @@ MODEL_CASES = [
     ("window-after-stop", edit("backends_abs_mV = 1e-6", "window_start_ms = 2.0"),
      "tolerance.window_start_ms", "after t_stop_ms"),
     ("extent-gives-too-many-cvs", edit("cvs_per_cell = 3", "max_extent_um = 1e-6"),
-     "discretization.max_extent_um", "at most 1000000 CVs"),
+     "discretization.max_extent_um", "at most 32766 CVs"),
     ("steps-overflow", edit("t_stop_ms = 1.0\ndt_ms = 0.025", "t_stop_ms = 1e308\ndt_ms = 1e-300"),
      "simulation", "at most 1e+10 steps"),
     ("samples-exhaust-memory",  # 9e9 samples: refused from the estimate, never allocated
@@ -337,8 +337,8 @@ def test_oversized_override_is_refused_before_running(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(base, "run_backend", lambda *a, **k: pytest.fail("a backend ran"))
     _refuse(capsys, command, "ring", tmp_path / "out", "--param", "n_cells=1000",
-            "--set", "discretization.cvs_per_cell=1000000",
-            words=("<built-in ring> --set", "1000 cells x 1000000 CVs", "GiB"))
+            "--set", "discretization.cvs_per_cell=30000",
+            words=("<built-in ring> --set", "1000 cells x 30000 CVs", "GiB"))
 
 
 def test_real_process_prints_no_traceback(tmp_path):

@@ -28,6 +28,7 @@ from crosssim.commands.common import (
     check_writable,
     resolve_model,
     selected_backends,
+    stiff_junction_note,
     time_ms,
 )
 from crosssim.errors import UsageError
@@ -144,6 +145,9 @@ def execute(args: argparse.Namespace) -> int:
         check_writable(DEFAULT_REPORTS, what="report folder", folder=True)
     if args.junit is not None:
         check_writable(args.junit, what="--junit", folder=False)
+    note = stiff_junction_note(model)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     progress = Progress(len(names) + 2, quiet=args.quiet, stream=sys.stderr)
     with _stdout_to_stderr():
         outcome = check(

@@ -77,6 +77,22 @@ def resolve_model(args: argparse.Namespace) -> Model:
     return model
 
 
+def stiff_junction_note(model: Model) -> str | None:
+    """One line for stderr when a junction is too strong for dt (see
+    :meth:`Model.stiff_junctions`), else None."""
+    stiff = model.stiff_junctions()
+    if not stiff:
+        return None
+    index, cell, ratio = max(stiff, key=lambda item: item[2])
+    dt = model.simulation.dt_ms
+    more = f" (and {len(stiff) - 1} more)" if len(stiff) > 1 else ""
+    return (f"note: gap_junctions.{index}{more}: g*dt/C = {ratio:.3g} > 1 at its CV on cell "
+            f"{cell!r}; both simulators read the peer voltage once per step, so the two sites "
+            f"overshoot each other every step and both simulators stay off the exact "
+            f"solution unless dt_ms < {dt / ratio:.3g} (or the junction is weaker or the "
+            f"CVs larger)")
+
+
 def check_model_size(model: Model, source: str) -> None:
     """Raise ResourceLimitError (exit 2, with the estimate) if running ``model`` would need
     more than 60% of this machine's memory; nothing large is allocated to find out.

@@ -17,6 +17,7 @@ from crosssim.commands.common import (
     resolve_model,
     run_sources,
     selected_backends,
+    stiff_junction_note,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
@@ -112,6 +113,9 @@ def execute(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     names = selected_backends(args.backend)
     out = output_dir(args, model)  # refuse an unusable --out before running anything
+    note = stiff_junction_note(model)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     progress = Progress(len(names) + (0 if args.no_analytic else 1), quiet=args.quiet)
     results, failures = run_sources(model, names, progress=progress)
     reference = None if args.no_analytic or not results else exact_reference(model, progress)

@@ -209,8 +209,11 @@ def _path_problem(model: Model, path: str) -> str | None:
     """Why ``path`` does not lead to a field of ``model``, or None when it does."""
     from pydantic import BaseModel
 
+    from crosssim.model import _join_dotted_names
+
     node: Any = model
-    keys = path.split(".")
+    # names with dots (probe labels such as hub_x0.5) stay whole, as in apply_overrides
+    keys = _join_dotted_names(path.split("."), model.to_dict())
     for depth, key in enumerate(keys):
         where = ".".join(keys[:depth]) or "the model"
         if isinstance(node, BaseModel):

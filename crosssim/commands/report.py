@@ -26,6 +26,7 @@ from crosssim.commands.common import (
     check_writable,
     resolve_model,
     selected_backends,
+    stiff_junction_note,
 )
 from crosssim.errors import EXIT_BACKEND, UsageError
 
@@ -127,6 +128,9 @@ def execute(args: argparse.Namespace) -> int:
                  if getattr(args, key, None) not in (None, False)]
         if given:
             raise UsageError(f"{', '.join(given)}: only with --converge")
+    note = stiff_junction_note(model)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     progress = Progress(len(names) + len(REFERENCES), quiet=args.quiet, stream=sys.stderr)
     outcome = check(model, backends=names, progress=progress)
     folder = write_report(outcome, args.out, convergence=study)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,16 @@ BACKENDS = [
     pytest.param("arbor", id="arbor", marks=requires_arbor),
     pytest.param("neuron", id="neuron", marks=requires_neuron),
 ]
+
+
+@pytest.fixture
+def cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """CROSSSIM_CACHE_DIR for this test: results emptied, NEURON builds shared per session."""
+    base = tmp_path_factory.getbasetemp() / "crosssim-study-cache"
+    base.mkdir(exist_ok=True)
+    shutil.rmtree(base / "results", ignore_errors=True)
+    monkeypatch.setenv("CROSSSIM_CACHE_DIR", str(base))
+    return base
 
 
 @pytest.fixture

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import requires_arbor, requires_neuron
 
 from crosssim.backends.base import RunResult
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides
-
-requires_arbor = pytest.mark.skipif(importlib.util.find_spec("arbor") is None,
-                                    reason="arbor is not installed")
-requires_neuron = pytest.mark.skipif(importlib.util.find_spec("neuron") is None,
-                                     reason="neuron is not installed")
-
-
-@pytest.fixture
-def cache_dir(tmp_path_factory, monkeypatch) -> Path:
-    """CROSSSIM_CACHE_DIR for this test: results emptied, NEURON builds shared per session."""
-    base = tmp_path_factory.getbasetemp() / "crosssim-study-cache"
-    base.mkdir(exist_ok=True)
-    shutil.rmtree(base / "results", ignore_errors=True)
-    monkeypatch.setenv("CROSSSIM_CACHE_DIR", str(base))
-    return base
 
 
 def _small(**overrides) -> object:

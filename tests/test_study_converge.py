@@ -16,35 +16,20 @@ The models are chosen so the step being studied dominates the error:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import shutil
-from pathlib import Path
 
 import pytest
+from conftest import requires_arbor, requires_neuron
 
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides
-
-requires_arbor = pytest.mark.skipif(importlib.util.find_spec("arbor") is None,
-                                    reason="arbor is not installed")
-requires_neuron = pytest.mark.skipif(importlib.util.find_spec("neuron") is None,
-                                     reason="neuron is not installed")
 
 FIRST_ORDER = (0.8, 1.2)
 SECOND_ORDER = (1.7, 2.3)
 DTS = [0.04, 0.02, 0.01, 0.005]
 
 
-@pytest.fixture
-def cache_dir(tmp_path_factory, monkeypatch) -> Path:
-    """CROSSSIM_CACHE_DIR for this test: results emptied, NEURON builds shared per session."""
-    base = tmp_path_factory.getbasetemp() / "crosssim-study-cache"
-    base.mkdir(exist_ok=True)
-    shutil.rmtree(base / "results", ignore_errors=True)
-    monkeypatch.setenv("CROSSSIM_CACHE_DIR", str(base))
-    return base
 
 
 def _smooth_start(**overrides):

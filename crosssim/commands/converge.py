@@ -94,12 +94,40 @@ def _plot(result, path: Path) -> Path:
                             title=f"{result.model.name}: error against the exact cable solution")
 
 
+def run_study(args: argparse.Namespace, model, names: list[str], *, command: str):
+    """Run the convergence study the command-line levels describe (``--dt``, ``--cvs`` or
+    ``--max-extent``, ``--sample-dt``, execution options); shared by ``converge`` and
+    ``report --converge``.  Ctrl-C keeps finished runs in the cache and says so."""
+    from crosssim.study.cache import ResultsCache
+    from crosssim.study.converge import converge
+    from crosssim.study.executors import StudyProgress, make_executor
+
+    if args.sample_dt is not None and len(args.sample_dt) != 1:
+        raise UsageError("--sample-dt takes one value")
+    dts = args.dt if args.dt is not None else _float_list(DEFAULT_DTS)
+    cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
+        _int_list(DEFAULT_CVS)
+    cache = ResultsCache(enabled=not args.no_cache)
+    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
+    progress = StudyProgress(0, description="converge", enabled=not args.quiet)
+    try:
+        return converge(model, dts=dts, cvs=cvs, max_extents=args.max_extent, backends=names,
+                        sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
+                        executor=executor, cache=cache, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"crosssim {command}: interrupted; finished runs of the convergence study are "
+              "kept in the cache, run the same command again to resume", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+        executor.close()
+
+
 def execute(args: argparse.Namespace) -> int:
     from crosssim.io import atomic_open
     from crosssim.model import apply_overrides
-    from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge, render_text
-    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.study.converge import render_text
 
     model = resolve_model(args)
     names = selected_backends(args.backend)
@@ -109,27 +137,8 @@ def execute(args: argparse.Namespace) -> int:
                              f"({model.simulation.t_stop_ms:g} ms)")
         model = apply_overrides(model, [("tolerance.window_start_ms", args.window_start)],
                                 source="--window-start")
-    if args.sample_dt is not None and len(args.sample_dt) != 1:
-        raise UsageError("--sample-dt takes one value")
-    cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
-        _int_list(DEFAULT_CVS)
     out = output_dir(args, model)  # checked before anything runs
-    cache = ResultsCache(enabled=not args.no_cache)
-    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
-    progress = StudyProgress(0, description="converge", enabled=not args.quiet)
-    try:
-        result = converge(model, dts=args.dt, cvs=cvs, max_extents=args.max_extent,
-                          backends=names,
-                          sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
-                          executor=executor, cache=cache, progress=progress)
-    except KeyboardInterrupt:
-        progress.close()
-        print("crosssim converge: interrupted; finished runs are kept in the cache, run the "
-              "same command again to resume", file=sys.stderr)
-        raise
-    finally:
-        progress.close()
-        executor.close()
+    result = run_study(args, model, names, command="converge")
 
     written = []
     try:

@@ -86,31 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _study(args: argparse.Namespace, model: Model, names: list[str]) -> ConvergenceResult:
     """Run the convergence study of the command line (levels checked before any run)."""
-    from crosssim.commands.converge import DEFAULT_CVS, DEFAULT_DTS, _float_list, _int_list
-    from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge
-    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.commands.converge import run_study
 
-    if args.sample_dt is not None and len(args.sample_dt) != 1:
-        raise UsageError("--sample-dt takes one value")
-    dts = args.dt if args.dt is not None else _float_list(DEFAULT_DTS)
-    cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
-        _int_list(DEFAULT_CVS)
-    cache = ResultsCache(enabled=not args.no_cache)
-    executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
-    progress = StudyProgress(0, description="converge", enabled=not args.quiet)
-    try:
-        return converge(model, dts=dts, cvs=cvs, max_extents=args.max_extent, backends=names,
-                        sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
-                        executor=executor, cache=cache, progress=progress)
-    except KeyboardInterrupt:
-        progress.close()
-        print("crosssim report: interrupted; finished runs of the convergence study are kept "
-              "in the cache, run the same command again to resume", file=sys.stderr)
-        raise
-    finally:
-        progress.close()
-        executor.close()
+    return run_study(args, model, names, command="report")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -26,9 +26,9 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_tolerance_arguments,
     check_writable,
+    model_notes,
     resolve_model,
     selected_backends,
-    stiff_junction_note,
     time_ms,
 )
 from crosssim.errors import UsageError
@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interpolate", action="store_true",
                         help="allow linear interpolation between sources whose sample grids "
                         "do not coincide (never needed for one model's own sources)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr (notes that explain results stay)")
 
 
 @contextlib.contextmanager
@@ -145,8 +146,7 @@ def execute(args: argparse.Namespace) -> int:
         check_writable(DEFAULT_REPORTS, what="report folder", folder=True)
     if args.junit is not None:
         check_writable(args.junit, what="--junit", folder=False)
-    note = stiff_junction_note(model)
-    if note and not args.quiet:
+    for note in model_notes(model, names):  # shown even with --quiet: they explain results
         print(note, file=sys.stderr)
     progress = Progress(len(names) + 2, quiet=args.quiet, stream=sys.stderr)
     with _stdout_to_stderr():

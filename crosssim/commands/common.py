@@ -93,6 +93,29 @@ def stiff_junction_note(model: Model) -> str | None:
             f"CVs larger)")
 
 
+def model_notes(model: Model, names: Sequence[str]) -> list[str]:
+    """Lines for stderr that explain a deviation before it is seen: a junction too strong
+    for dt, backends set to different numerical methods, clamps outside the run."""
+    notes = []
+    stiff = stiff_junction_note(model)
+    if stiff:
+        notes.append(stiff)
+    order = model.backends.neuron.secondorder
+    if order != 0 and "neuron" in names and "arbor" in names:
+        notes.append(
+            f"note: [backends.neuron] secondorder = {order} (Crank-Nicolson) while Arbor "
+            "integrates with implicit Euler: arbor vs neuron then differs by the method's "
+            "O(dt) error by design, not by a bug; compare each with the analytic solution")
+    t_stop = model.simulation.t_stop_ms
+    late = [i for i, stimulus in enumerate(model.stimuli)
+            if stimulus.delay_ms >= t_stop or stimulus.duration_ms == 0]
+    if late:
+        listed = ", ".join(f"stimuli.{i}" for i in late[:5]) + (" ..." if len(late) > 5 else "")
+        notes.append(f"note: {listed}: starts at or after t_stop_ms ({t_stop:g} ms) or lasts "
+                     "0 ms, so it injects no current in this run")
+    return notes
+
+
 def check_model_size(model: Model, source: str) -> None:
     """Raise ResourceLimitError (exit 2, with the estimate) if running ``model`` would need
     more than 60% of this machine's memory; nothing large is allocated to find out.

@@ -24,9 +24,9 @@ from crosssim.commands.common import (
     add_backend_argument,
     add_model_arguments,
     check_writable,
+    model_notes,
     resolve_model,
     selected_backends,
-    stiff_junction_note,
 )
 from crosssim.errors import EXIT_BACKEND, UsageError
 
@@ -106,8 +106,7 @@ def execute(args: argparse.Namespace) -> int:
                  if getattr(args, key, None) not in (None, False)]
         if given:
             raise UsageError(f"{', '.join(given)}: only with --converge")
-    note = stiff_junction_note(model)
-    if note and not args.quiet:
+    for note in model_notes(model, names):  # shown even with --quiet: they explain results
         print(note, file=sys.stderr)
     progress = Progress(len(names) + len(REFERENCES), quiet=args.quiet, stream=sys.stderr)
     outcome = check(model, backends=names, progress=progress)

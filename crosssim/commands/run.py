@@ -13,11 +13,11 @@ from crosssim.commands.common import (
     add_backend_argument,
     add_model_arguments,
     add_output_argument,
+    model_notes,
     output_dir,
     resolve_model,
     run_sources,
     selected_backends,
-    stiff_junction_note,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--no-analytic", action="store_true",
                         help="do not compute the exact cable solution for the plot and summary")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr (notes that explain results stay)")
 
 
 def summary_lines(results, failures, reference=None) -> list[str]:
@@ -113,8 +114,7 @@ def execute(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     names = selected_backends(args.backend)
     out = output_dir(args, model)  # refuse an unusable --out before running anything
-    note = stiff_junction_note(model)
-    if note and not args.quiet:
+    for note in model_notes(model, names):  # shown even with --quiet: they explain results
         print(note, file=sys.stderr)
     progress = Progress(len(names) + (0 if args.no_analytic else 1), quiet=args.quiet)
     results, failures = run_sources(model, names, progress=progress)

@@ -32,7 +32,7 @@ def _model(t_stop_ms: float):
 def _sweep(model, grid, backends, workers: int) -> tuple[float, object]:
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import LocalExecutor
-    from crosssim.study.sweep import sweep
+    from crosssim.study.sweeps import sweep
 
     started = time.perf_counter()
     result = sweep(model, grid, backends=backends, executor=LocalExecutor(workers),
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeat = args.repeat or (1 if args.quick else 3)
 
     from crosssim.backends.base import available_backends
-    from crosssim.study.sweep import parse_grid
+    from crosssim.study.sweeps import parse_grid
 
     t_stop = args.t_stop or (1.0 if args.quick else 5.0)
     if args.backend:

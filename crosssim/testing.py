@@ -30,15 +30,47 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["assert_agree", "save_artifacts"]
 
 
-def save_artifacts(outcome: CheckOutcome, folder: Path | str) -> Path:
-    """Write ``model.toml``, ``check.json`` and ``traces.csv`` (every source) into ``folder``."""
+def _effective_model(model: Model, overrides: dict[str, Any],
+                     window_start_ms: float | None) -> Model:
+    """``model`` with the tolerances :func:`check` applied written into ``[tolerance]``.
+
+    A tolerance argument replaces the model-wide value and the per-probe ones (as in
+    :func:`crosssim.check.probe_tolerance`), so ``crosssim check model.toml`` on the saved
+    file gates exactly as the failing test did.  None ("report only") can be written for
+    ``lumped_abs_mV`` only; the other two keep the model's value then.
+    """
+    tolerance = model.tolerance.model_dump(mode="json", exclude_none=True)
+    given = {key: value for key, value in overrides.items()
+             if value is not UNSET and (value is not None or key == "lumped_abs_mV")}
+    for key, value in given.items():
+        if value is None:
+            tolerance.pop(key, None)
+        else:
+            tolerance[key] = float(value)
+        for per_probe in tolerance.get("probes", {}).values():
+            per_probe.pop(key, None)
+    probes = {label: values for label, values in tolerance.pop("probes", {}).items() if values}
+    if probes:
+        tolerance["probes"] = probes
+    if window_start_ms is not None:
+        tolerance["window_start_ms"] = float(window_start_ms)
+    return model.replace(tolerance=tolerance)
+
+
+def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
+                   model: Model | None = None) -> Path:
+    """Write ``model.toml``, ``check.json`` and ``traces.csv`` (every source) into ``folder``.
+
+    ``model``: the model to save instead of ``outcome.model`` (``assert_agree`` passes it
+    with the tolerances it applied, so the saved file reproduces the verdict).
+    """
     from crosssim.backends.base import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "model.toml", dumps_model(outcome.model))
+    atomic_write_text(folder / "model.toml", dumps_model(model or outcome.model))
     atomic_write_text(folder / "check.json",
                       json.dumps(outcome.to_document(), indent=2, allow_nan=False) + "\n")
     if outcome.results:
@@ -70,8 +102,14 @@ def assert_agree(model: Model, *, backends: Sequence[str] | None = None,
     table = render_table(outcome)
     message = table.rsplit("\n", 1)[-1] + "\n\n" + table  # the verdict line first
     if save_to is not None:
-        folder = save_artifacts(outcome, save_to)
-        message += f"\nTo reproduce: model, traces and check document saved in {folder}"
+        folder = save_artifacts(outcome, save_to, model=_effective_model(
+            model, {"backends_abs_mV": backends_abs_mV, "analytic_abs_mV": analytic_abs_mV,
+                    "lumped_abs_mV": lumped_abs_mV}, window_start_ms))
+        command = f"crosssim check {folder / 'model.toml'}"
+        if backends is not None:
+            command += f" --backend {','.join(backends)}"
+        message += (f"\nTo reproduce: model, traces and check document saved in {folder}; "
+                    f"run: {command}")
     error: BackendError | ToleranceExceededError
     if outcome.verdict == "error":
         first = sorted(outcome.failures)[0]

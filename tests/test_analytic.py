@@ -312,10 +312,10 @@ def _ring(n_cells: int, **extra) -> object:
 def test_sparse_paths_match_dense(monkeypatch):
     import importlib
 
-    # importlib, not "import crosssim.analytic.lumped as ...": the package attribute
+    # importlib, not "import crosssim.analytic.lumped_model as ...": the package attribute
     # ``lumped`` is the function, which shadows the submodule of the same name
     cable = importlib.import_module("crosssim.analytic.cable")
-    lumped_module = importlib.import_module("crosssim.analytic.lumped")
+    lumped_module = importlib.import_module("crosssim.analytic.lumped_model")
 
     model = _ring(60, t_stop=3.0, sample_dt=0.05)
     dense_cable, dense_lumped = exact_cable(model), lumped(model)

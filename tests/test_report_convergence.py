@@ -66,7 +66,7 @@ def cache_env(tmp_path_factory):
 def reported(tmp_path_factory, cache_env):
     """The folder of ``crosssim report --converge ...`` and the same study from the cache."""
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge
+    from crosssim.study.convergence import converge
 
     root = tmp_path_factory.mktemp("reports")
     completed = subprocess.run(

@@ -46,7 +46,7 @@ def _within(value: float, band: tuple[float, float]) -> bool:
 def test_fit_order_and_richardson_on_synthetic_data():
     import numpy as np
 
-    from crosssim.study.converge import fit_order, local_orders, richardson
+    from crosssim.study.convergence import fit_order, local_orders, richardson
 
     steps = [0.04, 0.02, 0.01, 0.005]
     assert fit_order(steps, [3.0 * h ** 2 for h in steps]) == pytest.approx(2.0)
@@ -88,7 +88,7 @@ def test_implicit_euler_is_first_order_in_dt(cache_dir, tmp_path, capsys):
 def test_crank_nicolson_is_second_order_in_dt(cache_dir):
     """NEURON secondorder 2 on uncoupled cells (g = 0; see EXPLICIT_JUNCTION)."""
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge
+    from crosssim.study.convergence import converge
     from crosssim.study.executors import LocalExecutor
 
     model = _smooth_start(**{"gap_junctions.0.g_uS": 0.0, "backends.neuron.secondorder": 2})
@@ -114,7 +114,7 @@ def test_crank_nicolson_with_a_gap_junction_is_first_order(cache_dir):
     the two implicit-Euler runs agree to 1e-12 mV. If the adapter ever couples junctions
     implicitly (e.g. LinearMechanism), this test must change to SECOND_ORDER."""
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge
+    from crosssim.study.convergence import converge
     from crosssim.study.executors import LocalExecutor
 
     model = _smooth_start(**{"backends.neuron.secondorder": 2})
@@ -129,7 +129,7 @@ def test_crank_nicolson_with_a_gap_junction_is_first_order(cache_dir):
 @requires_neuron
 def test_second_order_in_cv_size(cache_dir):
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge, render_text
+    from crosssim.study.convergence import converge, render_text
     from crosssim.study.executors import LocalExecutor
 
     model = apply_overrides(builtin_model("two_cells"), [

@@ -30,7 +30,7 @@ def _small(**overrides):
 
 
 def test_grid_values_lists_and_ranges():
-    from crosssim.study.sweep import grid_points, parse_grid, parse_grid_values
+    from crosssim.study.sweeps import grid_points, parse_grid, parse_grid_values
 
     assert parse_grid_values("0.001,0.01,0.1") == (0.001, 0.01, 0.1)
     assert parse_grid_values("50:200:4") == (50, 100, 150, 200)
@@ -58,14 +58,14 @@ def test_grid_values_lists_and_ranges():
     "cells.b.length_um=50,50",  # repeated value
 ])
 def test_bad_grid_values_are_usage_errors(spec):
-    from crosssim.study.sweep import parse_grid
+    from crosssim.study.sweeps import parse_grid
 
     with pytest.raises(UsageError):
         parse_grid([spec])
 
 
 def test_bad_paths_are_usage_errors():
-    from crosssim.study.sweep import parse_grid, validate_grid
+    from crosssim.study.sweeps import parse_grid, validate_grid
 
     model = _small()
     for path in ("cels.b.length_um", "cells.c.length_um", "cells.b.lenght_um",
@@ -166,7 +166,7 @@ def test_dask_cluster_gives_identical_numbers(cache_dir):
 
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import DaskExecutor, LocalExecutor
-    from crosssim.study.sweep import parse_grid, sweep
+    from crosssim.study.sweeps import parse_grid, sweep
 
     model = _small()
     grid = parse_grid(["gap_junctions.0.g_uS=0.001,0.05", "cells.b.length_um=140"])
@@ -195,7 +195,7 @@ def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch
     from crosssim.backends.neuron.mechanisms import ensure_mechanisms
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import LocalExecutor
-    from crosssim.study.sweep import parse_grid, sweep
+    from crosssim.study.sweeps import parse_grid, sweep
 
     ensure_mechanisms()  # compile first, so the timeout hits NEURON's child, not nrnivmodl
     marker = uuid.uuid4().hex  # found in the environment of every process this test starts

@@ -164,7 +164,7 @@ def test_set_reaches_probe_labels_with_dots_and_default_probe_tolerances():
     assert "unknown probe 'leaf_x0.4'" in str(info.value) and "leaf_x0.5" in str(info.value)
     # explicit probes with dotted labels: --set probes.hub_x0.5.x moves that probe
     probed = apply_overrides(base, ['probes=[{cell="hub", x=0.5}, {cell="leaf", x=0.5}]'])
-    from crosssim.study.sweep import parse_grid, validate_grid
+    from crosssim.study.sweeps import parse_grid, validate_grid
 
     validate_grid(probed, parse_grid(["probes.hub_x0.5.x=0.1,0.9"]))  # a sweep axis too
     moved = apply_overrides(probed, ["probes.hub_x0.5.x=0.25",

@@ -21,7 +21,7 @@ from crosssim.analytic.cable import (
     sealed_cable_impedance,
 )
 from crosssim.analytic.laplace import ContourPlan, invert_laplace
-from crosssim.analytic.lumped import lumped, lumped_steady_state, lumped_system
+from crosssim.analytic.lumped_model import lumped, lumped_steady_state, lumped_system
 
 __all__ = [
     "ContourPlan",

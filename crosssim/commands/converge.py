@@ -99,7 +99,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
     ``--max-extent``, ``--sample-dt``, execution options); shared by ``converge`` and
     ``report --converge``.  Ctrl-C keeps finished runs in the cache and says so."""
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.converge import converge
+    from crosssim.study.convergence import converge
     from crosssim.study.executors import StudyProgress, make_executor
 
     if args.sample_dt is not None and len(args.sample_dt) != 1:
@@ -127,7 +127,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
 def execute(args: argparse.Namespace) -> int:
     from crosssim.io import atomic_open
     from crosssim.model import apply_overrides
-    from crosssim.study.converge import render_text
+    from crosssim.study.convergence import render_text
 
     model = resolve_model(args)
     names = selected_backends(args.backend)

@@ -5,7 +5,7 @@ The folder ``<out>/<model>/<run id>/`` (``index.html``, ``report.md``, ``report.
 valid, whatever the verdict; the exit code is the check's: 0 pass, 1 a deviation exceeds
 its tolerance, 3 a backend or reference failed (2: invalid model or usage, nothing written).
 
-With ``--converge`` a convergence study (:func:`crosssim.study.converge`, the levels and
+With ``--converge`` a convergence study (:func:`crosssim.study.convergence`, the levels and
 execution options of ``crosssim converge``) runs first, and the report gains a
 "Convergence" section, ``convergence.png``/``convergence.csv`` and a ``convergence`` block
 in ``report.json``; a failed run of the study makes the exit code 3.
@@ -32,7 +32,7 @@ from crosssim.errors import EXIT_BACKEND, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
-    from crosssim.study.converge import ConvergenceResult
+    from crosssim.study.convergence import ConvergenceResult
 
 #: Options that only mean something for the convergence study (checked without --converge).
 _STUDY_OPTIONS = {"dt": "--dt", "cvs": "--cvs", "max_extent": "--max-extent",
@@ -113,7 +113,7 @@ def execute(args: argparse.Namespace) -> int:
     folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
     if study is not None:
-        from crosssim.study.converge import render_text
+        from crosssim.study.convergence import render_text
 
         print()
         print(render_text(study))

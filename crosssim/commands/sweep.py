@@ -101,7 +101,7 @@ def execute(args: argparse.Namespace) -> int:
     from crosssim.io import atomic_open
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import StudyProgress, make_executor
-    from crosssim.study.sweep import (
+    from crosssim.study.sweeps import (
         parse_grid,
         plot_sweep_heatmap,
         render_text,

@@ -1,4 +1,4 @@
-"""The "Convergence" part of a report, from a convergence study (:mod:`crosssim.study.converge`).
+"""The "Convergence" part of a report, from a convergence study (:mod:`crosssim.study.convergence`).
 
 The HTML and Markdown pages render the study's JSON document (``report.json``'s
 ``convergence`` block, :meth:`ConvergenceResult.to_document`), shaped here into rows, so
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from crosssim.report.document import ReportFigure
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.study.converge import ConvergenceResult
+    from crosssim.study.convergence import ConvergenceResult
 
 #: File names of the convergence study in a report folder.
 FIGURE_FILE = "convergence.png"
@@ -174,6 +174,6 @@ def convergence_figure(result: ConvergenceResult, folder: Path) -> ReportFigure 
     caption = ("Largest |error| over the probes against the exact cable solution, log-log, "
                "one line per backend; the legend gives the fitted order (slope), the dotted "
                "line the fit. Panels: dt (at the finest space level) and control-volume "
-               "length (at the finest dt). \"(floor)\": the error stopped falling because the "
-               "other discretisation dominates.")
+               "length (at the finest dt). \"(floor)\": the error stopped (or hardly "
+               "started) falling because the other discretisation dominates.")
     return ReportFigure(FIGURE_TITLE, caption, path.name, path.read_bytes())

@@ -102,18 +102,30 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                   for name, reason in sorted(outcome.failures.items())]
     ordered = ordered_comparisons(outcome.comparisons)
     if ordered:
-        lines += ["", _row(["pair", "probe", "max \\|dV\\| (mV)", "tolerance (mV)", "result"]),
-                  _row(["---", "---", "---:", "---:", "---"])]
+        # a failing gate says what would pass it (as the HTML page and the terminal do)
+        suggest = any(status(c) == "fail" for c in ordered)
+        lines += ["", _row(["pair", "probe", "max \\|dV\\| (mV)", "tolerance (mV)"]
+                           + (["suggested tolerance (mV)"] if suggest else []) + ["result"]),
+                  _row(["---", "---", "---:", "---:"] + (["---:"] if suggest else []) + ["---"])]
         shown = ordered[:MAX_ROWS]
         for c in shown:
+            extra = []
+            if suggest:
+                extra = [format_mV(c.suggested_tolerance_mV)
+                         if status(c) == "fail" and c.suggested_tolerance_mV is not None
+                         else ""]
             lines.append(_row([md_text(pair_label(c)), md_code(c.probe),
-                               format_mV(c.max_abs_mV), format_mV(c.tolerance_mV),
-                               _STATUS[status(c)]]))
+                               format_mV(c.max_abs_mV), format_mV(c.tolerance_mV)]
+                              + extra + [_STATUS[status(c)]]))
         rest = ordered[len(shown):]
         if rest:
             failing = sum(status(c) == "fail" for c in rest)
             lines += ["", (f"_{len(rest)} more comparisons ({failing} failing): see "
                            "`report.json` or `index.html`._")]
+        window = max((c.window_start_ms for c in ordered), default=0.0)
+        if window > 0:
+            lines += ["", f"_Samples before t = {window:g} ms are ignored "
+                          "(`tolerance.window_start_ms`)._"]
     else:
         lines += ["", "_No comparison could be made._"]
     if figures:

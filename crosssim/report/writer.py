@@ -22,7 +22,7 @@ from crosssim.report.environment import collect_environment
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
-    from crosssim.study.converge import ConvergenceResult
+    from crosssim.study.convergence import ConvergenceResult
 
 #: Files of a report folder besides the figures, in the order the page links them.
 REPORT_FILES = ("index.html", "report.md", "report.json", "traces.csv", "model.toml",
@@ -159,8 +159,8 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     ``out_root/index.html`` lists every run.  ``equilibria`` (cell -> mV) are drawn in the
     trace figure; by default the lumped steady state from ``crosssim.analytic``.
 
-    ``convergence`` (a :class:`~crosssim.study.converge.ConvergenceResult`, e.g. from
-    :func:`crosssim.study.converge`) adds a "Convergence" section to the page (log-log
+    ``convergence`` (a :class:`~crosssim.study.convergence.ConvergenceResult`, e.g. from
+    :func:`crosssim.study.convergence`) adds a "Convergence" section to the page (log-log
     figure, fitted orders, errors per run), its orders table and figure to ``report.md``,
     its document as the ``convergence`` block of ``report.json``, and the files
     ``convergence.png`` and ``convergence.csv`` (one row per run and probe).

@@ -1,8 +1,8 @@
 """Studies over many runs: convergence, parameter sweeps, their executors and results cache.
 
-* :func:`converge` (:mod:`.converge`): error against the exact cable solution as dt and the
+* :func:`converge` (:mod:`.convergence`): error against the exact cable solution as dt and the
   control volumes shrink, observed orders, Richardson extrapolation.
-* :func:`sweep` (:mod:`.sweep`): a full check at every point of a parameter grid.
+* :func:`sweep` (:mod:`.sweeps`): a full check at every point of a parameter grid.
 * :mod:`.executors`: every simulation in its own process, on a local pool
   (:class:`LocalExecutor`) or a Dask cluster (:class:`DaskExecutor`), with progress.
 * :mod:`.cache`: the content-addressed results cache (:class:`ResultsCache`).
@@ -18,12 +18,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "converge": "crosssim.study.converge",
-    "ConvergenceResult": "crosssim.study.converge",
-    "sweep": "crosssim.study.sweep",
-    "SweepResult": "crosssim.study.sweep",
-    "parse_grid": "crosssim.study.sweep",
-    "GridDimension": "crosssim.study.sweep",
+    "converge": "crosssim.study.convergence",
+    "ConvergenceResult": "crosssim.study.convergence",
+    "sweep": "crosssim.study.sweeps",
+    "SweepResult": "crosssim.study.sweeps",
+    "parse_grid": "crosssim.study.sweeps",
+    "GridDimension": "crosssim.study.sweeps",
     "LocalExecutor": "crosssim.study.executors",
     "DaskExecutor": "crosssim.study.executors",
     "StudyProgress": "crosssim.study.executors",

@@ -54,6 +54,9 @@ SpaceParameter = Literal["cvs_per_cell", "max_extent_um"]
 
 #: A local order below this fraction of the fitted one marks an error floor.
 _FLOOR_FRACTION = 0.5
+#: A fitted order below this marks an error floor over the whole study (every scheme here
+#: is at least first order in dt and in CV size once it is the dominant error).
+_FLOOR_ORDER = 0.5
 #: Richardson extrapolation is skipped below this observed order (it would amplify noise).
 _MIN_RICHARDSON_ORDER = 0.5
 
@@ -143,9 +146,13 @@ class OrderFit:
 
     @property
     def floor(self) -> bool:
-        """True when the last local order is far below the fitted one (an error floor)."""
-        if not self.local_orders or not math.isfinite(self.order_max) or self.order_max <= 0:
+        """True at an error floor: the last local order is far below the fitted one, or the
+        fitted order itself is below :data:`_FLOOR_ORDER` (the error hardly falls at all
+        over the study: the other discretisation's error dominates from the start)."""
+        if not self.local_orders or not math.isfinite(self.order_max):
             return False
+        if self.order_max < _FLOOR_ORDER:
+            return True
         last = self.local_orders[-1]
         return math.isfinite(last) and last < _FLOOR_FRACTION * self.order_max
 
@@ -504,8 +511,9 @@ def render_text(result: ConvergenceResult) -> str:
                          _g(max(estimate)) if estimate else "n/a"))
         lines += _table(rows, numeric={2, 3, 5, 6, 7})
         if any(fit.floor for fit in result.orders):
-            lines.append("(floor): the error stopped falling at the finest levels; the other "
-                         "discretisation (or the sample grid) limits it, refine it too.")
+            lines.append("(floor): the error stopped falling at the finest levels (or hardly "
+                         "falls at all); the other discretisation (or the sample grid) limits "
+                         "it, refine it too.")
     if result.failures:
         lines.append("")
         for name, reason in sorted(result.failures.items()):

@@ -397,8 +397,24 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
                  "gated comparisons exceed tolerance",
     }[outcome.verdict]
     reported = len(outcome.comparisons) - len(gated)
-    lines.append(f"{summary} ({reported} reported only)")
+    flags = passing_flags(outcome)
+    if flags:
+        lines.append(f"To pass every comparison: {flags} (observed max x{HEADROOM:g} per kind)")
+    lines.append(f"{summary} ({reported} reported only)")  # the verdict is the last line
     return "\n".join(lines)
+
+
+def passing_flags(outcome: CheckOutcome) -> str:
+    """Command-line tolerance flags that would pass every failing comparison (the largest
+    suggestion of each kind), or '' when nothing fails."""
+    largest: dict[str, float] = {}
+    for c in outcome.failing():
+        suggested = c.suggested_tolerance_mV
+        if suggested is None:
+            suggested = suggest_tolerance(c.max_abs_mV, HEADROOM)
+        if c.kind in _FLAG and suggested is not None and math.isfinite(suggested):
+            largest[c.kind] = max(largest.get(c.kind, 0.0), suggested)
+    return " ".join(f"{_FLAG[kind]} {value:g}" for kind, value in sorted(largest.items()))
 
 
 # The JSON document ---------------------------------------------------------------------------

@@ -52,6 +52,22 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def add_level_arguments(target) -> None:
+    """``--dt``, ``--cvs`` | ``--max-extent`` and ``--sample-dt`` on ``target`` (a parser or
+    an argument group); shared by ``converge`` and ``report --converge``.  Unset levels
+    are None and take the defaults in :func:`run_study`."""
+    target.add_argument("--dt", type=_float_list, default=None, metavar="LIST",
+                        help=f"time steps in ms (default {DEFAULT_DTS})")
+    space = target.add_mutually_exclusive_group()
+    space.add_argument("--cvs", type=_int_list, default=None, metavar="LIST",
+                       help=f"control volumes per cell (default {DEFAULT_CVS})")
+    space.add_argument("--max-extent", type=_float_list, default=None, metavar="LIST",
+                       help="largest CV lengths in um, instead of --cvs")
+    target.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
+                        help="common sample interval of the study in ms (default: the "
+                        "coarsest dt; every dt must divide it)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crosssim.study.executors import add_execution_arguments
 
@@ -65,16 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "exit codes: 0 the study ran, 2 invalid model or usage, 3 a run failed.")
     add_model_arguments(parser)
     add_backend_argument(parser)
-    parser.add_argument("--dt", type=_float_list, default=_float_list(DEFAULT_DTS),
-                        metavar="LIST", help=f"time steps in ms (default {DEFAULT_DTS})")
-    space = parser.add_mutually_exclusive_group()
-    space.add_argument("--cvs", type=_int_list, default=None, metavar="LIST",
-                       help=f"control volumes per cell (default {DEFAULT_CVS})")
-    space.add_argument("--max-extent", type=_float_list, default=None, metavar="LIST",
-                       help="largest CV lengths in um, instead of --cvs")
-    parser.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
-                        help="common sample interval in ms (default: the coarsest dt; every "
-                        "dt must divide it)")
+    add_level_arguments(parser)
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="measure errors from this time on (default: the model's "
                         "tolerance.window_start_ms)")

@@ -53,7 +53,7 @@ class _StudyOptions:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.commands.converge import DEFAULT_CVS, DEFAULT_DTS, _float_list, _int_list
+    from crosssim.commands.converge import add_level_arguments
     from crosssim.study.executors import add_execution_arguments
 
     parser.epilog = ("exit codes (the check's): 0 pass, 1 a deviation exceeds its tolerance, "
@@ -71,16 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "converge'); the other options of this group need --converge")
     study.add_argument("--converge", action="store_true",
                        help="run a convergence study and add it to the report")
-    study.add_argument("--dt", type=_float_list, default=None, metavar="LIST",
-                       help=f"time steps in ms (default {DEFAULT_DTS})")
-    space = study.add_mutually_exclusive_group()
-    space.add_argument("--cvs", type=_int_list, default=None, metavar="LIST",
-                       help=f"control volumes per cell (default {DEFAULT_CVS})")
-    space.add_argument("--max-extent", type=_float_list, default=None, metavar="LIST",
-                       help="largest CV lengths in um, instead of --cvs")
-    study.add_argument("--sample-dt", type=_float_list, default=None, metavar="MS",
-                       help="common sample interval of the study in ms (default: the "
-                       "coarsest dt; every dt must divide it)")
+    add_level_arguments(study)
     add_execution_arguments(_StudyOptions(parser, study))
 
 

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from crosssim.compare import AlignmentError, compare_results, infer_grid, suggest_tolerance
 from crosssim.errors import BackendError, CrossSimError, UsageError, raise_if_interrupted
-from crosssim.outcome import ANALYTIC, LUMPED, CheckOutcome, Comparison, PairKind
+from crosssim.outcome import (
+    ANALYTIC,
+    LUMPED,
+    CheckOutcome,
+    Comparison,
+    PairKind,
+    format_mV,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.backends.base import RunResult
@@ -245,14 +252,6 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
 # Messages and the text table ----------------------------------------------------------------
 
 
-def _mV(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
-
-
 def _pair(c: Comparison) -> str:
     return f"{c.a} vs {c.b}"
 
@@ -279,8 +278,8 @@ def failure_message(c: Comparison) -> str:
         f"Mismatched samples: {c.n_mismatched} / {c.n_samples} ({share:.3g}%)",
         f"Worst sample: t = {c.t_max_abs_ms:g} ms: {c.a} = {c.a_at_max_mV:.9g} mV, "
         f"{c.b} = {c.b_at_max_mV:.9g} mV",
-        f"Max absolute difference: {_mV(c.max_abs_mV, 6)} mV",
-        f"Max relative difference: {_mV(c.max_rel_diff, 6)}",
+        f"Max absolute difference: {format_mV(c.max_abs_mV, 6)} mV",
+        f"Max relative difference: {format_mV(c.max_rel_diff, 6)}",
     ]
     if c.kind in _TOLERANCE_KEY and suggested is not None and math.isfinite(suggested):
         key = _TOLERANCE_KEY[c.kind]
@@ -356,8 +355,9 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     shown = _shown_rows(outcome, max_rows)
     for c, probe in shown:
         rows.append((
-            _pair(c), probe, _mV(c.max_abs_mV), f"{c.t_max_abs_ms:g}", _mV(c.rms_mV),
-            _mV(c.max_rel_range, 2), _mV(c.final_abs_mV),
+            _pair(c), probe, format_mV(c.max_abs_mV, 3), f"{c.t_max_abs_ms:g}",
+            format_mV(c.rms_mV, 3),
+            format_mV(c.max_rel_range, 2), format_mV(c.final_abs_mV, 3),
             "-" if c.tolerance_mV is None else f"{c.tolerance_mV:g}", _verdict_cell(c)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     numeric = {2, 3, 4, 5, 6, 7}

@@ -14,6 +14,7 @@ Conventions used everywhere in crosssim:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -119,6 +120,7 @@ def _numeric_pair_fields(cls: type[BaseModel]) -> frozenset[str]:
                      and set(typing.get_args(info.annotation)) <= {float, int})
 
 
+@functools.cache  # once per model class, not once per validated cell
 def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
     """Names of the fields of ``cls`` that hold numbers (float/int, optionally None)."""
     names = set()

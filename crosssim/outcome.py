@@ -26,6 +26,16 @@ Verdict = Literal["pass", "fail", "error"]
 PairKind = Literal["backends", "analytic", "lumped", "references"]
 
 
+def format_mV(value: float | None, digits: int = 4) -> str:
+    """A deviation or voltage for people: ``digits`` significant digits, ``n/a`` for
+    None/NaN, ``0`` for zero (shared by the terminal table and the reports)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
 @dataclass
 class Comparison:
     """Deviation between sources ``a`` and ``b`` at one probe, on their common grid (mV, ms).

@@ -43,25 +43,19 @@ def summary_lines(results, failures, reference=None) -> list[str]:
         lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.3g} s)")
     for name, reason in failures.items():
         lines.append(f"{name:>8}: FAILED: {reason}")
-    for i, first in enumerate(results):
-        for second in results[i + 1:]:
-            if first.values_mV.shape != second.values_mV.shape:
-                continue
-            diff = np.abs(first.values_mV - second.values_mV)
-            row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            lines.append(
-                f"largest |{first.backend} - {second.backend}| = {diff[row, col]:.3g} mV "
-                f"(probe {first.probes[row]}, t = {first.times_ms[col]:g} ms)")
+    pairs = [(first, second, second.backend)
+             for i, first in enumerate(results) for second in results[i + 1:]]
     if reference is not None:
-        for result in results:
-            if result.values_mV.shape != reference.values_mV.shape:
-                continue
-            diff = np.abs(result.values_mV - reference.values_mV)
-            row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            lines.append(
-                f"largest |{result.backend} - exact cable| = {diff[row, col]:.3g} mV "
-                f"(probe {result.probes[row]}, t = {result.times_ms[col]:g} ms; "
-                "see 'crosssim check' for the gated comparison)")
+        pairs += [(result, reference, "exact cable") for result in results]
+    for first, second, label in pairs:
+        if first.values_mV.shape != second.values_mV.shape:
+            continue
+        diff = np.abs(first.values_mV - second.values_mV)
+        row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        gated = "; see 'crosssim check' for the gated comparison" if second is reference else ""
+        lines.append(
+            f"largest |{first.backend} - {label}| = {diff[row, col]:.3g} mV "
+            f"(probe {first.probes[row]}, t = {first.times_ms[col]:g} ms{gated})")
     return lines
 
 
@@ -72,12 +66,11 @@ def exact_reference(model, progress: Progress | None):
     if progress:
         progress.start("analytic")
     try:
-        from crosssim.analytic import exact_cable
+        from crosssim.check import run_source
+        from crosssim.outcome import ANALYTIC
 
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = exact_cable(model)
-        if not np.isfinite(result.values_mV).all():
-            raise ValueError("non-finite values")
+        result = run_source(ANALYTIC, model)
+        result.check_finite()
     except (CrossSimError, ValueError, MemoryError) as exc:
         if progress:
             progress.finish("analytic", f"skipped ({' '.join(str(exc).split())})")

@@ -5,7 +5,7 @@
 (:func:`crosssim.report.environment.collect_environment`), and, for a report with a
 convergence study, a ``convergence`` block (:meth:`ConvergenceResult.to_document`).
 The HTML and Markdown pages show the numbers of this same document, formatted by
-:func:`format_mV`.
+:func:`crosssim.outcome.format_mV`.
 """
 
 from __future__ import annotations
@@ -123,15 +123,6 @@ def probes_failing_first(outcome: CheckOutcome) -> list[str]:
     """:func:`probes_of`, with the probes of failing comparisons moved to the front."""
     failing = {c.probe for c in outcome.failing()}
     return sorted(probes_of(outcome), key=lambda probe: probe not in failing)
-
-
-def format_mV(value: float | None) -> str:
-    """A deviation or voltage for people: 4 significant digits, ``n/a`` for None/NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if value == 0:
-        return "0"
-    return f"{value:.4g}"
 
 
 def pair_label(comparison: Comparison) -> str:

@@ -2,7 +2,7 @@
 
 Every string that comes from the user or a backend (model name, description, probe and
 source names, failure reasons, TOML) goes through :func:`html.escape`.  Numbers shown are
-those of ``report.json``, formatted by :func:`crosssim.report.document.format_mV`; each
+those of ``report.json``, formatted by :func:`crosssim.outcome.format_mV`; each
 deviation cell also carries the exact value in a ``data-value`` attribute.
 """
 
@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from crosssim.outcome import format_mV
 from crosssim.report.document import (
     ReportFigure,
-    format_mV,
     ordered_comparisons,
     pair_label,
     probes_failing_first,

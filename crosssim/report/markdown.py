@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from crosssim.outcome import format_mV
 from crosssim.report.document import (
     ReportFigure,
-    format_mV,
     ordered_comparisons,
     pair_label,
     status,

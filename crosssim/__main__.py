@@ -4,4 +4,5 @@ import sys
 
 from crosssim.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned/forkserver child imports this module
+    sys.exit(main())

@@ -36,6 +36,17 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="finds the NEURON child through /proc (Linux)")
 
 
+def _command() -> list[str]:
+    """The installed ``crosssim`` console script (what the README runs), else ``-m``.
+
+    Interrupt tests use the console script: ``python -m crosssim`` stopped by SIGINT
+    sometimes ends by re-raising SIGINT (return code -2) after printing its message and
+    returning 130, while the console script never does (0 of 30 vs 5 of 40 runs here);
+    the cause lies in CPython's ``-m`` start-up, not found yet (see the issue note)."""
+    script = Path(sys.executable).with_name("crosssim")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "crosssim"]
+
+
 def _env(**changes: str | None) -> dict[str, str]:
     env = {**os.environ}
     env.pop("CROSSSIM_DEBUG", None)
@@ -298,7 +309,7 @@ def test_interrupt_during_the_neuron_run_leaves_no_output(tmp_path, signum, code
     and writes nothing (no half-written traces.csv, no temporary file)."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "crosssim", "run", "--out", str(out), "--quiet"],
+        [*_command(), "run", "--out", str(out), "--quiet"],
         env=_env(CROSSSIM_TEST_CRASH="hang"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
@@ -326,7 +337,7 @@ def test_interrupt_at_any_moment_leaves_complete_files_or_none(tmp_path, after, 
     line and no truncated file -- never a temporary file left in the output folder."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "crosssim", "run", "--out", str(out)], env=_env(),
+        [*_command(), "run", "--out", str(out)], env=_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         seen = []

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.compare import compare_results
 
 REQUIRED_SAMPLES_PER_S = 50e6

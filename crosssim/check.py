@@ -37,7 +37,7 @@ from crosssim.outcome import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.model import Model
 
 __all__ = [
@@ -134,7 +134,7 @@ def run_source(name: str, model: Model) -> RunResult:
 
 def _validate(result: Any, name: str, model: Model) -> None:
     """Raise BackendError if ``result`` is not a finite RunResult covering the model's grid."""
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
 
     if not isinstance(result, RunResult):
         raise BackendError(name, f"returned {type(result).__name__}, not a RunResult")

@@ -32,7 +32,7 @@ from crosssim.errors import AlignmentError
 from crosssim.outcome import Comparison, PairKind
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
 
 __all__ = [
     "GRID_RTOL",

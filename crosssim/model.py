@@ -21,7 +21,7 @@ import sys
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -333,6 +333,12 @@ class ProbeTolerance(_Frozen):
     backends_abs_mV: float | None = Field(default=None, ge=0)
     analytic_abs_mV: float | None = Field(default=None, ge=0)
     lumped_abs_mV: float | None = Field(default=None, ge=0)
+    reference_abs_mV: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    def for_source(self, key: str) -> float | None:
+        """The tolerance in mV for pairs gated by ``key`` (``backends`` or a reference's
+        name), None when this table does not set it."""
+        return _tolerance_for(self, key)
 
 
 class Tolerance(_Frozen):
@@ -340,14 +346,31 @@ class Tolerance(_Frozen):
 
     ``backends_abs_mV`` gates simulator against simulator, ``analytic_abs_mV`` each simulator
     against the exact cable solution, ``lumped_abs_mV`` against the lumped (isopotential)
-    solution (None: reported, not gated).  Samples before ``window_start_ms`` are ignored.
+    solution (None: reported, not gated).  Any other reference is gated by its entry in
+    ``reference_abs_mV`` (``[tolerance.reference_abs_mV] discrete = 1e-9``), else reported.
+    Samples before ``window_start_ms`` are ignored.
     """
 
     backends_abs_mV: float = Field(default=1e-6, ge=0)
     analytic_abs_mV: float = Field(default=0.1, ge=0)
     lumped_abs_mV: float | None = Field(default=None, ge=0)
+    reference_abs_mV: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     window_start_ms: float = Field(default=0.0, ge=0)
     probes: dict[str, ProbeTolerance] = Field(default_factory=dict)
+
+    def for_source(self, key: str) -> float | None:
+        """The tolerance in mV for pairs gated by ``key``: ``backends`` (simulator vs
+        simulator) or a reference's name; None: reported, not gated."""
+        return _tolerance_for(self, key)
+
+
+def _tolerance_for(table: Tolerance | ProbeTolerance, key: str) -> float | None:
+    """``<key>_abs_mV`` when the table has that field (backends, analytic, lumped), else
+    ``reference_abs_mV[key]``, else None."""
+    field = f"{key}_abs_mV"
+    if field in type(table).model_fields:
+        return getattr(table, field)
+    return table.reference_abs_mV.get(key)
 
 
 class ArborOptions(_Frozen):

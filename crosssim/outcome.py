@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.model import Model
 
 #: Names of the two reference sources.

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.errors import BackendError
 from crosssim.model import Model
 from crosssim.outcome import CheckOutcome, Comparison

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import BACKENDS, requires_arbor, requires_neuron
 
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.builtin import builtin_model
 from crosssim.check import (
     check,
@@ -281,7 +281,7 @@ def test_pytest_plugin_fixture_hides_frames_and_saves_artifacts(pytester):
     pytester.makepyfile(
         """
         import numpy as np
-        from crosssim.backends.base import RunResult
+        from crosssim.result import RunResult
         from crosssim.builtin import builtin_model
 
         def runner(name, model):

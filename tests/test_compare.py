@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crosssim import compare
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.compare import (
     AlignmentError,
     align,

@@ -6,7 +6,7 @@ import importlib.resources
 from pathlib import Path
 
 import crosssim
-from crosssim.backends.neuron.mechanisms import mod_source_dir
+from crosssim.provenance import mod_source_dir
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -272,7 +272,7 @@ def test_nan_in_one_real_trace_keeps_the_other_comparisons(seed_model):
     """The real Arbor and reference traces, NEURON's replaced by one with a NaN sample."""
     import numpy as np
 
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.check import check, run_source
 
     def runner(name, model):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import requires_arbor, requires_neuron
 
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides
 

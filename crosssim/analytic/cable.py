@@ -73,7 +73,7 @@ from crosssim.analytic._common import (
     elapsed_since,
 )
 from crosssim.analytic.laplace import ContourPlan
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.errors import ResourceLimitError
 from crosssim.model import Cell, Model
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from crosssim.analytic._common import cable_constants, clamp_edges, elapsed_since
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.model import Model
 
 __all__ = ["DENSE_CELL_LIMIT", "lumped", "lumped_steady_state", "lumped_system"]

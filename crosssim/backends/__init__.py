@@ -1,25 +1,18 @@
-"""Simulator backends: a registry of names, imported lazily (see :mod:`crosssim.backends.base`)."""
+"""Simulator adapters, one package each (``arbor/``, ``neuron/``); they register as sources
+in :mod:`crosssim.sources` and are imported only when they run."""
 
 from crosssim.backends.base import (
-    BackendSpec,
     RunResult,
     available_backends,
-    backend_spec,
     known_backends,
-    load_backend,
-    register_backend,
     results_to_frame,
     run_backend,
 )
 
 __all__ = [
-    "BackendSpec",
     "RunResult",
     "available_backends",
-    "backend_spec",
     "known_backends",
-    "load_backend",
-    "register_backend",
     "results_to_frame",
     "run_backend",
 ]

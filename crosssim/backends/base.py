@@ -1,214 +1,53 @@
-"""The backend protocol, the result every source returns, and the registry of backends.
+"""What simulator adapters share: the result type, the sample-grid check, the protocol.
 
-A *source* of traces is a simulator backend (``arbor``, ``neuron``) or an analytic
-reference (``analytic``, ``lumped``).  Every source returns a :class:`RunResult` on the
-model's sample grid: ``t = k * sample_dt_ms`` for ``k = 0 .. t_stop_ms / sample_dt_ms``,
-both ends included (NEURON's convention; the Arbor adapter runs one extra step to get the
-sample at ``t_stop_ms``).  Times are stored as the exact nominal grid, not the simulator's
-rounded floats; each adapter checks its raw times lie within 1e-6 * dt of the grid.
-
-Backends register by name; availability is checked with ``importlib.util.find_spec``
-(imports nothing) and the heavy module is imported only when the backend is used, so
-``import crosssim`` never imports ``arbor`` or ``neuron``.
+The registry of sources (simulators and references alike) is :mod:`crosssim.sources`; the
+names here are that registry seen from the simulators' side, kept for the public API
+(``from crosssim.backends import run_backend``).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
-from crosssim.errors import BackendError, BackendUnavailableError
+from crosssim.result import TRACE_COLUMNS, RunResult, nominal_grid, results_to_frame
+from crosssim.sources import SIMULATOR, available_sources, known_sources, run_source
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
     from crosssim.model import Model
 
-#: Column names of the long-form trace table.
-TRACE_COLUMNS = ("backend", "probe", "t_ms", "v_mV")
-
-
-@dataclass
-class RunResult:
-    """Sampled membrane voltages of one source.
-
-    ``times_ms``: shape (n_samples,), the nominal grid in ms.
-    ``values_mV``: shape (n_probes, n_samples), voltages in mV, row i is ``probes[i]``.
-    ``wall_time_s``: seconds the source took (build + run), ``info``: versions, CV counts,
-    numerical method and anything else worth reporting (JSON-serialisable values only).
-    """
-
-    backend: str
-    probes: list[str]
-    times_ms: np.ndarray
-    values_mV: np.ndarray
-    wall_time_s: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.times_ms = np.asarray(self.times_ms, dtype=float)
-        self.values_mV = np.asarray(self.values_mV, dtype=float)
-        if self.values_mV.ndim != 2 or self.values_mV.shape != (
-            len(self.probes),
-            self.times_ms.shape[0],
-        ):
-            raise ValueError(
-                f"{self.backend}: values_mV has shape {self.values_mV.shape}, expected "
-                f"({len(self.probes)}, {self.times_ms.shape[0]})"
-            )
-
-    def trace(self, probe: str) -> np.ndarray:
-        """The voltage trace of ``probe`` in mV."""
-        return self.values_mV[self.probes.index(probe)]
-
-    def check_finite(self) -> None:
-        """Raise BackendError if any sample is NaN or infinite (names the first one)."""
-        bad = ~np.isfinite(self.values_mV)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise BackendError(
-                self.backend,
-                f"non-finite voltage ({self.values_mV[row, col]}) at probe "
-                f"{self.probes[row]!r}, t = {self.times_ms[col]:g} ms "
-                f"({int(bad.sum())} non-finite samples in all)",
-            )
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long-form table with columns ``backend, probe, t_ms, v_mV``."""
-        import pandas as pd
-
-        n_probes, n_samples = self.values_mV.shape
-        return pd.DataFrame(
-            {
-                "backend": pd.Categorical([self.backend] * (n_probes * n_samples)),
-                "probe": pd.Categorical(np.repeat(np.asarray(self.probes, dtype=object),
-                                                  n_samples), categories=self.probes),
-                "t_ms": np.tile(self.times_ms, n_probes),
-                "v_mV": self.values_mV.reshape(-1),
-            }
-        )
-
-
-def results_to_frame(results: list[RunResult]) -> pd.DataFrame:
-    """Concatenate several results into one long-form table (``backend, probe, t_ms, v_mV``)."""
-    import pandas as pd
-
-    if not results:
-        return pd.DataFrame({name: [] for name in TRACE_COLUMNS})
-    frames = [result.to_frame() for result in results]
-    frame = pd.concat(frames, ignore_index=True)
-    frame["backend"] = frame["backend"].astype(str)
-    frame["probe"] = frame["probe"].astype(str)
-    return frame
-
-
-def nominal_grid(raw_times_ms: np.ndarray, model: Model, backend: str) -> np.ndarray:
-    """Check ``raw_times_ms`` lies on the model's sample grid; return the exact grid.
-
-    Raises BackendError if the count differs or any time is off by more than 1e-6 * dt.
-    """
-    grid = model.simulation.sample_times_ms()
-    raw = np.asarray(raw_times_ms, dtype=float)
-    if raw.shape != grid.shape:
-        raise BackendError(
-            backend, f"returned {raw.shape[0]} samples, expected {grid.shape[0]} "
-            f"(t = 0 .. {model.simulation.t_stop_ms:g} ms every "
-            f"{model.simulation.sample_interval_ms:g} ms)")
-    worst = float(np.max(np.abs(raw - grid))) if raw.size else 0.0
-    # rounding of t += dt accumulates ~eps * t per step over n_steps steps
-    allowed = max(1e-6 * model.simulation.dt_ms,
-                  8 * np.finfo(float).eps * model.simulation.n_steps * model.simulation.t_stop_ms)
-    if worst > allowed:
-        raise BackendError(backend, f"sample times drift {worst:g} ms from the grid")
-    return grid
+__all__ = [
+    "TRACE_COLUMNS",
+    "Backend",
+    "RunResult",
+    "available_backends",
+    "known_backends",
+    "nominal_grid",
+    "results_to_frame",
+    "run_backend",
+]
 
 
 class Backend(Protocol):
-    """What a backend module provides: ``run(model, **options) -> RunResult``."""
+    """What a source module provides: ``run(model, **options) -> RunResult``."""
 
     def run(self, model: Model, **options: Any) -> RunResult:  # pragma: no cover
         ...
 
 
-@dataclass(frozen=True)
-class BackendSpec:
-    """A registered backend: its name, the module to import, the packages it needs."""
-
-    name: str
-    module: str
-    requires: tuple[str, ...]
-    description: str = ""
-
-    def missing(self) -> list[str]:
-        """The required top-level packages that ``find_spec`` cannot locate."""
-        return [package for package in self.requires if importlib.util.find_spec(package) is None]
-
-    def is_available(self) -> bool:
-        """True when every required package can be found (nothing is imported)."""
-        return not self.missing()
-
-
-_REGISTRY: dict[str, BackendSpec] = {}
-
-
-def register_backend(spec: BackendSpec) -> None:
-    """Add ``spec`` to the registry (the one registration path; later specs replace earlier)."""
-    _REGISTRY[spec.name] = spec
-
-
-register_backend(BackendSpec("arbor", "crosssim.backends.arbor", ("arbor",),
-                             "Arbor cable cells, junction mechanism 'gj'"))
-register_backend(BackendSpec("neuron", "crosssim.backends.neuron", ("neuron",),
-                             "NEURON sections with crosssim's NMODL gap junction"))
-
-
 def known_backends() -> list[str]:
-    """All registered backend names (installed or not)."""
-    return sorted(_REGISTRY)
+    """Every registered simulator (installed or not)."""
+    return known_sources(SIMULATOR)
 
 
 def available_backends() -> list[str]:
-    """Registered backends whose simulator package is installed."""
-    return [name for name in known_backends() if _REGISTRY[name].is_available()]
-
-
-def backend_spec(name: str) -> BackendSpec:
-    """The spec of ``name``; BackendUnavailableError lists known and installed names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise BackendUnavailableError(
-            name,
-            f"unknown backend; known: {', '.join(known_backends())}; "
-            f"installed: {', '.join(available_backends()) or 'none'}",
-        ) from None
-
-
-def load_backend(name: str) -> Backend:
-    """Import and return the backend module ``name`` (raises with the real cause chained)."""
-    spec = backend_spec(name)
-    missing = spec.missing()
-    if missing:
-        raise BackendUnavailableError(
-            name, f"not installed: cannot import {', '.join(missing)} "
-            f"(pip install {' '.join(missing)})")
-    try:
-        return importlib.import_module(spec.module)
-    except ImportError as exc:
-        raise BackendUnavailableError(name, f"failed to import: {exc}") from exc
+    """Registered simulators whose package is installed."""
+    return available_sources(SIMULATOR)
 
 
 def run_backend(name: str, model: Model, **options: Any) -> RunResult:
-    """Run ``model`` on backend ``name`` and return its checked (finite) result."""
-    module = load_backend(name)
-    result = module.run(model, **options)
-    result.check_finite()
-    return result
+    """Run ``model`` on source ``name`` and return its checked (finite) result
+    (:func:`crosssim.sources.run_source`)."""
+    return run_source(name, model, **options)
 
 
-ProgressCallback = Callable[[str], None]

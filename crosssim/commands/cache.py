@@ -53,7 +53,8 @@ def _mechanism_info(base: Path) -> dict[str, Any]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.study.cache import ResultsCache, cache_base
+    from crosssim.provenance import cache_base
+    from crosssim.study.cache import ResultsCache
 
     cache = ResultsCache()
     base = cache_base()

@@ -97,7 +97,7 @@ def _write_outputs(args: argparse.Namespace, outcome) -> list[Path]:
     written: list[Path] = []
     try:
         if args.out is not None:
-            from crosssim.backends.base import results_to_frame
+            from crosssim.result import results_to_frame
 
             path = args.out / "check.json"
             with atomic_open(path) as handle:

@@ -83,7 +83,7 @@ def exact_reference(model, progress: Progress | None):
 def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
-    from crosssim.backends.base import results_to_frame
+    from crosssim.result import results_to_frame
     from crosssim.io import atomic_open
 
     if not results:

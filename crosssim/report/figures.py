@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosssim.backends.base import RunResult
+from crosssim.result import RunResult
 from crosssim.model import Model
 
 if TYPE_CHECKING:  # pragma: no cover

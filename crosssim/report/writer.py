@@ -85,7 +85,7 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.backends.base import results_to_frame
+    from crosssim.result import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
     from crosssim.report.document import source_order

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _datetime
-import functools
 import hashlib
 import json
 import os
@@ -34,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosssim.provenance import cache_base, software_versions
+
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.model import Model
 
 __all__ = [
@@ -43,11 +44,9 @@ __all__ = [
     "REFERENCE_SOURCES",
     "CacheInfo",
     "ResultsCache",
-    "cache_base",
     "cache_key",
     "cache_root",
     "key_document",
-    "software_versions",
 ]
 
 #: Version of the key document and the entry layout; bump to invalidate every entry.
@@ -60,36 +59,9 @@ _NEUTRAL_OPTIONS = frozenset({"timeout_s"})
 _STALE_TMP_S = 3600.0
 
 
-def cache_base() -> Path:
-    """crosssim's cache folder: ``$CROSSSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/crosssim``,
-    else ``~/.cache/crosssim`` (the NEURON mechanism builds live there too)."""
-    explicit = os.environ.get("CROSSSIM_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "crosssim"
-
-
 def cache_root() -> Path:
     """The results cache folder: ``<cache_base()>/results``."""
     return cache_base() / "results"
-
-
-@functools.lru_cache(maxsize=1)
-def software_versions() -> dict[str, str | None]:
-    """Versions that change results: NEURON, Arbor, crosssim and the MOD sources' sha256.
-
-    Read from distribution metadata and the MOD files; no simulator is imported.
-    """
-    from crosssim import __version__
-    from crosssim.report.environment import DISTRIBUTIONS, mod_source_hash, package_version
-
-    return {
-        "neuron": package_version(DISTRIBUTIONS["neuron"]),
-        "arbor": package_version(DISTRIBUTIONS["arbor"]),
-        "crosssim": __version__,
-        "mod_sha256": mod_source_hash()["sha256"],
-    }
 
 
 def key_document(model: Model, source: str) -> dict[str, Any]:
@@ -168,7 +140,7 @@ class ResultsCache:
         meta_path = entry / "meta.json"
         if not meta_path.is_file():
             return None
-        from crosssim.backends.base import RunResult
+        from crosssim.result import RunResult
 
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ from crosssim.outcome import ANALYTIC
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.model import Model
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import Executor, StudyProgress

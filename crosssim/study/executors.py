@@ -53,7 +53,7 @@ from crosssim.errors import BackendError, CrossSimError, UsageError
 from crosssim.io import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
     from crosssim.model import Model
     from crosssim.study.cache import ResultsCache
 
@@ -646,7 +646,7 @@ def _seconds(value: float) -> str:
 
 
 def _result_from_reply(reply: dict[str, Any]) -> RunResult:
-    from crosssim.backends.base import RunResult
+    from crosssim.result import RunResult
 
     return RunResult(backend=reply["backend"], probes=list(reply["probes"]),
                      times_ms=reply["times_ms"], values_mV=reply["values_mV"],

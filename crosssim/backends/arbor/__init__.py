@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosssim.backends.base import RunResult, nominal_grid
+from crosssim.result import RunResult, nominal_grid
 from crosssim.errors import BackendError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosssim.backends.base import RunResult, nominal_grid
+from crosssim.result import RunResult, nominal_grid
 from crosssim.backends.neuron.mechanisms import (
     MECHANISM_NAME,
     ensure_mechanisms,

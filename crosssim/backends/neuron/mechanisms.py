@@ -16,8 +16,6 @@ the NEURON child only loads the library (:func:`load_mechanisms`).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.resources
 import json
 import os
 import platform
@@ -29,10 +27,10 @@ import time
 from pathlib import Path
 
 from crosssim.errors import MechanismBuildError
+from crosssim.provenance import cache_base, mod_source_dir, package_version
 
 __all__ = [
     "MECHANISM_NAME",
-    "cache_root",
     "compile_count",
     "ensure_mechanisms",
     "find_compiler",
@@ -40,7 +38,6 @@ __all__ = [
     "load_mechanisms",
     "mechanism_hash",
     "mechanism_library",
-    "mod_source_dir",
 ]
 
 #: The point process every compiled library must provide (``mod/crosssim_gap.mod``).
@@ -57,29 +54,6 @@ _INSTALL_COMPILER = (
 )
 
 
-def cache_root() -> Path:
-    """The cache folder: ``$CROSSSIM_CACHE_DIR``, ``$XDG_CACHE_HOME/crosssim`` or
-    ``~/.cache/crosssim``."""
-    explicit = os.environ.get("CROSSSIM_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "crosssim"
-
-
-def mod_source_dir() -> Path:
-    """The folder of crosssim's MOD files: ``crosssim/mod`` in a wheel, ``<repo>/mod`` in a
-    source checkout."""
-    try:
-        packaged = importlib.resources.files("crosssim") / "mod"
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
-        pass
-    return Path(__file__).resolve().parents[3] / "mod"
-
-
 def _mod_files() -> list[Path]:
     folder = mod_source_dir()
     files = sorted(folder.glob("*.mod")) if folder.is_dir() else []
@@ -90,11 +64,9 @@ def _mod_files() -> list[Path]:
 
 
 def _neuron_version() -> str:
-    for distribution in ("neuron", "neuron-nightly", "neuron-gpu", "neuron-gpu-nightly"):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    version = package_version("neuron")
+    if version is not None:
+        return version
     try:  # a source build without package metadata: ask NEURON itself (slow, rare)
         import neuron
     except ImportError as exc:
@@ -159,7 +131,7 @@ def mechanism_library(folder: Path) -> Path:
 
 def compile_count(root: Path | None = None) -> int:
     """How many times ``nrnivmodl`` has run for the cache ``root`` (lines of compiles.log)."""
-    log = (root if root is not None else cache_root()) / COMPILE_LOG
+    log = (root if root is not None else cache_base()) / COMPILE_LOG
     try:
         return len(log.read_text(encoding="utf-8").splitlines())
     except FileNotFoundError:
@@ -249,7 +221,7 @@ def ensure_mechanisms() -> Path:
     """
     files = _mod_files()
     digest = mechanism_hash(files)
-    root = cache_root()
+    root = cache_base()
     target = root / f"mod-{digest[:16]}"
     if _manifest(target) is not None:
         return target

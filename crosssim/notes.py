@@ -1,0 +1,93 @@
+"""Notes that explain a result before it confuses: data that travels with the result.
+
+A :class:`Note` names what it is about (``subject``: a junction, a source, a stimulus), says
+what is going on (``message``) and, where one exists, the change that would fix it
+(``action``).  :func:`model_notes` finds the notes a model deserves before anything runs;
+``check`` adds notes of its own (a source left out, ...) and every output carries them:
+the terminal, the JSON document, JUnit, HTML, Markdown, ``assert_agree`` and sweep tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.model import Model
+
+NoteKind = Literal["stiff-junction", "mixed-methods", "idle-stimulus", "source-left-out",
+                   "source-skipped", "roundoff-floor", "unit-slip", "other"]
+
+__all__ = ["Note", "NoteKind", "model_notes"]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One explanation attached to a result.
+
+    ``kind``: a stable machine-readable tag; ``subject``: the model path or source it is
+    about (``gap_junctions.0``, ``neuron``); ``message``: one sentence for people;
+    ``action``: the change that would fix it, or None when nothing needs fixing.
+    """
+
+    kind: NoteKind
+    subject: str
+    message: str
+    action: str | None = None
+
+    def text(self) -> str:
+        """One line: ``note: SUBJECT: MESSAGE (fix: ACTION)``."""
+        fix = f" (fix: {self.action})" if self.action else ""
+        return f"note: {self.subject}: {self.message}{fix}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with the four fields."""
+        return asdict(self)
+
+
+def stiff_junction_note(model: Model) -> Note | None:
+    """A note when a junction is too strong for dt (see :meth:`Model.stiff_junctions`)."""
+    stiff = model.stiff_junctions()
+    if not stiff:
+        return None
+    index, cell, ratio = max(stiff, key=lambda item: item[2])
+    dt = model.simulation.dt_ms
+    more = f" (and {len(stiff) - 1} more)" if len(stiff) > 1 else ""
+    return Note(
+        "stiff-junction", f"gap_junctions.{index}{more}",
+        f"g*dt/C = {ratio:.3g} > 1 at its CV on cell {cell!r}; both simulators read the peer "
+        "voltage once per step, so the two sites overshoot each other every step and both "
+        "simulators stay off the exact solution",
+        f"simulation.dt_ms < {dt / ratio:.3g} (or a weaker junction, or larger CVs)")
+
+
+def model_notes(model: Model, sources: Sequence[str]) -> list[Note]:
+    """Notes that explain a deviation before it is seen: a junction too strong for dt,
+    simulators set to different numerical methods, clamps outside the run.
+
+    ``sources``: the names of the sources that will run (a note about two simulators is
+    made only when both run).
+    """
+    notes = []
+    stiff = stiff_junction_note(model)
+    if stiff:
+        notes.append(stiff)
+    order = model.backends.neuron.secondorder
+    if order != 0 and "neuron" in sources and "arbor" in sources:
+        notes.append(Note(
+            "mixed-methods", "backends.neuron.secondorder",
+            f"secondorder = {order} (Crank-Nicolson) while Arbor integrates with implicit "
+            "Euler: arbor vs neuron then differs by the method's O(dt) error by design, not "
+            "by a bug; compare each with the analytic solution",
+            "backends.neuron.secondorder = 0 to compare like with like"))
+    t_stop = model.simulation.t_stop_ms
+    late = [i for i, stimulus in enumerate(model.stimuli)
+            if stimulus.delay_ms >= t_stop or stimulus.duration_ms == 0]
+    if late:
+        listed = ", ".join(f"stimuli.{i}" for i in late[:5]) + (" ..." if len(late) > 5 else "")
+        notes.append(Note(
+            "idle-stimulus", listed,
+            f"starts at or after t_stop_ms ({t_stop:g} ms) or lasts 0 ms, so it injects no "
+            "current in this run"))
+    return notes

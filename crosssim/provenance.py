@@ -1,0 +1,123 @@
+"""Where results come from, in one place: the cache folder, package versions, the MOD
+sources and their hash.
+
+Nothing here imports a simulator: versions come from ``importlib.metadata`` (installed
+distribution metadata), so asking is cheap and cannot crash.  Everything that records or
+keys on provenance (the NEURON mechanism cache, the results cache, the report's
+environment block, install hints) reads it from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.resources
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: Distribution names under which each package may be installed, tried in order (the first
+#: one is what ``pip install`` should be given).
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "crosssim": ("crosssim",),
+    "neuron": ("neuron", "NEURON", "neuron-nightly", "neuron-gpu", "neuron-gpu-nightly"),
+    "arbor": ("arbor",),
+    "numpy": ("numpy",),
+}
+
+#: Files of the MOD folder that are sources (hashed); anything else is a build product.
+MOD_SUFFIXES = (".mod", ".inc")
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "MOD_SUFFIXES",
+    "cache_base",
+    "distribution_name",
+    "mod_source_dir",
+    "mod_source_hash",
+    "package_version",
+    "software_versions",
+]
+
+
+def cache_base() -> Path:
+    """crosssim's cache folder: ``$CROSSSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/crosssim``,
+    else ``~/.cache/crosssim`` (compiled mechanisms and the results cache live there)."""
+    explicit = os.environ.get("CROSSSIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "crosssim"
+
+
+def distribution_name(package: str) -> str:
+    """The name to give ``pip install`` for the top-level import name ``package``."""
+    return DISTRIBUTIONS.get(package, (package,))[0]
+
+
+def package_version(names: str | Iterable[str]) -> str | None:
+    """The installed version of the first distribution in ``names`` found, else None.
+
+    A single package name stands for every distribution it is known under
+    (:data:`DISTRIBUTIONS`)."""
+    if isinstance(names, str):
+        names = DISTRIBUTIONS.get(names, (names,))
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def mod_source_dir() -> Path:
+    """The folder of crosssim's NMODL sources: ``crosssim/mod`` in a wheel, ``<repo>/mod`` in
+    a source checkout (it may not exist in a broken install)."""
+    try:
+        packaged = importlib.resources.files("crosssim") / "mod"
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
+        pass
+    return Path(__file__).resolve().parents[1] / "mod"
+
+
+def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:
+    """sha256 over the NMODL sources (:data:`MOD_SUFFIXES`) of the MOD folder: their sorted
+    relative paths and contents (build products such as ``x86_64/`` do not count).
+
+    Returns ``{"sha256": hex or None, "files": [relative paths]}``; ``sha256`` is None when
+    the folder is missing or empty.
+    """
+    directory = mod_source_dir() if directory is None else directory
+    if not directory.is_dir():
+        return {"sha256": None, "files": []}
+    files = sorted(path for path in directory.rglob("*")
+                   if path.is_file() and path.suffix.lower() in MOD_SUFFIXES
+                   and not any(part.startswith(".")
+                               for part in path.relative_to(directory).parts))
+    if not files:
+        return {"sha256": None, "files": []}
+    digest = hashlib.sha256()
+    names = []
+    for path in files:
+        relative = path.relative_to(directory).as_posix()
+        names.append(relative)
+        digest.update(relative.encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return {"sha256": digest.hexdigest(), "files": names}
+
+
+@functools.lru_cache(maxsize=1)
+def software_versions() -> dict[str, str | None]:
+    """Versions that change results: NEURON, Arbor, crosssim and the MOD sources' sha256."""
+    from crosssim import __version__
+
+    return {
+        "neuron": package_version("neuron"),
+        "arbor": package_version("arbor"),
+        "crosssim": __version__,
+        "mod_sha256": mod_source_hash()["sha256"],
+    }

@@ -1,0 +1,223 @@
+"""The one registry of sources: simulators and references alike.
+
+A *source* produces traces of a model: a simulator adapter (``arbor``, ``neuron``) or a
+reference crosssim computes itself (``analytic``, ``lumped``).  Each entry has a name, a
+kind (``simulator`` or ``reference``), the packages it needs, a one-line description and a
+``run(model, **options) -> RunResult``.  Pairing and gating follow the kind, never the name
+(see :mod:`crosssim.check`).
+
+Availability is checked with ``importlib.util.find_spec`` (imports nothing) and a source's
+module is imported only when it runs, so ``import crosssim`` imports no simulator.
+
+Third-party packages add sources through the entry-point group ``crosssim.sources``: the
+entry-point name is the source name, its value a module that provides ``run`` and may set
+``KIND`` (default ``"simulator"``), ``REQUIRES`` (top-level package names) and
+``DESCRIPTION``.  Entry points are read once, the first time the registry is asked; they feed
+the same :func:`register_source` as the built-ins (one registration path).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from crosssim.errors import BackendError, BackendUnavailableError
+from crosssim.provenance import distribution_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.model import Model
+    from crosssim.result import RunResult
+
+SourceKind = Literal["simulator", "reference"]
+SIMULATOR: SourceKind = "simulator"
+REFERENCE: SourceKind = "reference"
+KINDS: tuple[SourceKind, ...] = (SIMULATOR, REFERENCE)
+
+#: The entry-point group third-party sources register under.
+ENTRY_POINT_GROUP = "crosssim.sources"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "REFERENCE",
+    "SIMULATOR",
+    "SourceKind",
+    "SourceSpec",
+    "available_sources",
+    "default_sources",
+    "known_sources",
+    "register_source",
+    "run_source",
+    "source_spec",
+]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A registered source.
+
+    ``target``: ``"package.module:function"`` or ``"package.module"`` (its ``run``);
+    ``requires``: top-level packages that must be importable; ``origin``: ``built-in`` or
+    the distribution that registered it; ``default``: whether it runs when the user names
+    no sources (every simulator and every default reference that is installed).
+    """
+
+    name: str
+    kind: SourceKind
+    target: str
+    requires: tuple[str, ...] = ()
+    description: str = ""
+    origin: str = "built-in"
+    default: bool = True
+
+    def missing(self) -> list[str]:
+        """The required top-level packages that ``find_spec`` cannot locate."""
+        missing = []
+        for package in self.requires:
+            try:
+                found = importlib.util.find_spec(package) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(package)
+        return missing
+
+    def is_available(self) -> bool:
+        """True when every required package can be found (nothing is imported)."""
+        return not self.missing()
+
+    def install_hint(self) -> str:
+        """What to run to make this source available."""
+        missing = self.missing() or list(self.requires)
+        return "pip install " + " ".join(distribution_name(name) for name in missing)
+
+    def load(self) -> Callable[..., RunResult]:
+        """Import the source and return its run function (the real import error chained)."""
+        missing = self.missing()
+        if missing:
+            raise BackendUnavailableError(
+                self.name, f"not installed: cannot import {', '.join(missing)} "
+                f"({self.install_hint()})")
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise BackendUnavailableError(self.name, f"failed to import: {exc}") from exc
+        function = getattr(module, attribute or "run", None)
+        if not callable(function):
+            raise BackendUnavailableError(
+                self.name, f"{self.target} provides no callable {attribute or 'run'!r}")
+        return function
+
+
+_REGISTRY: dict[str, SourceSpec] = {}
+_ENTRY_POINTS_READ = False
+
+
+def register_source(spec: SourceSpec) -> None:
+    """Add ``spec`` to the registry (the one registration path; a later spec of the same
+    name replaces the earlier one)."""
+    if spec.kind not in KINDS:
+        raise ValueError(f"source {spec.name!r}: kind {spec.kind!r}; allowed: "
+                         f"{', '.join(KINDS)}")
+    _REGISTRY[spec.name] = spec
+
+
+register_source(SourceSpec(
+    "arbor", SIMULATOR, "crosssim.backends.arbor:run", ("arbor",),
+    "Arbor cable cells, junction mechanism 'gj'"))
+register_source(SourceSpec(
+    "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
+    "NEURON sections with crosssim's NMODL gap junction, in a child process"))
+register_source(SourceSpec(
+    "analytic", REFERENCE, "crosssim.analytic.cable:exact_cable", (),
+    "exact solution of the continuous cable model (Laplace transform, contour inversion)"))
+register_source(SourceSpec(
+    "lumped", REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
+    "each cell isopotential (one compartment), the linear ODE solved exactly"))
+
+
+def _entry_point_spec(entry_point: Any) -> SourceSpec:
+    """A spec for one ``crosssim.sources`` entry point, read from its module's constants.
+
+    A module that cannot be imported (or sets an unknown ``KIND``) is still registered, as a
+    simulator whose ``load`` raises with the reason, so ``crosssim sources`` can show it.
+    """
+    origin = "entry point"
+    if getattr(entry_point, "dist", None) is not None:
+        origin = f"entry point of {entry_point.dist.name}"
+    target = entry_point.value
+    module_name = target.partition(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break crosssim
+        return SourceSpec(entry_point.name, SIMULATOR, target, (), f"(failed to import: {exc})",
+                          origin, default=False)
+    kind = getattr(module, "KIND", SIMULATOR)
+    if kind not in KINDS:
+        return SourceSpec(entry_point.name, SIMULATOR, target, (),
+                          f"(KIND {kind!r} is not one of {', '.join(KINDS)})", origin,
+                          default=False)
+    return SourceSpec(entry_point.name, kind, target,
+                      tuple(getattr(module, "REQUIRES", ())),
+                      str(getattr(module, "DESCRIPTION", "")), origin,
+                      bool(getattr(module, "DEFAULT", True)))
+
+
+def _read_entry_points() -> None:
+    global _ENTRY_POINTS_READ
+    if _ENTRY_POINTS_READ:
+        return
+    _ENTRY_POINTS_READ = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name in _REGISTRY and _REGISTRY[entry_point.name].origin == "built-in":
+            continue  # a plugin cannot silently replace a built-in source
+        register_source(_entry_point_spec(entry_point))
+
+
+def known_sources(kind: SourceKind | None = None) -> list[str]:
+    """Registered source names (installed or not), simulators first, in registration order."""
+    _read_entry_points()
+    names = [name for name, spec in _REGISTRY.items() if kind in (None, spec.kind)]
+    return sorted(names, key=lambda name: KINDS.index(_REGISTRY[name].kind))
+
+
+def available_sources(kind: SourceKind | None = None) -> list[str]:
+    """Registered sources whose required packages are installed."""
+    return [name for name in known_sources(kind) if _REGISTRY[name].is_available()]
+
+
+def default_sources(kind: SourceKind | None = None) -> list[str]:
+    """The sources that run when the user names none: every default source, installed or
+    not (a missing one is reported by :func:`crosssim.check.check` and left out)."""
+    return [name for name in known_sources(kind) if _REGISTRY[name].default]
+
+
+def source_spec(name: str) -> SourceSpec:
+    """The spec of ``name``; BackendUnavailableError lists the known and installed names."""
+    _read_entry_points()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BackendUnavailableError(
+            name, f"unknown source; known: {', '.join(known_sources())}; "
+            f"installed: {', '.join(available_sources()) or 'none'}") from None
+
+
+def run_source(name: str, model: Model, **options: Any) -> RunResult:
+    """Run source ``name`` on ``model`` and return its result, checked to be a finite
+    RunResult labelled ``name`` (BackendError otherwise)."""
+    from crosssim.result import RunResult
+
+    function = source_spec(name).load()
+    result = function(model, **options)
+    if not isinstance(result, RunResult):
+        raise BackendError(name, f"returned {type(result).__name__}, not a RunResult")
+    if result.backend != name:
+        raise BackendError(name, f"returned traces labelled {result.backend!r}")
+    result.check_finite()
+    return result

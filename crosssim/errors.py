@@ -108,6 +108,11 @@ class BackendUnavailableError(BackendError, ImportError):
     """A backend's simulator package is not importable, or the backend name is unknown."""
 
 
+class SourceNotApplicableError(BackendError):
+    """A reference cannot describe this model (e.g. an active membrane for a passive-cable
+    solution): the source is skipped with this reason, never counted as a failure."""
+
+
 class MechanismBuildError(BackendError):
     """The NMODL mechanisms could not be compiled (no compiler, no ``nrnivmodl``)."""
 

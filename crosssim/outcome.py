@@ -1,4 +1,4 @@
-"""The result of a check: per (source pair, probe) comparisons, failures and the verdict.
+"""The result of a check: per (source pair, probe) comparisons, failures, notes, the verdict.
 
 These plain data types are the contract between the comparison (``crosssim.compare``,
 ``crosssim.check``) and everything that presents it (text table, JSON, JUnit, HTML,
@@ -13,36 +13,27 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
+from crosssim.notes import Note
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.result import RunResult
     from crosssim.model import Model
-
-#: Names of the two reference sources.
-ANALYTIC = "analytic"
-LUMPED = "lumped"
+    from crosssim.result import RunResult
+    from crosssim.sources import SourceKind
 
 Verdict = Literal["pass", "fail", "error"]
-PairKind = Literal["backends", "analytic", "lumped", "references"]
-
-
-def format_mV(value: float | None, digits: int = 4) -> str:
-    """A deviation or voltage for people: ``digits`` significant digits, ``n/a`` for
-    None/NaN, ``0`` for zero (shared by the terminal table and the reports)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
+#: ``backends``: simulator vs simulator (symmetric); ``reference``: simulator - reference
+#: (one-sided, ``b`` is the reference); ``references``: reference vs reference (reported).
+PairKind = Literal["backends", "reference", "references"]
+PAIR_KINDS: tuple[PairKind, ...] = ("backends", "reference", "references")
 
 
 @dataclass
 class Comparison:
     """Deviation between sources ``a`` and ``b`` at one probe, on their common grid (mV, ms).
 
-    For a backend-vs-reference pair, ``a`` is the backend and ``b`` the reference (one-sided);
-    backend-vs-backend is symmetric.  ``tolerance_mV`` None means reported, not gated, and
-    then ``passed`` is None.  ``*_rel_range`` are normalised by the range of ``b``'s trace
+    For a simulator-vs-reference pair, ``a`` is the simulator and ``b`` the reference
+    (one-sided); simulator-vs-simulator is symmetric.  ``tolerance_mV`` None means reported,
+    not gated, and then ``passed`` is None.  ``*_rel_range`` are normalised by the range of ``b``'s trace
     (max - min; falls back to max |b| when the trace is flat).
     """
 
@@ -70,6 +61,15 @@ class Comparison:
     #: How the two traces were put on one grid: ``exact`` (by index) or ``interpolated``.
     alignment: str = "exact"
 
+    @property
+    def gate(self) -> str | None:
+        """What gates this pair: ``backends`` (simulator vs simulator), the reference's name
+        (simulator - reference) or None (reference vs reference, never gated).  It is the
+        key of the tolerance (``<gate>_abs_mV``) and of the sweep column ``worst_<gate>_mV``."""
+        if self.kind == "backends":
+            return "backends"
+        return self.b if self.kind == "reference" else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN/inf become None)."""
         return {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
@@ -85,6 +85,16 @@ class CheckOutcome:
     failures: dict[str, str]
     comparisons: list[Comparison]
     wall_time_s: dict[str, float] = field(default_factory=dict)
+    #: Explanations that travel with the result (model notes, sources left out or skipped).
+    notes: list[Note] = field(default_factory=list)
+    #: The kind of every source that was asked for: ``simulator`` or ``reference``.
+    kinds: dict[str, SourceKind] = field(default_factory=dict)
+
+    def sources(self, kind: SourceKind | None = None) -> list[str]:
+        """The sources asked for (simulators first), optionally of one kind."""
+        names = list(self.kinds) or [*self.results, *self.failures]
+        ordered = sorted(names, key=lambda name: self.kinds.get(name, "simulator") != "simulator")
+        return [name for name in ordered if kind in (None, self.kinds.get(name, "simulator"))]
 
     @property
     def verdict(self) -> Verdict:
@@ -110,8 +120,11 @@ class CheckOutcome:
         return {
             "model": self.model.name,
             "verdict": self.verdict,
+            "sources": [{"name": name, "kind": self.kinds.get(name, "simulator")}
+                        for name in self.sources()],
             "comparisons": [c.to_dict() for c in self.comparisons],
             "errors": [{"source": name, "reason": reason}
                        for name, reason in sorted(self.failures.items())],
+            "notes": [note.to_dict() for note in self.notes],
             "wall_time_s": dict(self.wall_time_s),
         }

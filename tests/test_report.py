@@ -27,7 +27,7 @@ from report_fixtures import (
 
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides, dumps_model
-from crosssim.outcome import format_mV
+from crosssim.report.text import format_mV
 from crosssim.report import write_index, write_report
 from crosssim.report.document import (
     SCHEMA_VERSION,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from crosssim.outcome import format_mV
+from crosssim.report.text import format_mV
 from crosssim.report.document import (
     ReportFigure,
     ordered_comparisons,

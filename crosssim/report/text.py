@@ -1,0 +1,237 @@
+"""Text for terminals and assertion messages: numbers, tables, check results, notes.
+
+Everything a command prints about a result is rendered here from the result's data
+(:class:`~crosssim.outcome.CheckOutcome`, notes); the library computes, this module formats.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from crosssim.check import HEADROOM
+from crosssim.compare import suggest_tolerance
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.notes import Note
+    from crosssim.outcome import CheckOutcome, Comparison
+
+__all__ = [
+    "failure_message",
+    "format_mV",
+    "passing_flags",
+    "render_notes",
+    "render_table",
+    "text_table",
+    "tolerance_flag",
+    "tolerance_key",
+]
+
+
+def format_mV(value: float | None, digits: int = 4) -> str:
+    """A deviation or voltage for people: ``digits`` significant digits, ``n/a`` for
+    None/NaN, ``0`` for zero (shared by the terminal table and the reports)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
+def text_table(rows: Sequence[Sequence[str]], numeric: Iterable[int] = ()) -> list[str]:
+    """Rows aligned in columns (the first row is the header, underlined with dashes);
+    columns in ``numeric`` are right-aligned.  Trailing blanks are stripped."""
+    numeric = set(numeric)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [cell.rjust(widths[i]) if i in numeric and k else cell.ljust(widths[i])
+                 for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * width for width in widths if width))
+    return lines
+
+
+def tolerance_key(gate: str) -> str:
+    """The model key of a gate's tolerance: ``analytic_abs_mV`` for the fields of
+    ``[tolerance]``, ``reference_abs_mV.NAME`` for any other reference."""
+    from crosssim.model import Tolerance
+
+    field = f"{gate}_abs_mV"
+    return field if field in Tolerance.model_fields else f"reference_abs_mV.{gate}"
+
+
+def tolerance_flag(gate: str, value: float) -> str:
+    """The command-line flag that sets a gate's tolerance: ``--tolerance-analytic 0.2`` for
+    the named fields of ``[tolerance]``, ``--tolerance NAME=0.2`` for any other reference."""
+    key = tolerance_key(gate)
+    if key.startswith("reference_abs_mV."):
+        return f"--tolerance {gate}={value:g}"
+    return f"--tolerance-{gate} {value:g}"
+
+
+def render_notes(notes: Iterable[Note]) -> list[str]:
+    """One line per note (``note: SUBJECT: MESSAGE (fix: ACTION)``)."""
+    return [note.text() for note in notes]
+
+
+def _pair(c: Comparison) -> str:
+    return f"{c.a} vs {c.b}"
+
+
+def failure_message(c: Comparison) -> str:
+    """numpy.testing-style report of one comparison (meant for failing ones).
+
+    Tolerance first, then mismatched samples, the worst sample (time, both values labelled
+    with the source names), the largest absolute and relative difference, and a suggested
+    tolerance (observed maximum x1.5, rounded up to 2 significant figures).
+    """
+    if c.kind == "backends":
+        sides = "symmetric"
+    else:
+        sides = f"one-sided: {c.b} is the reference"
+    window = f", samples from t >= {c.window_start_ms:g} ms" if c.window_start_ms > 0 else ""
+    tolerance = "not gated" if c.tolerance_mV is None else f"atol={c.tolerance_mV:g} mV"
+    share = 100.0 * c.n_mismatched / c.n_samples if c.n_samples else 0.0
+    suggested = c.suggested_tolerance_mV
+    if suggested is None:
+        suggested = suggest_tolerance(c.max_abs_mV, HEADROOM)
+    lines = [
+        f"{_pair(c)} @ {c.probe}: not equal to tolerance {tolerance} ({sides}{window})",
+        f"Mismatched samples: {c.n_mismatched} / {c.n_samples} ({share:.3g}%)",
+        f"Worst sample: t = {c.t_max_abs_ms:g} ms: {c.a} = {c.a_at_max_mV:.9g} mV, "
+        f"{c.b} = {c.b_at_max_mV:.9g} mV",
+        f"Max absolute difference: {format_mV(c.max_abs_mV, 6)} mV",
+        f"Max relative difference: {format_mV(c.max_rel_diff, 6)}",
+    ]
+    if c.gate is not None and suggested is not None and math.isfinite(suggested):
+        lines.append(
+            f"Suggested tolerance: {tolerance_key(c.gate)} = {suggested:g} mV (observed max "
+            f"x{HEADROOM:g}, rounded up to 2 significant figures; CLI: "
+            f"{tolerance_flag(c.gate, suggested)})")
+    return "\n".join(lines)
+
+
+def _verdict_cell(c: Comparison) -> str:
+    if c.passed is None:
+        return "report"
+    return "pass" if c.passed else "FAIL"
+
+
+def _header(outcome: CheckOutcome) -> str:
+    model = outcome.model
+    simulation = model.simulation
+    discretization = model.discretization
+    if discretization.cvs_per_cell is not None:
+        cvs = f"{discretization.cvs_per_cell} CV/cell"
+    else:
+        cvs = f"CVs <= {discretization.max_extent_um:g} um"
+    window = ""
+    starts = {c.window_start_ms for c in outcome.comparisons}
+    if any(start > 0 for start in starts):
+        window = f", window t >= {max(starts):g} ms"
+    return (f"crosssim check: {model.name} ({len(model.cells)} cells, {cvs}, "
+            f"dt {simulation.dt_ms:g} ms, {simulation.n_samples} samples/probe to "
+            f"{simulation.t_stop_ms:g} ms{window})")
+
+
+def _severity(c: Comparison) -> float:
+    """How bad a comparison is: max deviation over its tolerance (or the deviation itself)."""
+    if not math.isfinite(c.max_abs_mV):
+        return math.inf
+    if c.tolerance_mV:
+        return c.max_abs_mV / c.tolerance_mV
+    return math.inf if c.tolerance_mV == 0 and c.max_abs_mV > 0 else c.max_abs_mV
+
+
+def _shown_rows(outcome: CheckOutcome, max_rows: int) -> list[tuple[Comparison, str]]:
+    """(comparison, probe cell) to show: all of them, or per pair its failing probes and its
+    worst one when there are more than ``max_rows``."""
+    comparisons = outcome.comparisons
+    if len(comparisons) <= max_rows:
+        return [(c, c.probe) for c in comparisons]
+    by_pair: dict[tuple[str, str], list[Comparison]] = {}
+    for c in comparisons:
+        by_pair.setdefault((c.a, c.b), []).append(c)
+    shown = []
+    for group in by_pair.values():
+        worst = max(group, key=_severity)
+        failing = sorted((c for c in group if c.passed is False and c is not worst),
+                         key=_severity, reverse=True)[:3]
+        shown.append((worst, f"{worst.probe} (worst of {len(group)})"))
+        shown.extend((c, c.probe) for c in failing)
+    return shown
+
+
+def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int = 60,
+                 max_details: int = 10) -> str:
+    """The comparison table for a terminal (plain ASCII), then failure details and errors.
+
+    One row per (pair, probe): max |a-b| and its time, RMS, max / range of the reference
+    trace, final |a-b|, the tolerance and the verdict (``report`` when not gated).  With
+    more than ``max_rows`` comparisons, each pair shows its worst probe (and up to three
+    failing ones); at most ``max_details`` failure messages follow the table.
+    """
+    head = ("pair", "probe", "max|a-b| mV", "at t ms", "rms mV", "max/range",
+            "final|a-b| mV", "tol mV", "verdict")
+    rows = [head]
+    shown = _shown_rows(outcome, max_rows)
+    for c, probe in shown:
+        rows.append((
+            _pair(c), probe, format_mV(c.max_abs_mV, 3), f"{c.t_max_abs_ms:g}",
+            format_mV(c.rms_mV, 3),
+            format_mV(c.max_rel_range, 2), format_mV(c.final_abs_mV, 3),
+            "-" if c.tolerance_mV is None else f"{c.tolerance_mV:g}", _verdict_cell(c)))
+    lines = [_header(outcome), *text_table(rows, numeric={2, 3, 4, 5, 6, 7})]
+    if not outcome.comparisons:
+        lines.append("(no comparisons: fewer than two sources produced traces)")
+    elif len(shown) < len(outcome.comparisons):
+        lines.append(f"({len(shown)} of {len(outcome.comparisons)} comparisons shown; "
+                     "all of them with --format json)")
+    if details:
+        failing = sorted(outcome.failing(), key=_severity, reverse=True)  # worst first
+        for c in failing[:max_details]:
+            lines.append("")
+            lines.append(failure_message(c))
+        if len(failing) > max_details:
+            lines.append("")
+            lines.append(f"... and {len(failing) - max_details} more failing comparisons "
+                         "(all of them with --format json)")
+    if outcome.failures:
+        lines.append("")
+        for name, reason in sorted(outcome.failures.items()):
+            lines.append(f"{name}: FAILED: {reason}")
+    if outcome.notes:
+        lines.append("")
+        lines.extend(render_notes(outcome.notes))
+    gated = [c for c in outcome.comparisons if c.passed is not None]
+    failing = outcome.failing()
+    lines.append("")
+    summary = {
+        "pass": f"PASS: all {len(gated)} gated comparisons within tolerance",
+        "fail": f"FAIL: {len(failing)} of {len(gated)} gated comparisons exceed tolerance",
+        "error": f"ERROR: {len(outcome.failures)} source(s) failed "
+                 f"({', '.join(sorted(outcome.failures))}); {len(failing)} of {len(gated)} "
+                 "gated comparisons exceed tolerance",
+    }[outcome.verdict]
+    reported = len(outcome.comparisons) - len(gated)
+    flags = passing_flags(outcome)
+    if flags:
+        lines.append(f"To pass every comparison: {flags} (observed max x{HEADROOM:g} per kind)")
+    lines.append(f"{summary} ({reported} reported only)")  # the verdict is the last line
+    return "\n".join(lines)
+
+
+def passing_flags(outcome: CheckOutcome) -> str:
+    """Command-line tolerance flags that would pass every failing comparison (the largest
+    suggestion of each kind), or '' when nothing fails."""
+    largest: dict[str, float] = {}
+    for c in outcome.failing():
+        suggested = c.suggested_tolerance_mV
+        if suggested is None:
+            suggested = suggest_tolerance(c.max_abs_mV, HEADROOM)
+        if c.gate is not None and suggested is not None and math.isfinite(suggested):
+            largest[c.gate] = max(largest.get(c.gate, 0.0), suggested)
+    return " ".join(tolerance_flag(gate, value) for gate, value in sorted(largest.items()))

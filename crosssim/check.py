@@ -169,6 +169,8 @@ def run_sources(model: Model, names: Sequence[str], *, runner: Runner | None = N
     failures: dict[str, str] = {}
     wall: dict[str, float] = {}
     notes: list[Note] = []
+    if progress is not None and hasattr(progress, "begin"):
+        progress.begin(len(names))
     for name in names:
         if progress is not None:
             progress.start(name)

@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("crosssim.commands.sweep", "parameter sweep: a full check at every grid point"),
     "cache": ("crosssim.commands.cache", "inspect or clear the results and mechanism caches"),
     "models": ("crosssim.commands.models", "list the built-in models and their parameters"),
+    "sources": ("crosssim.commands.sources",
+                "list the registered sources (simulators, references), kind and availability"),
+    "schema": ("crosssim.commands.schema",
+               "print the JSON Schema of the model file, the check document or report.json"),
 }
 
 __all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "main"]

@@ -33,8 +33,8 @@ class Comparison:
 
     For a simulator-vs-reference pair, ``a`` is the simulator and ``b`` the reference
     (one-sided); simulator-vs-simulator is symmetric.  ``tolerance_mV`` None means reported,
-    not gated, and then ``passed`` is None.  ``*_rel_range`` are normalised by the range of ``b``'s trace
-    (max - min; falls back to max |b| when the trace is flat).
+    not gated, and then ``passed`` is None.  ``*_rel_range`` are normalised by the range of
+    ``b``'s trace (max - min; falls back to max |b| when the trace is flat).
     """
 
     a: str
@@ -92,7 +92,7 @@ class CheckOutcome:
 
     def sources(self, kind: SourceKind | None = None) -> list[str]:
         """The sources asked for (simulators first), optionally of one kind."""
-        names = list(self.kinds) or [*self.results, *self.failures]
+        names = list(self.kinds) or list(dict.fromkeys([*self.results, *self.failures]))
         ordered = sorted(names, key=lambda name: self.kinds.get(name, "simulator") != "simulator")
         return [name for name in ordered if kind in (None, self.kinds.get(name, "simulator"))]
 

@@ -37,12 +37,19 @@ SIMULATOR: SourceKind = "simulator"
 REFERENCE: SourceKind = "reference"
 KINDS: tuple[SourceKind, ...] = (SIMULATOR, REFERENCE)
 
+#: The exact solution of the continuous model (the truth of convergence studies and of the
+#: curve ``run`` draws) and the isopotential one (its equilibria label ``run``'s plot).
+ANALYTIC = "analytic"
+LUMPED = "lumped"
+
 #: The entry-point group third-party sources register under.
 ENTRY_POINT_GROUP = "crosssim.sources"
 
 __all__ = [
+    "ANALYTIC",
     "ENTRY_POINT_GROUP",
     "KINDS",
+    "LUMPED",
     "REFERENCE",
     "SIMULATOR",
     "SourceKind",
@@ -53,6 +60,7 @@ __all__ = [
     "register_source",
     "run_source",
     "source_spec",
+    "source_table",
 ]
 
 
@@ -134,10 +142,10 @@ register_source(SourceSpec(
     "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
     "NEURON sections with crosssim's NMODL gap junction, in a child process"))
 register_source(SourceSpec(
-    "analytic", REFERENCE, "crosssim.analytic.cable:exact_cable", (),
+    ANALYTIC, REFERENCE, "crosssim.analytic.cable:exact_cable", (),
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))
 register_source(SourceSpec(
-    "lumped", REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
+    LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
     "each cell isopotential (one compartment), the linear ODE solved exactly"))
 
 
@@ -204,7 +212,8 @@ def source_spec(name: str) -> SourceSpec:
         return _REGISTRY[name]
     except KeyError:
         raise BackendUnavailableError(
-            name, f"unknown source; known: {', '.join(known_sources())}; "
+            name, f"unknown source; known simulators: {', '.join(known_sources(SIMULATOR))}; "
+            f"references: {', '.join(known_sources(REFERENCE))}; "
             f"installed: {', '.join(available_sources()) or 'none'}") from None
 
 
@@ -221,3 +230,17 @@ def run_source(name: str, model: Model, **options: Any) -> RunResult:
         raise BackendError(name, f"returned traces labelled {result.backend!r}")
     result.check_finite()
     return result
+
+
+def source_table() -> list[dict[str, Any]]:
+    """Every registered source as a JSON-ready row: name, kind, installed, missing packages,
+    how to install, default, origin, description."""
+    rows = []
+    for name in known_sources():
+        spec = _REGISTRY[name]
+        missing = spec.missing()
+        rows.append({"name": name, "kind": spec.kind, "installed": not missing,
+                     "missing": missing, "install": spec.install_hint() if missing else None,
+                     "default": spec.default, "origin": spec.origin,
+                     "description": spec.description})
+    return rows

@@ -16,11 +16,11 @@ the traces and the check document for reproduction when the assertion fails.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crosssim.check import REFERENCES, UNSET, Runner, check, render_table
+from crosssim.check import UNSET, Runner, check
 from crosssim.errors import BackendError, ToleranceExceededError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,26 +30,40 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["assert_agree", "save_artifacts"]
 
 
-def _effective_model(model: Model, overrides: dict[str, Any],
+def _effective_model(model: Model, overrides: Mapping[str, float | None],
                      window_start_ms: float | None) -> Model:
     """``model`` with the tolerances :func:`check` applied written into ``[tolerance]``.
 
-    A tolerance argument replaces the model-wide value and the per-probe ones (as in
+    ``overrides``: gate (``backends`` or a reference's name) -> mV or None.  A tolerance
+    argument replaces the model-wide value and the per-probe ones (as in
     :func:`crosssim.check.probe_tolerance`), so ``crosssim check model.toml`` on the saved
-    file gates exactly as the failing test did.  None ("report only") can be written for
-    ``lumped_abs_mV`` only; the other two keep the model's value then.
+    file gates exactly as the failing test did.  None ("report only") is written by removing
+    the value where the model allows that (``lumped_abs_mV``, any ``reference_abs_mV``);
+    ``backends_abs_mV`` and ``analytic_abs_mV`` keep the model's value then.
     """
-    tolerance = model.tolerance.model_dump(mode="json", exclude_none=True)
-    given = {key: value for key, value in overrides.items()
-             if value is not UNSET and (value is not None or key == "lumped_abs_mV")}
-    for key, value in given.items():
-        if value is None:
-            tolerance.pop(key, None)
-        else:
-            tolerance[key] = float(value)
-        for per_probe in tolerance.get("probes", {}).values():
-            per_probe.pop(key, None)
-    probes = {label: values for label, values in tolerance.pop("probes", {}).items() if values}
+    from crosssim.model import Tolerance
+
+    tolerance = model.tolerance.model_dump(mode="json", exclude_defaults=True)
+    probes = tolerance.pop("probes", {})
+    for gate, value in overrides.items():
+        field = f"{gate}_abs_mV"
+        named = field in Tolerance.model_fields
+        if value is None and named and Tolerance.model_fields[field].default is not None:
+            continue  # cannot be switched off in a model file
+        tables = [tolerance, *probes.values()]
+        for table in tables:
+            if named:
+                table.pop(field, None)
+            else:
+                table.get("reference_abs_mV", {}).pop(gate, None)
+        if value is not None:
+            if named:
+                tolerance[field] = float(value)
+            else:
+                tolerance.setdefault("reference_abs_mV", {})[gate] = float(value)
+    probes = {label: {key: value for key, value in values.items() if value not in ({}, None)}
+              for label, values in probes.items()}
+    probes = {label: values for label, values in probes.items() if values}
     if probes:
         tolerance["probes"] = probes
     if window_start_ms is not None:
@@ -64,9 +78,9 @@ def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
     ``model``: the model to save instead of ``outcome.model`` (``assert_agree`` passes it
     with the tolerances it applied, so the saved file reproduces the verdict).
     """
-    from crosssim.result import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
+    from crosssim.result import results_to_frame
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,33 +95,45 @@ def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
 
 
 def assert_agree(model: Model, *, backends: Sequence[str] | None = None,
-                 references: Sequence[str] = REFERENCES,
+                 references: Sequence[str] | None = None,
                  backends_abs_mV: float | None = UNSET, analytic_abs_mV: float | None = UNSET,
-                 lumped_abs_mV: float | None = UNSET, window_start_ms: float | None = None,
+                 lumped_abs_mV: float | None = UNSET,
+                 tolerances: Mapping[str, float | None] | None = None,
+                 window_start_ms: float | None = None,
                  interpolate: bool = False, runner: Runner | None = None,
                  save_to: Path | str | None = None) -> CheckOutcome:
     """Check ``model`` (see :func:`crosssim.check.check`) and raise unless it passes.
 
-    Tolerances in mV replace the model's (None: report only).  ``save_to``: a folder where
-    the model, traces and check document are written when the check does not pass.
-    Returns the outcome when every gated comparison is within tolerance.
+    Tolerances in mV replace the model's (None: report only); ``tolerances`` is keyed by
+    gate (``backends`` or a reference's name).  ``save_to``: a folder where the model,
+    traces and check document are written when the check does not pass.  Returns the
+    outcome when every gated comparison is within tolerance.  The message is the
+    comparison table, notes included.
     """
     __tracebackhide__ = True
     outcome = check(model, backends=backends, references=references,
                     backends_abs_mV=backends_abs_mV, analytic_abs_mV=analytic_abs_mV,
-                    lumped_abs_mV=lumped_abs_mV, window_start_ms=window_start_ms,
-                    interpolate=interpolate, runner=runner)
+                    lumped_abs_mV=lumped_abs_mV, tolerances=tolerances,
+                    window_start_ms=window_start_ms, interpolate=interpolate, runner=runner)
     if outcome.verdict == "pass":
         return outcome
+    from crosssim.report.text import render_table
+
     table = render_table(outcome)
     message = table.rsplit("\n", 1)[-1] + "\n\n" + table  # the verdict line first
     if save_to is not None:
-        folder = save_artifacts(outcome, save_to, model=_effective_model(
-            model, {"backends_abs_mV": backends_abs_mV, "analytic_abs_mV": analytic_abs_mV,
-                    "lumped_abs_mV": lumped_abs_mV}, window_start_ms))
+        given = {gate: value for gate, value in (("backends", backends_abs_mV),
+                                                 ("analytic", analytic_abs_mV),
+                                                 ("lumped", lumped_abs_mV))
+                 if value is not UNSET}
+        given.update(tolerances or {})
+        folder = save_artifacts(outcome, save_to,
+                                model=_effective_model(model, given, window_start_ms))
         command = f"crosssim check {folder / 'model.toml'}"
         if backends is not None:
             command += f" --backend {','.join(backends)}"
+        if references is not None:
+            command += f" --references {','.join(references) or 'none'}"
         message += (f"\nTo reproduce: model, traces and check document saved in {folder}; "
                     f"run: {command}")
     error: BackendError | ToleranceExceededError

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 
-from crosssim.result import RunResult
 from crosssim.errors import BackendError
 from crosssim.model import Model
 from crosssim.outcome import CheckOutcome, Comparison
+from crosssim.result import RunResult
 
 
 def _lumped_system(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

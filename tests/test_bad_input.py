@@ -212,8 +212,8 @@ COMMAND_LINE_CASES = [
     (["--set", "cells.a=3"], ["cells.0", "valid dictionary"]),
     (["--set", "name=.."], ["name", "not starting with '.'"]),
     (["--set", "probes.pa.name=.hidden"], ["probes.0.name", "not starting with '.'"]),
-    (["--backend", "brian2"], ["--backend", "unknown backend", "known: arbor, neuron"]),
-    (["--backend", "arbor,nest"], ["--backend", "nest", "unknown backend"]),
+    (["--backend", "brian2"], ["--backend", "unknown source", "simulators: arbor, neuron"]),
+    (["--backend", "arbor,nest"], ["--backend", "nest", "unknown source"]),
     (["--backend", " , "], ["--backend", "give arbor, neuron or all"]),
     (["--param", "n_cells=3"], ["--param"]),
 ]
@@ -289,12 +289,12 @@ def test_unknown_builtin_lists_the_known_ones(tmp_path, capsys, command):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_out_that_is_a_file_is_refused_before_running(tmp_path, capsys, monkeypatch, command):
-    from crosssim.backends import base
+    from crosssim import sources
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a backend ran although --out is unusable")
 
-    monkeypatch.setattr(base, "run_backend", must_not_run)
+    monkeypatch.setattr(sources, "run_source", must_not_run)
     path = tmp_path / "m.toml"
     path.write_text(GOOD)
     taken = tmp_path / "taken"
@@ -306,9 +306,9 @@ def test_out_that_is_a_file_is_refused_before_running(tmp_path, capsys, monkeypa
 
 
 def test_junit_that_is_a_folder_is_refused_before_running(tmp_path, capsys, monkeypatch):
-    from crosssim.backends import base
+    from crosssim import sources
 
-    monkeypatch.setattr(base, "run_backend", lambda *a, **k: pytest.fail("a backend ran"))
+    monkeypatch.setattr(sources, "run_source", lambda *a, **k: pytest.fail("a backend ran"))
     path = tmp_path / "m.toml"
     path.write_text(GOOD)
     (tmp_path / "out").mkdir()
@@ -333,9 +333,9 @@ def test_oversized_network_is_refused_before_allocating(tmp_path, capsys, comman
 @pytest.mark.parametrize("command", COMMANDS)
 def test_oversized_override_is_refused_before_running(tmp_path, capsys, monkeypatch, command):
     """A small built-in network made huge by --set is refused like a huge one."""
-    from crosssim.backends import base
+    from crosssim import sources
 
-    monkeypatch.setattr(base, "run_backend", lambda *a, **k: pytest.fail("a backend ran"))
+    monkeypatch.setattr(sources, "run_source", lambda *a, **k: pytest.fail("a backend ran"))
     _refuse(capsys, command, "ring", tmp_path / "out", "--param", "n_cells=1000",
             "--set", "discretization.cvs_per_cell=30000",
             words=("<built-in ring> --set", "1000 cells x 30000 CVs", "GiB"))

@@ -14,19 +14,13 @@ import numpy as np
 import pytest
 from conftest import BACKENDS, requires_arbor, requires_neuron
 
-from crosssim.result import RunResult
 from crosssim.builtin import builtin_model
-from crosssim.check import (
-    check,
-    failure_message,
-    pair_kind,
-    probe_tolerance,
-    render_table,
-    source_pairs,
-)
+from crosssim.check import check, pair_kind, probe_tolerance, source_pairs
 from crosssim.errors import BackendError, InvalidModelError, ToleranceExceededError
 from crosssim.model import apply_overrides, model_from_dict
 from crosssim.report.junit import junit_bytes
+from crosssim.report.text import failure_message, render_table
+from crosssim.result import RunResult
 from crosssim.testing import assert_agree
 
 pytest_plugins = ["pytester"]
@@ -57,12 +51,18 @@ def seed():
 # Pairs and tolerances -------------------------------------------------------------------------
 
 
-def test_pairs_put_backends_first_and_name_their_kind():
-    pairs = source_pairs(["lumped", "arbor", "analytic", "neuron"])
-    assert pairs == [("arbor", "neuron", "backends"), ("arbor", "analytic", "analytic"),
-                     ("arbor", "lumped", "lumped"), ("neuron", "analytic", "analytic"),
-                     ("neuron", "lumped", "lumped"), ("analytic", "lumped", "references")]
-    assert pair_kind("analytic", "lumped") == "references"
+def test_pairs_put_simulators_first_and_follow_the_kinds_not_the_names():
+    kinds = {"lumped": "reference", "arbor": "simulator", "analytic": "reference",
+             "neuron": "simulator"}
+    pairs = source_pairs(kinds)
+    assert pairs == [("arbor", "neuron", "backends"), ("arbor", "lumped", "reference"),
+                     ("arbor", "analytic", "reference"), ("neuron", "lumped", "reference"),
+                     ("neuron", "analytic", "reference"), ("lumped", "analytic", "references")]
+    assert pair_kind("reference", "reference") == "references"
+    assert pair_kind("simulator", "simulator") == "backends"
+    # a name means nothing: a reference called "arbor" is paired as a reference
+    assert source_pairs({"x": "simulator", "arbor": "reference"}) == [
+        ("x", "arbor", "reference")]
 
 
 def test_probe_tolerance_order(seed):
@@ -72,8 +72,14 @@ def test_probe_tolerance_order(seed):
     assert probe_tolerance(model, "analytic", "b_gj") == model.tolerance.analytic_abs_mV == 0.2
     assert probe_tolerance(model, "backends", "a_gj") == 1e-6
     assert probe_tolerance(model, "lumped", "b_gj") == 0.2
-    assert probe_tolerance(model, "references", "a_gj") is None
-    overrides = {"analytic_abs_mV": 0.01}
+    assert probe_tolerance(model, None, "a_gj") is None
+    assert probe_tolerance(model, "discrete", "a_gj") is None  # no tolerance: reported
+    gated = apply_overrides(model, [("tolerance.reference_abs_mV", {"discrete": 1e-9}),
+                                    ("tolerance.probes.b_gj.reference_abs_mV",
+                                     {"discrete": 2e-9})])
+    assert probe_tolerance(gated, "discrete", "a_gj") == 1e-9
+    assert probe_tolerance(gated, "discrete", "b_gj") == 2e-9
+    overrides = {"analytic": 0.01}
     assert probe_tolerance(model, "analytic", "a_gj", overrides) == 0.01
     assert probe_tolerance(seed, "lumped", "a_gj") is None
 
@@ -84,7 +90,8 @@ def test_all_pairs_compared_and_gated_by_kind(seed):
     assert len(outcome.comparisons) == 6 * 2
     by_kind = {}
     for c in outcome.comparisons:
-        by_kind.setdefault(c.kind, []).append(c)
+        by_kind.setdefault(c.gate or "references", []).append(c)
+    assert {c.kind for c in by_kind["analytic"] + by_kind["lumped"]} == {"reference"}
     assert {c.tolerance_mV for c in by_kind["backends"]} == {1e-6}
     analytic = {c.tolerance_mV for c in by_kind["analytic"]}
     assert analytic == {seed.tolerance.analytic_abs_mV} == {0.2}

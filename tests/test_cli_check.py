@@ -10,53 +10,16 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import requires_arbor, requires_neuron
 
-from crosssim.check import CHECK_DOCUMENT_SCHEMA
-
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-          "integer": int, "number": (int, float)}
+from crosssim.schema import schema
 
 
-def _schema_errors() -> tuple[type[Exception], ...]:
-    """What ``_validate`` raises for an invalid document (jsonschema's error if installed)."""
-    try:
-        import jsonschema
-    except ImportError:
-        return (AssertionError,)
-    return (AssertionError, jsonschema.ValidationError)
-
-
-def _validate(instance, schema, path="$"):
-    """The subset of JSON Schema that CHECK_DOCUMENT_SCHEMA uses (jsonschema if installed)."""
-    try:
-        import jsonschema
-    except ImportError:
-        pass
-    else:
-        jsonschema.validate(instance, schema)
-        return
-    if "enum" in schema:
-        assert instance in schema["enum"], f"{path}: {instance!r} not in {schema['enum']}"
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        ok = any(isinstance(instance, _TYPES[t]) and not (
-            t in ("integer", "number") and isinstance(instance, bool)) for t in types)
-        assert ok, f"{path}: {instance!r} is not {types}"
-    if "minimum" in schema and isinstance(instance, (int, float)):
-        assert instance >= schema["minimum"], f"{path}: {instance} < {schema['minimum']}"
-    if isinstance(instance, dict):
-        for key in schema.get("required", []):
-            assert key in instance, f"{path}: missing {key!r}"
-        for key, value in instance.items():
-            if key in schema.get("properties", {}):
-                _validate(value, schema["properties"][key], f"{path}.{key}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                _validate(value, schema["additionalProperties"], f"{path}.{key}")
-    if isinstance(instance, list) and "items" in schema:
-        for i, item in enumerate(instance):
-            _validate(item, schema["items"], f"{path}[{i}]")
+def _validate(instance, name="check"):
+    """Validate ``instance`` against crosssim's published schema ``name`` (jsonschema)."""
+    jsonschema.validate(instance, schema(name))
 
 
 def crosssim(tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 120):
@@ -67,14 +30,20 @@ def crosssim(tmp_path: Path, *args: str, env: dict | None = None, timeout: float
                           env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_schema_validator_rejects_a_broken_document():
-    document = {"model": "m", "verdict": "maybe", "comparisons": [], "errors": [],
-                "wall_time_s": {}}
-    with pytest.raises(_schema_errors()):
-        _validate(document, CHECK_DOCUMENT_SCHEMA)
+def test_schema_rejects_a_broken_document():
+    document = {"model": "m", "verdict": "maybe", "sources": [], "comparisons": [],
+                "errors": [], "notes": [], "wall_time_s": {}}
+    with pytest.raises(jsonschema.ValidationError, match="maybe"):
+        _validate(document)
+    document["verdict"] = "pass"
+    _validate(document)
+    document["notes"] = [{"kind": "stiff-junction", "subject": "gap_junctions.0"}]
+    with pytest.raises(jsonschema.ValidationError, match="message"):
+        _validate(document)
     del document["verdict"]
-    with pytest.raises(_schema_errors()):
-        _validate(document, CHECK_DOCUMENT_SCHEMA)
+    document["notes"] = []
+    with pytest.raises(jsonschema.ValidationError, match="verdict"):
+        _validate(document)
 
 
 @requires_arbor
@@ -100,7 +69,7 @@ def test_exit_0_json_document_junit_out_and_report(tmp_path):
                       "--tolerance-analytic", "0.2", "--report")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # stdout is exactly one JSON document
-    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    _validate(document)
     assert document["verdict"] == "pass" and document["errors"] == []
     assert len(document["comparisons"]) == 6 * 2
     pair = next(c for c in document["comparisons"] if (c["a"], c["b"]) == ("arbor", "neuron"))
@@ -132,7 +101,7 @@ def test_exit_1_when_a_tolerance_is_below_the_observed_deviation(tmp_path):
     assert "--tolerance-analytic 0.16" in text
     assert "FAIL: 4 of 6 gated comparisons exceed tolerance" in text
     document = json.loads((out / "check.json").read_text())
-    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    _validate(document)
     assert document["verdict"] == "fail"
     failing = [c for c in document["comparisons"] if c["passed"] is False]
     assert len(failing) == 4 and all(c["suggested_tolerance_mV"] == 0.16 for c in failing)
@@ -148,7 +117,7 @@ def test_exit_1_when_a_tolerance_is_below_the_observed_deviation(tmp_path):
     (["no_such_model.toml"], "file not found"),
     (["no_such_builtin"], "unknown built-in model"),
     (["--tolerance-analytic", "abc"], "not a number"),
-    (["--backend", "nest"], "unknown backend"),
+    (["--backend", "nest"], "unknown source"),
     (["--window-start", "7"], "after t_stop_ms"),
 ])
 def test_exit_2_usage_or_invalid_model_prints_no_json(tmp_path, args, stderr):
@@ -165,7 +134,7 @@ def test_exit_3_when_the_neuron_process_crashes(tmp_path):
                       env={"CROSSSIM_TEST_CRASH": "segv"})
     assert result.returncode == 3, result.stderr
     document = json.loads(result.stdout)
-    _validate(document, CHECK_DOCUMENT_SCHEMA)
+    _validate(document)
     assert document["verdict"] == "error"
     assert [error["source"] for error in document["errors"]] == ["neuron"]
     assert "SIGSEGV" in document["errors"][0]["reason"]

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crosssim import compare
-from crosssim.result import RunResult
 from crosssim.compare import (
     AlignmentError,
     align,
@@ -20,6 +19,7 @@ from crosssim.compare import (
     infer_grid,
     suggest_tolerance,
 )
+from crosssim.result import RunResult
 
 
 def source(name, times, rows, probes=("p", "q")):
@@ -281,10 +281,11 @@ def test_compare_results_builds_json_ready_comparisons():
     t = np.arange(501) * 0.01
     a = source("arbor", t, [wave, ramp])
     b = source("analytic", t, [lambda x: wave(x) + 0.01 * np.exp(-x), ramp])
-    comparisons = compare_results(a, b, kind="analytic", tolerance_mV=[0.005, None],
+    comparisons = compare_results(a, b, kind="reference", tolerance_mV=[0.005, None],
                                   window_start_ms=0.0, start_ms=0.0, stop_ms=5.0)
     first, second = comparisons
-    assert (first.a, first.b, first.probe, first.kind) == ("arbor", "analytic", "p", "analytic")
+    assert (first.a, first.b, first.probe, first.kind, first.gate) == (
+        "arbor", "analytic", "p", "reference", "analytic")
     assert first.passed is False and first.n_mismatched == 70  # exp(-t) > 0.5 for t < 0.69
     assert first.max_abs_mV == pytest.approx(0.01)
     assert first.suggested_tolerance_mV == 0.015

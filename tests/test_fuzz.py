@@ -189,7 +189,8 @@ def small_models(draw) -> dict:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(small_models())
 def test_small_valid_models_agree_on_both_backends_or_fail_cleanly(data):
-    from crosssim.check import check, render_table
+    from crosssim.check import check
+    from crosssim.report.text import render_table
 
     try:
         model = model_from_dict(data, source=SOURCE)

@@ -27,7 +27,6 @@ from report_fixtures import (
 
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides, dumps_model
-from crosssim.report.text import format_mV
 from crosssim.report import write_index, write_report
 from crosssim.report.document import (
     SCHEMA_VERSION,
@@ -36,6 +35,7 @@ from crosssim.report.document import (
 )
 from crosssim.report.html import render_html
 from crosssim.report.markdown import render_markdown
+from crosssim.report.text import format_mV
 
 NOW = datetime.datetime(2031, 4, 5, 6, 7, 8, tzinfo=datetime.timezone.utc)
 
@@ -346,7 +346,7 @@ def test_passing_page_names_the_comparison_closest_to_its_limit(seed):
     assert outcome.verdict == "pass"
     closest = max((c for c in outcome.comparisons if c.tolerance_mV is not None),
                   key=lambda c: c.max_abs_mV / c.tolerance_mV)
-    assert closest.kind == "analytic"  # 0.08 of 0.1 mV, the backends 1e-13 of 1e-6 mV
+    assert closest.gate == "analytic"  # 0.08 of 0.1 mV, the backends 1e-13 of 1e-6 mV
     text = parse(render_html(outcome, {}, given_toml="", resolved_toml="")).all_text
     assert (f"closest to its limit: {pair_label(closest)} at probe {closest.probe}: "
             f"{format_mV(closest.max_abs_mV)} mV of {format_mV(closest.tolerance_mV)} mV"
@@ -434,16 +434,16 @@ def test_figures_convergence_orders_and_legacy_plot(tmp_path, seed):
 def test_report_command_exit_codes_and_output(tmp_path, monkeypatch, capsys):
     from report_fixtures import fake_source
 
-    import crosssim.check
+    import crosssim.sources
     from crosssim.cli import main
 
-    monkeypatch.setattr(crosssim.check, "run_source", fake_source)
+    monkeypatch.setattr(crosssim.sources, "run_source", fake_source)
     assert main(["report", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "wrote " in out and (tmp_path / "index.html").is_file()
     assert main(["report", "--out", str(tmp_path), "--quiet",
                  "--set", "tolerance.backends_abs_mV=0"]) == 1
-    monkeypatch.setattr(crosssim.check, "run_source",
+    monkeypatch.setattr(crosssim.sources, "run_source",
                         lambda name, model: fake_source(name, model, broken="arbor"))
     assert main(["report", "--out", str(tmp_path), "--quiet", "--backend", "arbor"]) == 3
     verdicts = sorted(json.loads(path.read_text())["verdict"]

@@ -187,10 +187,10 @@ def test_long_level_tables_fold(reported):
 def test_report_without_converge_is_unchanged(tmp_path, monkeypatch, capsys):
     from report_fixtures import fake_source
 
-    import crosssim.check
+    import crosssim.sources
     from crosssim.cli import main
 
-    monkeypatch.setattr(crosssim.check, "run_source", fake_source)
+    monkeypatch.setattr(crosssim.sources, "run_source", fake_source)
     assert main(["report", "--out", str(tmp_path), "--quiet"]) == 0
     [folder] = (tmp_path / "two_cells").iterdir()
     assert "convergence" not in json.loads((folder / "report.json").read_text())

@@ -272,8 +272,9 @@ def test_nan_in_one_real_trace_keeps_the_other_comparisons(seed_model):
     """The real Arbor and reference traces, NEURON's replaced by one with a NaN sample."""
     import numpy as np
 
+    from crosssim.check import check
     from crosssim.result import RunResult
-    from crosssim.check import check, run_source
+    from crosssim.sources import run_source
 
     def runner(name, model):
         if name != "neuron":
@@ -400,8 +401,7 @@ def test_interrupt_while_compiling_the_mod_cache_leaves_no_entry(tmp_path):
 def test_ctrl_c_wrapped_by_a_c_extension_still_stops_the_run(seed_model):
     """pybind11 turns a Ctrl-C during a module's initialisation into ``ImportError:
     initialization failed``; that must stop the run, not count as a backend failure."""
-    from crosssim.check import check
-    from crosssim.commands.common import run_sources
+    from crosssim.check import check, run_sources
     from crosssim.errors import BackendUnavailableError
 
     def wrapped(name, model):

@@ -214,11 +214,11 @@ def test_mixed_methods_and_idle_clamps_are_explained_before_they_confuse(tmp_pat
     assert 0.01 < max(c["max_abs_mV"] for c in pair) < 0.5
     # a clamp that starts after t_stop injects nothing: said, not silently ignored
     from crosssim.builtin import builtin_model
-    from crosssim.commands.common import model_notes
     from crosssim.model import apply_overrides
+    from crosssim.notes import model_notes
 
     seed = builtin_model("two_cells")
     late = apply_overrides(seed, [("stimuli", [{"cell": "a", "x": 0.5, "delay_ms": 6.0,
                                                 "duration_ms": 1.0, "amplitude_nA": 0.1}])])
-    assert any("stimuli.0" in note for note in model_notes(late, ["arbor"]))
+    assert [note.subject for note in model_notes(late, ["arbor"])] == ["stimuli.0"]
     assert model_notes(seed, ["arbor", "neuron"]) == []

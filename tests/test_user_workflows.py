@@ -138,7 +138,8 @@ def test_markdown_summary_says_what_would_pass_and_which_window(tmp_path, monkey
 def test_one_line_of_flags_that_passes_every_failing_comparison():
     """Following the per-comparison suggestions one at a time could still fail another probe:
     the summary gives one set of flags, and with them the same check passes."""
-    from crosssim.check import check, passing_flags, render_table
+    from crosssim.check import check
+    from crosssim.report.text import passing_flags, render_table
 
     model = apply_overrides(builtin_model("two_cells"), ["discretization.cvs_per_cell=3",
                                                          "cells.b.length_um=300"])
@@ -147,7 +148,7 @@ def test_one_line_of_flags_that_passes_every_failing_comparison():
     flags = passing_flags(failing)
     assert flags.startswith("--tolerance-analytic ")
     value = float(flags.split()[1])
-    worst = max(c.max_abs_mV for c in failing.comparisons if c.kind == "analytic")
+    worst = max(c.max_abs_mV for c in failing.comparisons if c.gate == "analytic")
     assert worst < value <= 1.5 * worst * 1.1  # the observed maximum with its headroom
     assert f"To pass every comparison: {flags}" in render_table(failing)
     passing = check(model, backends=["arbor"], analytic_abs_mV=value)

@@ -73,9 +73,9 @@ from crosssim.analytic._common import (
     elapsed_since,
 )
 from crosssim.analytic.laplace import ContourPlan
-from crosssim.result import RunResult
 from crosssim.errors import ResourceLimitError
 from crosssim.model import Cell, Model
+from crosssim.result import RunResult
 
 __all__ = [
     "DENSE_JUNCTION_LIMIT",

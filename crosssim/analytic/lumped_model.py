@@ -25,8 +25,8 @@ import time
 import numpy as np
 
 from crosssim.analytic._common import cable_constants, clamp_edges, elapsed_since
-from crosssim.result import RunResult
 from crosssim.model import Model
+from crosssim.result import RunResult
 
 __all__ = ["DENSE_CELL_LIMIT", "lumped", "lumped_steady_state", "lumped_system"]
 

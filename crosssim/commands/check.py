@@ -26,10 +26,10 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_tolerance_arguments,
     check_writable,
-    model_notes,
     resolve_model,
-    selected_backends,
+    selected_sources,
     time_ms,
+    tolerance_overrides,
 )
 from crosssim.errors import UsageError
 
@@ -37,11 +37,11 @@ from crosssim.errors import UsageError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
-        "pairs and tolerances:\n"
-        "  backend vs backend   --tolerance-backends (model: tolerance.backends_abs_mV)\n"
-        "  backend vs analytic  --tolerance-analytic (exact cable solution)\n"
-        "  backend vs lumped    --tolerance-lumped   (isopotential cells; default: report)\n"
-        "  analytic vs lumped   reported, never gated\n"
+        "pairs and tolerances (the kinds of the sources decide, see 'crosssim sources'):\n"
+        "  simulator vs simulator  --tolerance-backends (model: tolerance.backends_abs_mV)\n"
+        "  simulator - reference   --tolerance-analytic, --tolerance-lumped, or\n"
+        "                          --tolerance NAME=MV for any reference (default: report)\n"
+        "  reference vs reference  reported, never gated\n"
         "A tolerance flag applies to every probe (it replaces per-probe values of the model);\n"
         "use --set tolerance.probes.NAME.analytic_abs_mV=... for one probe.\n\n"
         "exit codes: 0 pass, 1 a deviation exceeds its tolerance, 2 invalid model or usage,\n"
@@ -132,10 +132,11 @@ def _report_writer():
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.check import UNSET, check, render_table
+    from crosssim.check import check
+    from crosssim.report.text import render_notes, render_table
 
     model = resolve_model(args)
-    names = selected_backends(args.backend)
+    backends, references = selected_sources(args)
     if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
         raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
                          f"({model.simulation.t_stop_ms:g} ms)")
@@ -146,19 +147,16 @@ def execute(args: argparse.Namespace) -> int:
         check_writable(DEFAULT_REPORTS, what="report folder", folder=True)
     if args.junit is not None:
         check_writable(args.junit, what="--junit", folder=False)
-    for note in model_notes(model, names):  # shown even with --quiet: they explain results
-        print(note, file=sys.stderr)
-    progress = Progress(len(names) + 2, quiet=args.quiet, stream=sys.stderr)
+    progress = Progress(quiet=args.quiet, stream=sys.stderr)
     with _stdout_to_stderr():
         outcome = check(
-            model, backends=names,
-            backends_abs_mV=getattr(args, "tolerance_backends", UNSET),
-            analytic_abs_mV=getattr(args, "tolerance_analytic", UNSET),
-            lumped_abs_mV=getattr(args, "tolerance_lumped", UNSET),
-            window_start_ms=args.window_start, interpolate=args.interpolate,
-            progress=progress)
+            model, backends=backends, references=references,
+            tolerances=tolerance_overrides(args), window_start_ms=args.window_start,
+            interpolate=args.interpolate, progress=progress)
         written = _write_outputs(args, outcome)
     if args.format == "json":
+        for line in render_notes(outcome.notes):  # the document has them; people too
+            print(line, file=sys.stderr)
         sys.stdout.write(json.dumps(outcome.to_document(), indent=2, allow_nan=False) + "\n")
     else:
         print(render_table(outcome))

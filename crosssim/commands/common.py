@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="parameter of a built-in network generator, e.g. n_cells=1000 (repeatable)")
 
 
-def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    """``--backend arbor|neuron|all`` (comma-separated lists allowed)."""
+def add_backend_argument(parser: argparse.ArgumentParser, *, references: bool = True) -> None:
+    """``--backend NAMES`` and (with ``references``) ``--references NAMES``: comma-separated
+    source names, ``all`` (default: every installed default source of that kind) or, for
+    references, ``none``."""
     parser.add_argument(
-        "--backend", default="all", metavar="NAME",
-        help="arbor, neuron, or all (default); a comma-separated list is allowed")
+        "--backend", default="all", metavar="NAMES",
+        help="simulators to run, comma-separated, or all (default: every installed one; "
+        "see 'crosssim sources')")
+    if references:
+        parser.add_argument(
+            "--references", default="all", metavar="NAMES",
+            help="references to compare with, comma-separated, all (default) or none "
+            "(see 'crosssim sources')")
 
 
 def add_output_argument(parser: argparse.ArgumentParser) -> None:
@@ -77,45 +85,6 @@ def resolve_model(args: argparse.Namespace) -> Model:
     return model
 
 
-def stiff_junction_note(model: Model) -> str | None:
-    """One line for stderr when a junction is too strong for dt (see
-    :meth:`Model.stiff_junctions`), else None."""
-    stiff = model.stiff_junctions()
-    if not stiff:
-        return None
-    index, cell, ratio = max(stiff, key=lambda item: item[2])
-    dt = model.simulation.dt_ms
-    more = f" (and {len(stiff) - 1} more)" if len(stiff) > 1 else ""
-    return (f"note: gap_junctions.{index}{more}: g*dt/C = {ratio:.3g} > 1 at its CV on cell "
-            f"{cell!r}; both simulators read the peer voltage once per step, so the two sites "
-            f"overshoot each other every step and both simulators stay off the exact "
-            f"solution unless dt_ms < {dt / ratio:.3g} (or the junction is weaker or the "
-            f"CVs larger)")
-
-
-def model_notes(model: Model, names: Sequence[str]) -> list[str]:
-    """Lines for stderr that explain a deviation before it is seen: a junction too strong
-    for dt, backends set to different numerical methods, clamps outside the run."""
-    notes = []
-    stiff = stiff_junction_note(model)
-    if stiff:
-        notes.append(stiff)
-    order = model.backends.neuron.secondorder
-    if order != 0 and "neuron" in names and "arbor" in names:
-        notes.append(
-            f"note: [backends.neuron] secondorder = {order} (Crank-Nicolson) while Arbor "
-            "integrates with implicit Euler: arbor vs neuron then differs by the method's "
-            "O(dt) error by design, not by a bug; compare each with the analytic solution")
-    t_stop = model.simulation.t_stop_ms
-    late = [i for i, stimulus in enumerate(model.stimuli)
-            if stimulus.delay_ms >= t_stop or stimulus.duration_ms == 0]
-    if late:
-        listed = ", ".join(f"stimuli.{i}" for i in late[:5]) + (" ..." if len(late) > 5 else "")
-        notes.append(f"note: {listed}: starts at or after t_stop_ms ({t_stop:g} ms) or lasts "
-                     "0 ms, so it injects no current in this run")
-    return notes
-
-
 def check_model_size(model: Model, source: str) -> None:
     """Raise ResourceLimitError (exit 2, with the estimate) if running ``model`` would need
     more than 60% of this machine's memory; nothing large is allocated to find out.
@@ -132,20 +101,45 @@ def check_model_size(model: Model, source: str) -> None:
                what=source)
 
 
-def selected_backends(text: str) -> list[str]:
-    """Backend names from ``--backend`` (``all`` = every registered backend)."""
-    from crosssim.backends.base import backend_spec, known_backends
+def _names(text: str, option: str) -> list[str] | None:
+    """Source names of ``--backend``/``--references``: None for ``all``, [] for ``none``."""
+    text = text.strip()
+    if text.lower() == "all":
+        return None
+    if text.lower() in ("", "none"):
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    from crosssim.sources import source_spec
 
-    names = known_backends() if text.strip() == "all" else [
-        name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise UsageError("--backend: give arbor, neuron or all")
     for name in names:
         try:
-            backend_spec(name)
+            source_spec(name)
         except Exception as exc:  # BackendUnavailableError: unknown name
-            raise UsageError(f"--backend: {exc}") from None
+            raise UsageError(f"{option}: {exc}") from None
     return names
+
+
+def selected_sources(args: argparse.Namespace) -> tuple[list[str] | None, list[str] | None]:
+    """(simulators, references) chosen by ``--backend``/``--references``; None = defaults
+    (see :func:`crosssim.check.select_sources`)."""
+    backends = _names(args.backend, "--backend")
+    if backends == []:
+        from crosssim.sources import SIMULATOR, known_sources
+
+        raise UsageError(f"--backend: give {', '.join(known_sources(SIMULATOR))} or all "
+                         "(see 'crosssim sources')")
+    references = _names(getattr(args, "references", "all"), "--references")
+    return backends, references
+
+
+def selected_backends(args: argparse.Namespace) -> list[str]:
+    """The simulators of ``--backend`` as names (every installed default one for ``all``),
+    for commands that run simulators only (``run``, ``converge``)."""
+    from crosssim.check import select_sources
+
+    backends, _ = selected_sources(args)
+    kinds, _ = select_sources(backends, [])
+    return list(kinds)
 
 
 def output_dir(args: argparse.Namespace, model: Model) -> Path:
@@ -187,12 +181,17 @@ def check_writable(path: Path, *, what: str, folder: bool) -> None:
 class Progress:
     """Progress lines on stderr: ``[1/2] arbor: running ...`` then ``done in 0.41 s``."""
 
-    def __init__(self, total: int, *, quiet: bool = False, stream=None) -> None:
+    def __init__(self, total: int = 0, *, quiet: bool = False, stream=None) -> None:
         self.total = total
         self.count = 0
         self.quiet = quiet
         self.stream = stream or sys.stderr
         self._started = 0.0
+
+    def begin(self, count: int) -> None:
+        """``count`` more steps are coming (called by :func:`crosssim.check.run_sources`);
+        a total given up front that already covers them is kept."""
+        self.total = max(self.total, self.count + count)
 
     def start(self, label: str) -> None:
         self.count += 1
@@ -209,41 +208,6 @@ class Progress:
         if not self.quiet:
             self.stream.write(text + "\n")
             self.stream.flush()
-
-
-def run_sources(model: Model, names: Sequence[str], *, progress: Progress | None = None,
-                runner: Callable[[str, Model], Any] | None = None):
-    """Run each backend; return (results, failures) where failures maps name -> reason.
-
-    One backend failing (missing, crashed, NaN) never stops the others.
-    """
-    from crosssim.backends.base import run_backend
-    from crosssim.errors import BackendError, CrossSimError, raise_if_interrupted
-
-    runner = runner or run_backend
-    results = []
-    failures: dict[str, str] = {}
-    for name in names:
-        if progress:
-            progress.start(name)
-        try:
-            result = runner(name, model)
-        except BackendError as exc:
-            raise_if_interrupted(exc)
-            failures[name] = exc.message
-        except CrossSimError:
-            raise  # invalid model or usage: not a backend failure
-        except Exception as exc:  # noqa: BLE001 - any other failure is this backend's
-            raise_if_interrupted(exc)
-            failures[name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        if name in failures:
-            if progress:
-                progress.finish(name, f"FAILED ({failures[name]})")
-            continue
-        results.append(result)
-        if progress:
-            progress.finish(name)
-    return results, failures
 
 
 def ensure_valid_model_source(spec: str) -> None:
@@ -277,12 +241,40 @@ def time_ms(text: str) -> float:
     return value
 
 
+def named_tolerance(text: str) -> tuple[str, float | None]:
+    """argparse type of ``--tolerance NAME=MV``: a gate (``backends`` or a reference's name)
+    and its tolerance in mV (or ``none``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=MV, e.g. discrete=1e-9")
+    return name.strip(), tolerance_mV(value)
+
+
 def add_tolerance_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--tolerance-backends/-analytic/-lumped MV`` (absent = the model's values)."""
-    parser.add_argument("--tolerance-backends", type=tolerance_mV, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs backend tolerance in mV")
-    parser.add_argument("--tolerance-analytic", type=tolerance_mV, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs exact cable tolerance in mV")
-    parser.add_argument("--tolerance-lumped", type=tolerance_mV, default=argparse.SUPPRESS,
-                        metavar="MV", help="backend vs lumped tolerance in mV ('none': report)")
+    """``--tolerance-NAME MV`` for every named field of ``[tolerance]`` (backends, analytic,
+    lumped) and ``--tolerance NAME=MV`` for any gate (absent = the model's values)."""
+    from crosssim.model import Tolerance
+
+    for field, info in Tolerance.model_fields.items():
+        if not field.endswith("_abs_mV") or field == "reference_abs_mV":
+            continue
+        gate = field.removesuffix("_abs_mV")
+        parser.add_argument(f"--tolerance-{gate}", type=tolerance_mV,
+                            default=argparse.SUPPRESS, metavar="MV",
+                            help=f"{info.description or gate} in mV ('none': report only)")
+    parser.add_argument("--tolerance", dest="tolerances", type=named_tolerance,
+                        action="append", default=[], metavar="NAME=MV",
+                        help="tolerance of one gate: backends or a reference's name "
+                        "(repeatable), e.g. --tolerance discrete=1e-9")
+
+
+def tolerance_overrides(args: argparse.Namespace) -> dict[str, float | None]:
+    """The tolerance flags given on the command line: gate -> mV (None: report only)."""
+    from crosssim.model import Tolerance
+
+    given = {field.removesuffix("_abs_mV"): getattr(args, f"tolerance_{field[:-7]}")
+             for field in Tolerance.model_fields
+             if field.endswith("_abs_mV") and hasattr(args, f"tolerance_{field[:-7]}")}
+    given.update(dict(getattr(args, "tolerances", []) or []))
+    return given
 

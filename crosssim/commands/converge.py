@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "marks a study whose error stopped falling because the other step dominates.\n\n"
         "exit codes: 0 the study ran, 2 invalid model or usage, 3 a run failed.")
     add_model_arguments(parser)
-    add_backend_argument(parser)
+    add_backend_argument(parser, references=False)
     add_level_arguments(parser)
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="measure errors from this time on (default: the model's "
@@ -137,7 +137,7 @@ def execute(args: argparse.Namespace) -> int:
     from crosssim.study.convergence import render_text
 
     model = resolve_model(args)
-    names = selected_backends(args.backend)
+    names = selected_backends(args)
     if args.window_start is not None:
         if args.window_start > model.simulation.t_stop_ms:
             raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "

@@ -24,9 +24,8 @@ from crosssim.commands.common import (
     add_backend_argument,
     add_model_arguments,
     check_writable,
-    model_notes,
     resolve_model,
-    selected_backends,
+    selected_sources,
 )
 from crosssim.errors import EXIT_BACKEND, UsageError
 
@@ -83,11 +82,14 @@ def _study(args: argparse.Namespace, model: Model, names: list[str]) -> Converge
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.check import REFERENCES, check, render_table
+    from crosssim.check import check, select_sources
     from crosssim.report import write_report
+    from crosssim.report.text import render_table
 
     model = resolve_model(args)
-    names = selected_backends(args.backend)
+    backends, references = selected_sources(args)
+    names = [name for name, kind in select_sources(backends, [])[0].items()
+             if kind == "simulator"]
     study = None
     if args.converge:
         check_writable(args.out, what="--out", folder=True)  # before the study runs
@@ -97,10 +99,8 @@ def execute(args: argparse.Namespace) -> int:
                  if getattr(args, key, None) not in (None, False)]
         if given:
             raise UsageError(f"{', '.join(given)}: only with --converge")
-    for note in model_notes(model, names):  # shown even with --quiet: they explain results
-        print(note, file=sys.stderr)
-    progress = Progress(len(names) + len(REFERENCES), quiet=args.quiet, stream=sys.stderr)
-    outcome = check(model, backends=names, progress=progress)
+    progress = Progress(quiet=args.quiet, stream=sys.stderr)
+    outcome = check(model, backends=backends, references=references, progress=progress)
     folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
     if study is not None:

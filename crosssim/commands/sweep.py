@@ -22,8 +22,9 @@ from crosssim.commands.common import (
     add_tolerance_arguments,
     output_dir,
     resolve_model,
-    selected_backends,
+    selected_sources,
     time_ms,
+    tolerance_overrides,
 )
 from crosssim.errors import UsageError
 
@@ -46,9 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", dest="grid", action="append", default=[],
                         metavar="PATH=VALUES", help="a swept parameter (repeatable)")
     add_backend_argument(parser)
-    parser.add_argument("--references", default="analytic,lumped", metavar="LIST",
-                        help="reference solutions compared at each point: analytic, lumped, "
-                        "both (default) or none")
     add_tolerance_arguments(parser)
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="ignore samples before this time (default: the model's)")
@@ -64,20 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "two --grid)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the heatmap")
     add_execution_arguments(parser)
-
-
-def _references(text: str) -> list[str]:
-    from crosssim.check import REFERENCES
-
-    text = text.strip().lower()
-    if text in ("", "none"):
-        return []
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    for name in names:
-        if name not in REFERENCES:
-            raise UsageError(f"--references: unknown {name!r}; known: "
-                             + ", ".join(REFERENCES) + " (or none)")
-    return names
 
 
 def _document(result, written: list[Path]) -> dict:
@@ -112,8 +96,7 @@ def execute(args: argparse.Namespace) -> int:
     dimensions = parse_grid(args.grid)
     model = resolve_model(args)
     validate_grid(model, dimensions)
-    names = selected_backends(args.backend)
-    references = _references(args.references)
+    names, references = selected_sources(args)
     if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
         raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
                          f"({model.simulation.t_stop_ms:g} ms)")
@@ -124,16 +107,13 @@ def execute(args: argparse.Namespace) -> int:
         if not 1 <= len(axes) <= 2 or any(name not in swept for name in axes):
             raise UsageError("--heatmap-axes: give one or two of the swept parameters: "
                              + ", ".join(swept))
-    known_metrics = ("worst_backends_mV", "worst_analytic_mV", "worst_lumped_mV",
-                     "worst_references_mV", "worst_ratio", "n_failing")
-    if args.heatmap_metric and args.heatmap_metric not in known_metrics \
-            and ":" not in args.heatmap_metric:
-        raise UsageError(f"--heatmap-metric {args.heatmap_metric!r}: one of "
-                         + ", ".join(known_metrics) + " or a per-comparison column such as "
-                         "arbor-neuron:a_gj:max_abs_mV")
-    options = {key: getattr(args, name) for key, name in (
-        ("backends_abs_mV", "tolerance_backends"), ("analytic_abs_mV", "tolerance_analytic"),
-        ("lumped_abs_mV", "tolerance_lumped")) if hasattr(args, name)}
+    metric = args.heatmap_metric
+    if metric and not (metric in ("worst_ratio", "n_failing") or ":" in metric
+                       or (metric.startswith("worst_") and metric.endswith("_mV"))):
+        raise UsageError(f"--heatmap-metric {metric!r}: one of worst_ratio, n_failing, "
+                         "worst_<gate>_mV (gate: backends, a reference's name, references) "
+                         "or a per-comparison column such as arbor-neuron:a_gj:max_abs_mV")
+    options: dict[str, object] = {"tolerances": tolerance_overrides(args)}
     if args.window_start is not None:
         options["window_start_ms"] = args.window_start
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from crosssim.outcome import ANALYTIC, LUMPED, Comparison
+from crosssim.outcome import Comparison
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
@@ -93,23 +93,16 @@ def ordered_comparisons(comparisons: Iterable[Comparison]) -> list[Comparison]:
             + [c for c in comparisons if status(c) == "info"])
 
 
-def source_order(names: Iterable[str]) -> list[str]:
-    """Simulator backends first (sorted), then ``analytic``, then ``lumped``."""
-    names = set(names)
-    references = [name for name in (ANALYTIC, LUMPED) if name in names]
-    return sorted(names - set(references)) + references
-
-
 def sources_of(outcome: CheckOutcome) -> list[str]:
-    """Every source the check involved: those that ran, those compared, and the registered
-    backends and references that failed (a failure of a pair, ``"a vs b"``, is no source)."""
-    from crosssim.backends.base import known_backends
-
-    known = set(known_backends()) | {ANALYTIC, LUMPED}
-    names = set(outcome.results) | {name for name in outcome.failures if name in known}
+    """Every source the check involved (asked for, ran or compared; a failure of a pair,
+    ``"a vs b"``, is no source): simulators first (sorted), then references in the order
+    they were asked for."""
+    names = dict.fromkeys(outcome.sources())
+    names.update(dict.fromkeys(outcome.results))
     for comparison in outcome.comparisons:
-        names.update((comparison.a, comparison.b))
-    return source_order(names)
+        names.update(dict.fromkeys((comparison.a, comparison.b)))
+    references = [name for name in names if outcome.kinds.get(name) == "reference"]
+    return sorted(set(names) - set(references)) + references
 
 
 def probes_of(outcome: CheckOutcome) -> list[str]:

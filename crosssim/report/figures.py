@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosssim.result import RunResult
 from crosssim.model import Model
+from crosssim.result import RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

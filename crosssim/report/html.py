@@ -14,7 +14,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from crosssim.report.text import format_mV
 from crosssim.report.document import (
     ReportFigure,
     ordered_comparisons,
@@ -25,6 +24,7 @@ from crosssim.report.document import (
     tolerance_ratio,
     verdict_sentence,
 )
+from crosssim.report.text import format_mV
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome, Comparison

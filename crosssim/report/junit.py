@@ -2,7 +2,7 @@
 
 * ``classname`` is the model name, ``name`` is ``"<a> vs <b> @ <probe>"``;
 * a comparison over its tolerance carries a ``<failure>`` whose text is the numpy.testing
-  style message (:func:`crosssim.check.failure_message`);
+  style message (:func:`crosssim.report.text.failure_message`);
 * a comparison that is only reported (not gated) passes and says so in ``<system-out>``;
 * a source that is missing or failed is a test case ``"source <name>"`` with an ``<error>``.
 
@@ -34,7 +34,7 @@ def _xml_allowed(code: int) -> bool:
 
 def junit_element(outcome: CheckOutcome) -> ET.Element:
     """The ``<testsuites>`` element of ``outcome``."""
-    from crosssim.check import failure_message
+    from crosssim.report.text import failure_message
 
     model = outcome.model.name
     comparisons = outcome.comparisons

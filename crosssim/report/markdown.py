@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from crosssim.report.text import format_mV
 from crosssim.report.document import (
     ReportFigure,
     ordered_comparisons,
@@ -20,6 +19,7 @@ from crosssim.report.document import (
     status,
     verdict_sentence,
 )
+from crosssim.report.text import format_mV
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome

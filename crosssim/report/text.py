@@ -7,8 +7,10 @@ Everything a command prints about a result is rendered here from the result's da
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from crosssim.check import HEADROOM
 from crosssim.compare import suggest_tolerance
@@ -16,13 +18,16 @@ from crosssim.compare import suggest_tolerance
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.notes import Note
     from crosssim.outcome import CheckOutcome, Comparison
+    from crosssim.result import RunResult
 
 __all__ = [
     "failure_message",
     "format_mV",
     "passing_flags",
     "render_notes",
+    "render_sources",
     "render_table",
+    "run_summary",
     "text_table",
     "tolerance_flag",
     "tolerance_key",
@@ -235,3 +240,41 @@ def passing_flags(outcome: CheckOutcome) -> str:
         if c.gate is not None and suggested is not None and math.isfinite(suggested):
             largest[c.gate] = max(largest.get(c.gate, 0.0), suggested)
     return " ".join(tolerance_flag(gate, value) for gate, value in sorted(largest.items()))
+
+
+def run_summary(results: Sequence[RunResult], failures: Mapping[str, str],
+                reference: RunResult | None = None) -> list[str]:
+    """Final value per source and probe, the largest |a - b| between backends, and (with a
+    ``reference``, the exact cable solution) the largest |backend - reference|."""
+    lines = []
+    for result in [*results, *([reference] if reference is not None else [])]:
+        finals = ", ".join(f"{probe} {values[-1]:.6f} mV"
+                           for probe, values in zip(result.probes, result.values_mV))
+        lines.append(f"{result.backend:>8}: final {finals}  ({result.wall_time_s:.3g} s)")
+    for name, reason in failures.items():
+        lines.append(f"{name:>8}: FAILED: {reason}")
+    pairs = [(first, second, second.backend)
+             for i, first in enumerate(results) for second in results[i + 1:]]
+    if reference is not None:
+        pairs += [(result, reference, "exact cable") for result in results]
+    for first, second, label in pairs:
+        if first.values_mV.shape != second.values_mV.shape:
+            continue
+        diff = np.abs(first.values_mV - second.values_mV)
+        row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        gated = "; see 'crosssim check' for the gated comparison" if second is reference else ""
+        lines.append(
+            f"largest |{first.backend} - {label}| = {diff[row, col]:.3g} mV "
+            f"(probe {first.probes[row]}, t = {first.times_ms[col]:g} ms{gated})")
+    return lines
+
+
+def render_sources(rows: Sequence[Mapping[str, object]]) -> str:
+    """The table of ``crosssim sources`` (rows of :func:`crosssim.sources.source_table`)."""
+    table = [("source", "kind", "installed", "default", "origin", "description")]
+    for row in rows:
+        installed = "yes" if row["installed"] else f"no ({row['install']})"
+        table.append((str(row["name"]), str(row["kind"]), installed,
+                      "yes" if row["default"] else "no", str(row["origin"]),
+                      str(row["description"])))
+    return "\n".join(text_table(table))

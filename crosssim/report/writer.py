@@ -53,10 +53,10 @@ def lumped_equilibria(outcome: CheckOutcome) -> dict[str, float] | None:
 
 def _figures(outcome: CheckOutcome, folder: Path,
              equilibria: Mapping[str, float] | None) -> list[ReportFigure]:
-    from crosssim.report.document import probes_failing_first, source_order
+    from crosssim.report.document import probes_failing_first, sources_of
     from crosssim.report.figures import plot_deviation, plot_probe_traces
 
-    results = [outcome.results[name] for name in source_order(outcome.results)]
+    results = [outcome.results[name] for name in sources_of(outcome) if name in outcome.results]
     if not results:
         return []
     probes = probes_failing_first(outcome)
@@ -85,17 +85,18 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.result import results_to_frame
     from crosssim.io import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
-    from crosssim.report.document import source_order
+    from crosssim.report.document import sources_of
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown
+    from crosssim.result import results_to_frame
 
     study = convergence.to_document() if convergence is not None else None
     atomic_write_text(folder / "report.json",
                       dumps_document(report_document(outcome, environment, study)))
-    frame = results_to_frame([outcome.results[name] for name in source_order(outcome.results)])
+    frame = results_to_frame([outcome.results[name] for name in sources_of(outcome)
+                              if name in outcome.results])
     with atomic_open(folder / "traces.csv") as handle:
         frame.to_csv(handle, index=False)  # full precision: backends agree to ~1e-12 mV
     given = dumps_model(outcome.model)

@@ -36,8 +36,8 @@ import numpy as np
 from crosssim.provenance import cache_base, software_versions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.result import RunResult
     from crosssim.model import Model
+    from crosssim.result import RunResult
 
 __all__ = [
     "CACHE_FORMAT",

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosssim.errors import UsageError
-from crosssim.outcome import ANALYTIC
+from crosssim.sources import ANALYTIC
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from crosssim.result import RunResult
     from crosssim.model import Model
+    from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import Executor, StudyProgress
 

@@ -53,8 +53,8 @@ from crosssim.errors import BackendError, CrossSimError, UsageError
 from crosssim.io import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.result import RunResult
     from crosssim.model import Model
+    from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
 
 __all__ = [
@@ -151,8 +151,8 @@ def execute_payload(payload: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     source = payload["source"]
     try:
-        from crosssim.check import run_source
         from crosssim.model import model_from_dict
+        from crosssim.sources import run_source
 
         model = model_from_dict(payload["model"], source=f"<task {payload.get('label', '')}>")
         result = run_source(source, model)

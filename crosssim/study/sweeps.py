@@ -294,7 +294,14 @@ class SweepResult:
     failed_runs: int
     wall_time_s: float
     executor: str = ""
+    #: The sources among ``sources`` that are references.
+    references: list[str] = field(default_factory=list)
     _frame: Any = field(default=None, repr=False)
+
+    def gates(self) -> list[str]:
+        """What the ``worst_<gate>_mV`` columns are per: simulator pairs (``backends``),
+        each reference, and reference pairs (``references``)."""
+        return ["backends", *self.references, "references"]
 
     def counts(self) -> dict[str, int]:
         """Points per verdict: ``{"pass": .., "fail": .., "error": ..}``."""
@@ -353,7 +360,7 @@ def _frame(result: SweepResult) -> pd.DataFrame:
         n_failing = 0
         if point.outcome is not None:
             for c in point.outcome.comparisons:
-                key = f"worst_{c.kind}_mV"
+                key = f"worst_{c.gate or 'references'}_mV"
                 if math.isfinite(c.max_abs_mV):
                     worst[key] = max(worst.get(key, -math.inf), c.max_abs_mV)
                 if c.tolerance_mV is not None and math.isfinite(c.max_abs_mV):
@@ -366,8 +373,10 @@ def _frame(result: SweepResult) -> pd.DataFrame:
         row["n_failing"] = n_failing
         row["worst_ratio"] = worst_ratio
         row["worst_pair"] = worst_pair
-        for kind in ("backends", "analytic", "lumped", "references"):
-            row[f"worst_{kind}_mV"] = worst.get(f"worst_{kind}_mV", math.nan)
+        for gate in result.gates():
+            row[f"worst_{gate}_mV"] = worst.get(f"worst_{gate}_mV", math.nan)
+        row["notes"] = ("; ".join(note.text() for note in point.outcome.notes)
+                        if point.outcome is not None else "")
         if point.outcome is not None:
             for c in point.outcome.comparisons:
                 prefix = f"{c.a}-{c.b}:{c.probe}"
@@ -391,22 +400,23 @@ def sweep(model: Model, dimensions: Sequence[GridDimension], *,
           ) -> SweepResult:
     """Run a full check at every point of the grid ``dimensions`` over ``model``.
 
-    ``backends`` default to every registered one, ``references`` to ``analytic`` and
-    ``lumped``; ``check_options`` go to :func:`crosssim.check.check` (tolerances, window).
+    ``backends`` and ``references`` default to the installed default sources (see
+    :func:`crosssim.check.select_sources`); ``check_options`` go to
+    :func:`crosssim.check.check` (tolerances, window).
     Raises UsageError for a path that names no model field; everything else (invalid
     parameter combinations, failing sources) is recorded per point.
     """
-    from crosssim.backends.base import known_backends
-    from crosssim.check import REFERENCES, check
+    from crosssim.check import check, select_sources
     from crosssim.model import apply_overrides
     from crosssim.study.executors import SourceTask, run_tasks
 
     started = time.perf_counter()
     dimensions = list(dimensions)
     validate_grid(model, dimensions)
-    names = list(known_backends() if backends is None else backends)
-    refs = list(REFERENCES if references is None else references)
-    sources = list(dict.fromkeys([*names, *refs]))
+    kinds, left_out = select_sources(backends, references)
+    sources = list(kinds)
+    names = [name for name in sources if kinds[name] == "simulator"]
+    refs = [name for name in sources if kinds[name] != "simulator"]
 
     points: list[SweepPoint] = []
     point_models: dict[int, Model] = {}
@@ -444,14 +454,15 @@ def sweep(model: Model, dimensions: Sequence[GridDimension], *,
         point = points[index]
         point.cached_runs = sum(1 for outcome in outcomes.values() if outcome.cached)
         point.outcome = check(point_model, backends=names, references=refs, runner=runner,
-                              **options)
+                              extra_notes=left_out, **options)
         point.outcome.wall_time_s = {name: (outcome.result.wall_time_s if outcome.result
                                             is not None else math.nan)
                                      for name, outcome in outcomes.items()}
     executor_text = getattr(executor, "description", "") if executor is not None else "local"
     return SweepResult(model=model, dimensions=dimensions, sources=sources, points=points,
                        computed=run.computed, cached=run.cached, failed_runs=run.failed,
-                       wall_time_s=time.perf_counter() - started, executor=executor_text)
+                       wall_time_s=time.perf_counter() - started, executor=executor_text,
+                       references=refs)
 
 
 def _short(value: Any) -> str:

@@ -120,11 +120,13 @@ def handmade_outcome(model: Model, *, probe: str = "a_gj",
                           suggested_tolerance_mV=None if passed is not False else 0.05)
 
     comparisons = [comparison("arbor", "neuron", "backends", 2.5e-13, 1e-6),
-                   comparison("arbor", "analytic", "analytic", 0.0312, 0.01),
-                   comparison("neuron", "analytic", "analytic", 0.0031, 0.01),
+                   comparison("arbor", "analytic", "reference", 0.0312, 0.01),
+                   comparison("neuron", "analytic", "reference", 0.0031, 0.01),
                    comparison("analytic", "lumped", "references", math.pi * 1e-2, None)]
     return CheckOutcome(model=model, results=results, failures=dict(failures or {}),
-                        comparisons=comparisons, wall_time_s={"arbor": 0.5, "neuron": 1.25})
+                        comparisons=comparisons, wall_time_s={"arbor": 0.5, "neuron": 1.25},
+                        kinds={"arbor": "simulator", "neuron": "simulator",
+                               "analytic": "reference", "lumped": "reference"})
 
 
 def png_size(data: bytes) -> tuple[int, int]:

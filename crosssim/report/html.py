@@ -1,15 +1,20 @@
 """The report page: one self-contained HTML file (inline CSS, figures as PNG data URIs, no JS).
 
-Every string that comes from the user or a backend (model name, description, probe and
-source names, failure reasons, TOML) goes through :func:`html.escape`.  Numbers shown are
-those of ``report.json``, formatted by :func:`crosssim.outcome.format_mV`; each
-deviation cell also carries the exact value in a ``data-value`` attribute.
+The page is the Jinja2 template ``templates/report.html.j2`` with its stylesheet
+``templates/report.css``, both package files read through :mod:`importlib.resources` when a
+page is first rendered (as xarray does for its HTML repr).  This module prepares plain view
+data (already formatted strings and numbers); the templates lay it out, with autoescaping on,
+so every string from the user or a backend (model name, description, probe and source
+names, failure reasons, notes, TOML) is escaped by the template engine.  Numbers shown are
+those of ``report.json``, formatted by :func:`crosssim.report.text.format_mV`; each number
+cell also carries the exact value in a ``data-value`` attribute.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
+import importlib.resources
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,14 +24,16 @@ from crosssim.report.document import (
     ordered_comparisons,
     pair_label,
     probes_failing_first,
-    sources_of,
     status,
     tolerance_ratio,
     verdict_sentence,
 )
-from crosssim.report.text import format_mV
+from crosssim.report.text import format_mV, tolerance_key
 
 if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
+    from markupsafe import Markup
+
     from crosssim.outcome import CheckOutcome, Comparison
 
 #: Rows of the comparison table shown open (more if more fail); the rest up to
@@ -45,80 +52,50 @@ INLINE_LEVEL_ROWS = 12
 VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 _MARK = {"fail": "\u2717", "pass": "\u2713", "warn": "\u2713", "info": ""}
 
-CSS = """
-:root { --pass: #1a7f37; --fail: #cf222e; --error: #8250df; --warn: #9a6700;
-        --pass-bg: #dafbe1; --fail-bg: #ffebe9; --warn-bg: #fff8c5; --info-bg: #f6f8fa;
-        --line: #d0d7de; --muted: #57606a; }
-* { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       color: #1f2328; margin: 0 auto; padding: 1.5rem 2rem 3rem; max-width: 80rem;
-       line-height: 1.45; background: #fff; }
-h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
-h2 { font-size: 1.25rem; margin: 2rem 0 .6rem; padding-bottom: .25rem;
-     border-bottom: 1px solid var(--line); }
-h3 { font-size: 1.05rem; margin: 1.2rem 0 .4rem; }
-.meta, .note, figcaption { color: var(--muted); font-size: .9rem; }
-.description { margin: .2rem 0 .6rem; }
-.verdict { border-radius: 8px; padding: .9rem 1.2rem; margin: 1rem 0; color: #fff; }
-.verdict .word { font-size: 1.9rem; font-weight: 700; letter-spacing: .05em; margin-right: .8rem; }
-.verdict .sentence { font-size: 1.1rem; }
-.verdict .worst { display: block; margin-top: .3rem; font-size: .95rem; opacity: .95; }
-.verdict-pass { background: var(--pass); }
-.verdict-fail { background: var(--fail); }
-.verdict-error { background: var(--error); }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
-th, td { border: 1px solid var(--line); padding: .3rem .55rem; text-align: left;
-         vertical-align: top; }
-th { background: #f6f8fa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.fail td { background: var(--fail-bg); }
-td.status, td.pair { font-weight: 600; white-space: nowrap; }
-td.pair { font-weight: 400; }
-.wide { overflow-x: auto; }
-table.comparisons { font-size: .84rem; }
-table.comparisons th { font-size: .8rem; }
-tr.fail td.status, td.fail { color: var(--fail); }
-tr.pass td.status { color: var(--pass); }
-.matrix td { text-align: center; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.matrix th[scope=row] { text-align: right; }
-.matrix td.pass { background: var(--pass-bg); }
-.matrix td.warn { background: var(--warn-bg); color: var(--warn); }
-.matrix td.fail { background: var(--fail-bg); color: var(--fail); font-weight: 700; }
-.matrix td.info { background: var(--info-bg); }
-.matrix td.self { background: #eaeef2; color: var(--muted); }
-.matrix td.none { color: var(--muted); }
-.matrices { display: flex; flex-wrap: wrap; gap: 0 2rem; }
-.legend span { display: inline-block; padding: 0 .5rem; margin-right: .4rem;
-               border: 1px solid var(--line); }
-.legend .pass { background: var(--pass-bg); } .legend .warn { background: var(--warn-bg); }
-.legend .fail { background: var(--fail-bg); } .legend .info { background: var(--info-bg); }
-details summary { cursor: pointer; color: #0969da; margin: .2rem 0 .6rem; }
-td.floor { background: var(--warn-bg); color: var(--warn); font-weight: 600; }
-td.failed { color: var(--fail); }
-ul.terms { margin: .2rem 0 1rem; padding-left: 1.2rem; }
-.errors li { margin-bottom: .4rem; }
-.errors pre { margin: .2rem 0; }
-figure { margin: 1rem 0 1.5rem; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px;
-      padding: .6rem .8rem; overflow: auto; max-height: 32rem; font-size: .82rem;
-      white-space: pre-wrap; word-break: break-word; }
-.models { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr));
-          gap: 0 1.5rem; }
-code { font-size: .9em; }
-footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; }
-@media print {
-  body { max-width: none; padding: 0; }
-  pre { max-height: none; overflow: visible; }
-  .verdict, .matrix td, tr.fail td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  h2 { break-after: avoid; } figure, table { break-inside: avoid; }
-}
-"""
+#: Package and folder of the templates and the stylesheet.
+TEMPLATE_PACKAGE = "crosssim.report"
+TEMPLATE_FOLDER = "templates"
+STYLESHEET = "report.css"
 
 
-def escape(value: Any) -> str:
-    """``value`` as text safe inside HTML elements and quoted attributes."""
-    return html.escape(str(value), quote=True)
+def _package_text(name: str) -> str | None:
+    """The text of package file ``templates/<name>``, None if there is no such file."""
+    resource = importlib.resources.files(TEMPLATE_PACKAGE) / TEMPLATE_FOLDER / name
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def template_environment() -> jinja2.Environment:
+    """The Jinja2 environment of the report pages: templates from the package files,
+    autoescaping on, undefined names an error.  Created on first use, then shared."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(_package_text), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+
+
+@functools.lru_cache(maxsize=1)
+def stylesheet() -> Markup:
+    """The pages' CSS (package file ``templates/report.css``), marked safe for its
+    ``<style>`` element: CSS is no HTML, entities there would not be decoded."""
+    from markupsafe import Markup
+
+    text = _package_text(STYLESHEET)
+    if text is None:  # pragma: no cover - a broken installation
+        raise FileNotFoundError(f"{TEMPLATE_PACKAGE}/{TEMPLATE_FOLDER}/{STYLESHEET} is missing")
+    if "</style" in text.lower():  # pragma: no cover - would end the element early
+        raise ValueError(f"{STYLESHEET} must not contain '</style'")
+    return Markup(text)
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Template ``template`` of the package rendered with ``context`` and the stylesheet."""
+    return template_environment().get_template(template).render(
+        stylesheet=stylesheet(), **context)
 
 
 def data_uri_png(png: bytes) -> str:
@@ -126,9 +103,26 @@ def data_uri_png(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _number_cell(value: float | None, *, css: str = "num") -> str:
-    exact = "" if value is None or not math.isfinite(value) else f' data-value="{value!r}"'
-    return f'<td class="{css}"{exact}>{escape(format_mV(value))}</td>'
+def _number(value: float | None) -> dict[str, str | None]:
+    """A number cell: the text people read (:func:`format_mV`) and the exact value
+    (``repr``, None when there is none) for ``data-value``."""
+    exact = repr(value) if value is not None and math.isfinite(value) else None
+    return {"text": format_mV(value), "exact": exact}
+
+
+def _order(value: float | None) -> dict[str, str | None]:
+    """A fitted order cell: two decimals, ``n/a`` when there is none."""
+    if value is None or not math.isfinite(value):
+        return {"text": "n/a", "exact": None}
+    return {"text": f"{value:.2f}", "exact": repr(value)}
+
+
+_BLANK = {"text": "", "exact": None}
+
+
+def _figure(figure: ReportFigure) -> dict[str, str]:
+    return {"title": figure.title, "caption": figure.caption, "filename": figure.filename,
+            "uri": data_uri_png(figure.png)}
 
 
 def _cell_status(comparison: Comparison) -> str:
@@ -140,7 +134,69 @@ def _cell_status(comparison: Comparison) -> str:
     return state
 
 
-def _status_text(comparison: Comparison) -> str:
+def source_names(outcome: CheckOutcome) -> list[str]:
+    """The sources of the page: those asked for (simulators first), then any other source a
+    comparison names (an outcome built without ``kinds``)."""
+    names = list(dict.fromkeys(outcome.sources()))
+    for comparison in outcome.comparisons:
+        for name in (comparison.a, comparison.b):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _references(outcome: CheckOutcome) -> list[str]:
+    """The references that ran, in the order asked for, then any other gate a comparison
+    names."""
+    names = [name for name in outcome.sources("reference") if name in outcome.results]
+    for comparison in outcome.comparisons:
+        gate = comparison.gate
+        if gate not in (None, "backends") and gate not in names:
+            names.append(gate)
+    return names
+
+
+def _header(outcome: CheckOutcome, environment: Mapping[str, Any], run_id: str) -> dict:
+    model = outcome.model
+    return {"name": model.name, "description": model.description,
+            "date": str(environment.get("date_utc", "")), "run_id": run_id,
+            "sources": source_names(outcome), "n_cells": len(model.cells),
+            "n_junctions": len(model.gap_junctions),
+            "t_stop_ms": format_mV(model.simulation.t_stop_ms),
+            "dt_ms": format_mV(model.simulation.dt_ms)}
+
+
+def _verdict(outcome: CheckOutcome) -> dict:
+    """The banner: verdict word and sentence, the worst (or closest) comparison, notes."""
+    worst = None
+    failing = outcome.failing()
+    if failing:
+        first = ordered_comparisons(failing)[0]
+        worst = {"failing": True, "pair": pair_label(first), "probe": first.probe,
+                 "max_abs_mV": format_mV(first.max_abs_mV),
+                 "tolerance_mV": format_mV(first.tolerance_mV),
+                 "suggested_mV": (None if first.suggested_tolerance_mV is None
+                                  else format_mV(first.suggested_tolerance_mV))}
+    else:
+        gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
+        if gated:
+            closest = max(gated, key=lambda c: tolerance_ratio(c))
+            worst = {"failing": False, "pair": pair_label(closest), "probe": closest.probe,
+                     "max_abs_mV": format_mV(closest.max_abs_mV),
+                     "tolerance_mV": format_mV(closest.tolerance_mV)}
+    count = len(outcome.notes)
+    notes = ("" if not count else "1 note below explains this result." if count == 1
+             else f"{count} notes below explain this result.")
+    return {"state": outcome.verdict, "word": VERDICT_TEXT[outcome.verdict],
+            "sentence": verdict_sentence(outcome), "worst": worst, "notes_sentence": notes}
+
+
+def _notes(outcome: CheckOutcome) -> list[dict]:
+    return [{"kind": note.kind, "subject": note.subject, "message": note.message,
+             "action": note.action} for note in outcome.notes]
+
+
+def _result_text(comparison: Comparison) -> str:
     state = status(comparison)
     if state == "fail":
         return "\u2717 fail"
@@ -149,165 +205,33 @@ def _status_text(comparison: Comparison) -> str:
     return "reported"
 
 
-def _verdict_section(outcome: CheckOutcome) -> str:
-    verdict = outcome.verdict
-    failing = outcome.failing()
-    worst_line = ""
-    if failing:
-        first = ordered_comparisons(failing)[0]
-        worst_line = (f"worst: {escape(pair_label(first))} at probe {escape(first.probe)}: "
-                      f"max |dV| {escape(format_mV(first.max_abs_mV))} mV &gt; tolerance "
-                      f"{escape(format_mV(first.tolerance_mV))} mV")
-        if first.suggested_tolerance_mV is not None:
-            worst_line += (f"; suggested tolerance "
-                           f"{escape(format_mV(first.suggested_tolerance_mV))} mV")
-    else:
-        gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
-        if gated:
-            closest = max(gated, key=lambda c: tolerance_ratio(c))
-            worst_line = (f"closest to its limit: {escape(pair_label(closest))} at probe "
-                          f"{escape(closest.probe)}: {escape(format_mV(closest.max_abs_mV))} "
-                          f"mV of {escape(format_mV(closest.tolerance_mV))} mV")
-    return (f'<section class="verdict verdict-{verdict}" id="verdict" role="status">'
-            f'<span class="word">{VERDICT_TEXT[verdict]}</span>'
-            f'<span class="sentence">{escape(verdict_sentence(outcome))}</span>'
-            + (f'<span class="worst">{worst_line}</span>' if worst_line else "")
-            + "</section>")
-
-
-def _errors_section(outcome: CheckOutcome) -> str:
-    if not outcome.failures:
-        return ""
-    items = "".join(f"<li><strong>{escape(name)}</strong> failed:<pre>{escape(reason)}</pre></li>"
-                    for name, reason in sorted(outcome.failures.items()))
-    return (f'<section id="errors"><h2>Sources that failed</h2>'
-            f'<ul class="errors">{items}</ul>'
-            "<p class=note>Comparisons involving these sources are missing below.</p></section>")
-
-
-def _comparison_row(c: Comparison, *, windowed: bool, suggested: bool) -> str:
+def _comparison_row(c: Comparison) -> dict:
     state = status(c)
-    mismatched = f"{c.n_mismatched}/{c.n_samples}" if c.passed is not None else ""
-    return (
-        f'<tr class="{state}" data-a="{escape(c.a)}" data-b="{escape(c.b)}" '
-        f'data-probe="{escape(c.probe)}">'
-        f'<td class="status">{_status_text(c)}</td>'
-        f'<td class="pair">{escape(pair_label(c))}</td><td>{escape(c.probe)}</td>'
-        + _number_cell(c.max_abs_mV) + _number_cell(c.tolerance_mV)
-        + _number_cell(c.t_max_abs_ms) + _number_cell(c.a_at_max_mV)
-        + _number_cell(c.b_at_max_mV) + _number_cell(c.rms_mV)
-        + _number_cell(c.max_rel_range) + _number_cell(c.final_abs_mV)
-        + f'<td class="num">{escape(mismatched)}</td>'
-        + (_number_cell(c.window_start_ms) if windowed else "")
-        + ((_number_cell(c.suggested_tolerance_mV) if state == "fail"
-            else '<td class="num"></td>') if suggested else "")
-        + "</tr>")
+    return {
+        "state": state, "a": c.a, "b": c.b, "probe": c.probe, "result": _result_text(c),
+        "pair": pair_label(c),
+        "numbers": [_number(value) for value in (
+            c.max_abs_mV, c.tolerance_mV, c.t_max_abs_ms, c.a_at_max_mV, c.b_at_max_mV,
+            c.rms_mV, c.max_rel_range, c.final_abs_mV)],
+        "mismatched": f"{c.n_mismatched}/{c.n_samples}" if c.passed is not None else "",
+        "window_start": _number(c.window_start_ms),
+        "suggested": _number(c.suggested_tolerance_mV) if state == "fail" else _BLANK,
+    }
 
 
-def _comparisons_section(outcome: CheckOutcome) -> str:
+def _comparisons(outcome: CheckOutcome) -> dict:
+    """The comparison table: failing first, INLINE_ROWS open (or every failing one), the
+    rest up to MAX_TABLE_ROWS folded, the count of those left to report.json."""
     ordered = ordered_comparisons(outcome.comparisons)
-    if not ordered:
-        return ('<section id="comparisons"><h2>Comparisons</h2>'
-                "<p class=note>No comparison could be made.</p></section>")
-    windowed = any(c.window_start_ms > 0 for c in ordered)
     failing = len(outcome.failing())
-    head = ("<thead><tr><th>result</th><th>pair</th><th>probe</th><th>max |dV| (mV)</th>"
-            "<th>tolerance (mV)</th><th>at t (ms)</th><th>a there (mV)</th>"
-            "<th>b there (mV)</th><th>RMS (mV)</th><th>max / range</th>"
-            "<th>final |dV| (mV)</th><th>mismatched</th>"
-            + ("<th>from t (ms)</th>" if windowed else "")
-            + ("<th>suggested tolerance (mV)</th>" if failing else "") + "</tr></thead>")
-
-    def table(comparisons: Sequence[Comparison]) -> str:
-        rows = "".join(_comparison_row(c, windowed=windowed, suggested=bool(failing))
-                       for c in comparisons)
-        return (f'<div class="wide"><table class="comparisons">{head}<tbody>{rows}</tbody>'
-                "</table></div>")
-
     listed = ordered[:MAX_TABLE_ROWS]
     inline = listed[:max(INLINE_ROWS, failing)]
-    folded = listed[len(inline):]
-    text = table(inline)
-    if folded:
-        text += (f"<details><summary>Show {len(folded)} more comparisons (within tolerance "
-                 f"or only reported)</summary>{table(folded)}</details>")
-    if len(ordered) > MAX_TABLE_ROWS:
-        text += (f"<p class=note>{len(ordered) - MAX_TABLE_ROWS} more comparisons (within "
-                 "tolerance or only reported) are in <a href=\"report.json\">report.json</a>."
-                 "</p>")
-    summary = (f"{len(ordered)} comparisons, {failing} failing; failing first. "
-               "Backend pairs (<em>a vs b</em>) are symmetric; <em>a - reference</em> is "
-               "one-sided. Tolerance <em>n/a</em>: reported, not gated."
-               + (" Samples before <em>from t</em> are ignored." if windowed else ""))
-    return (f'<section id="comparisons"><h2>Comparisons</h2><p class=note>{summary}</p>'
-            f"{text}</section>")
-
-
-def _matrix_table(title: str, sources: Sequence[str],
-                  lookup: Mapping[frozenset, Comparison], *, probe: str) -> str:
-    header = "".join(f'<th scope="col">{escape(name)}</th>' for name in sources)
-    rows = []
-    for row in sources:
-        cells = []
-        for column in sources:
-            if row == column:
-                cells.append('<td class="self">\u2014</td>')
-                continue
-            comparison = lookup.get(frozenset((row, column)))
-            if comparison is None:
-                cells.append('<td class="none">n/a</td>')
-                continue
-            state = _cell_status(comparison)
-            tolerance = ("not gated" if comparison.tolerance_mV is None
-                         else f"tolerance {format_mV(comparison.tolerance_mV)} mV")
-            tip = (f"{pair_label(comparison)} at {comparison.probe}: max |dV| "
-                   f"{format_mV(comparison.max_abs_mV)} mV at t = "
-                   f"{format_mV(comparison.t_max_abs_ms)} ms; {tolerance}")
-            exact = (f' data-value="{comparison.max_abs_mV!r}"'
-                     if math.isfinite(comparison.max_abs_mV) else "")
-            mark = _MARK[state]
-            cells.append(f'<td class="{state}" data-row="{escape(row)}" '
-                         f'data-column="{escape(column)}" title="{escape(tip)}"{exact}>'
-                         f'{escape(format_mV(comparison.max_abs_mV))}'
-                         + (f" {mark}" if mark else "") + "</td>")
-        rows.append(f'<tr><th scope="row">{escape(row)}</th>{"".join(cells)}</tr>')
-    return (f'<table class="matrix" data-probe="{escape(probe)}"><caption>{title}</caption>'
-            f'<thead><tr><th></th>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-
-
-def _matrix_section(outcome: CheckOutcome) -> str:
-    sources = sources_of(outcome)
-    by_probe: dict[str, dict[frozenset, Comparison]] = {}
-    for comparison in outcome.comparisons:
-        by_probe.setdefault(comparison.probe, {})[
-            frozenset((comparison.a, comparison.b))] = comparison
-    probes = [p for p in probes_failing_first(outcome) if p in by_probe]
-    if not probes:
-        return ""
-    tables = []
-    if len(probes) > MAX_MATRIX_PROBES:
-        worst: dict[frozenset, Comparison] = {}
-        for lookup in by_probe.values():
-            for key, comparison in lookup.items():
-                held = worst.get(key)
-                if held is None or _worse(comparison, held):
-                    worst[key] = comparison
-        tables.append(_matrix_table(f"worst over all {len(probes)} probes", sources, worst,
-                                    probe="*"))
-    for probe in probes[:MAX_MATRIX_PROBES]:
-        tables.append(_matrix_table(f"probe <strong>{escape(probe)}</strong>", sources,
-                                    by_probe[probe], probe=probe))
-    more = ""
-    if len(probes) > MAX_MATRIX_PROBES:
-        more = (f"<p class=note>Matrices of {len(probes) - MAX_MATRIX_PROBES} more probes are "
-                "left out; every value is in the comparison table and report.json.</p>")
-    legend = ('<p class="legend note">Largest |dV| in mV between row and column source. '
-              '<span class="fail">\u2717 over tolerance</span>'
-              f'<span class="warn">\u2713 within, above {WARN_FRACTION:.0%} of tolerance</span>'
-              '<span class="pass">\u2713 within tolerance</span>'
-              '<span class="info">reported, not gated</span></p>')
-    return (f'<section id="matrix"><h2>Deviation matrix</h2>{legend}'
-            f'<div class="matrices">{"".join(tables)}</div>{more}</section>')
+    return {"count": len(ordered), "failing": failing,
+            "windowed": any(c.window_start_ms > 0 for c in ordered),
+            "suggested": bool(failing),
+            "inline": [_comparison_row(c) for c in inline],
+            "folded": [_comparison_row(c) for c in listed[len(inline):]],
+            "left_out": max(0, len(ordered) - MAX_TABLE_ROWS)}
 
 
 def _worse(candidate: Comparison, held: Comparison) -> bool:
@@ -318,30 +242,63 @@ def _worse(candidate: Comparison, held: Comparison) -> bool:
     return candidate.max_abs_mV > held.max_abs_mV
 
 
-def _figures_section(figures: Sequence[ReportFigure]) -> str:
-    if not figures:
-        return ""
-    parts = []
-    for figure in figures:
-        parts.append(
-            f'<figure><img src="{data_uri_png(figure.png)}" alt="{escape(figure.title)}">'
-            f"<figcaption><strong>{escape(figure.title)}.</strong> {escape(figure.caption)} "
-            f'(<a href="{escape(figure.filename)}">{escape(figure.filename)}</a>)'
-            "</figcaption></figure>")
-    return f'<section id="figures"><h2>Figures</h2>{"".join(parts)}</section>'
+def _matrix_cell(comparison: Comparison | None, row: str, column: str) -> dict:
+    if row == column:
+        return {"state": "self"}
+    if comparison is None:
+        return {"state": "none"}
+    state = _cell_status(comparison)
+    tolerance = ("not gated" if comparison.tolerance_mV is None
+                 else f"tolerance {format_mV(comparison.tolerance_mV)} mV")
+    tip = (f"{pair_label(comparison)} at {comparison.probe}: max |dV| "
+           f"{format_mV(comparison.max_abs_mV)} mV at t = "
+           f"{format_mV(comparison.t_max_abs_ms)} ms; {tolerance}")
+    return {"state": state, "column": column, "tip": tip,
+            "value": _number(comparison.max_abs_mV), "mark": _MARK[state]}
 
 
-def _order_cell(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return '<td class="num">n/a</td>'
-    return f'<td class="num" data-value="{value!r}">{value:.2f}</td>'
+def _matrix(sources: Sequence[str], lookup: Mapping[frozenset, Comparison], *, probe: str,
+            over_probes: int = 0) -> dict:
+    """One matrix: the largest |dV| between each row and column source."""
+    rows = [{"source": row,
+             "cells": [_matrix_cell(lookup.get(frozenset((row, column))), row, column)
+                       for column in sources]}
+            for row in sources]
+    return {"probe": probe, "over_probes": over_probes, "sources": list(sources),
+            "rows": rows}
 
 
-def _convergence_section(document: Mapping[str, Any] | None,
-                         figure: ReportFigure | None) -> str:
+def _matrices(outcome: CheckOutcome) -> dict | None:
+    """A matrix per probe (failing probes first, at most MAX_MATRIX_PROBES), led by the
+    worst over all probes when some are left out; None without comparisons."""
+    sources = source_names(outcome)
+    by_probe: dict[str, dict[frozenset, Comparison]] = {}
+    for comparison in outcome.comparisons:
+        by_probe.setdefault(comparison.probe, {})[
+            frozenset((comparison.a, comparison.b))] = comparison
+    probes = [p for p in probes_failing_first(outcome) if p in by_probe]
+    if not probes:
+        return None
+    tables = []
+    if len(probes) > MAX_MATRIX_PROBES:
+        worst: dict[frozenset, Comparison] = {}
+        for lookup in by_probe.values():
+            for key, comparison in lookup.items():
+                held = worst.get(key)
+                if held is None or _worse(comparison, held):
+                    worst[key] = comparison
+        tables.append(_matrix(sources, worst, probe="*", over_probes=len(probes)))
+    tables.extend(_matrix(sources, by_probe[probe], probe=probe)
+                  for probe in probes[:MAX_MATRIX_PROBES])
+    return {"tables": tables, "left_out": max(0, len(probes) - MAX_MATRIX_PROBES),
+            "warn_percent": f"{WARN_FRACTION:.0%}"}
+
+
+def _convergence(document: Mapping[str, Any] | None,
+                 figure: ReportFigure | None) -> dict | None:
     """Figure, fitted orders and per-run errors of a convergence study (its JSON document)."""
     if document is None:
-        return ""
+        return None
     from crosssim.report.convergence import (
         level_rows,
         methods_sentence,
@@ -350,118 +307,56 @@ def _convergence_section(document: Mapping[str, Any] | None,
         summary_sentence,
     )
 
-    parts = [f"<p class=note>{escape(summary_sentence(document))} Time integration: "
-             f"{escape(methods_sentence(document))}.</p>"]
-    if figure is not None:
-        parts.append(
-            f'<figure><img src="{data_uri_png(figure.png)}" alt="{escape(figure.title)}">'
-            f"<figcaption><strong>{escape(figure.title)}.</strong> {escape(figure.caption)} "
-            f'(<a href="{escape(figure.filename)}">{escape(figure.filename)}</a>)'
-            "</figcaption></figure>")
-    orders = order_rows(document)
-    if orders:
-        body = []
-        for row in orders:
-            local = ", ".join("n/a" if v is None else f"{v:.2f}" for v in row.local_orders)
-            body.append(
-                f'<tr data-backend="{escape(row.backend)}" data-study="{escape(row.study)}">'
-                f"<td>{escape(row.backend)}</td><td>{escape(row.study_label)}</td>"
-                + _order_cell(row.order_max) + _order_cell(row.order_rms)
-                + f'<td class="num">{escape(local)}</td>'
-                + ('<td class="floor">floor</td>' if row.floor else "<td>no</td>")
-                + _number_cell(row.finest_error_mV) + _number_cell(row.richardson_error_mV)
-                + _number_cell(row.estimated_finest_error_mV) + "</tr>")
-        parts.append(
-            "<h3>Fitted orders</h3>"
-            '<div class="wide"><table class="orders"><thead><tr><th>backend</th>'
-            "<th>study</th><th>order (max)</th><th>order (RMS)</th><th>local orders</th>"
-            "<th>error floor</th><th>finest level error (mV)</th>"
-            "<th>Richardson error (mV)</th><th>estimated finest error (mV)</th></tr></thead>"
-            f'<tbody>{"".join(body)}</tbody></table></div>'
-            '<ul class="note terms"><li><strong>order (max / RMS)</strong>: least-squares '
-            "slope of log error on log step over the levels; the error is the largest (or "
-            "RMS) deviation from the exact solution, largest over the probes.</li>"
-            "<li><strong>local orders</strong>: between successive levels, coarse to fine."
-            "</li><li><strong>error floor</strong>: the last local order is below half the "
-            "fitted one: the other discretisation (or the sample grid) limits the error; "
-            "refine it too.</li><li><strong>Richardson error</strong>: error of the trace "
-            "extrapolated from the two finest levels; <strong>estimated finest error</strong>"
-            ": |extrapolated - finest|, the estimate one has without an exact solution "
-            "(n/a: order below 0.5, not extrapolated).</li></ul>")
-    levels = level_rows(document)
-    if levels:
-        body = []
-        for row in levels:
-            space = "n/a" if row.space_value is None else f"{row.space_value:g}"
-            if row.error is not None:
-                tail = (f'<td class="failed" colspan="3">failed: {escape(row.error)}</td>'
-                        "<td></td>")
-            else:
-                tail = (_number_cell(row.max_abs_mV) + _number_cell(row.rms_mV)
-                        + f"<td>{escape(row.worst_probe)}</td>"
-                        + f"<td>{'cached' if row.cached else ''}</td>")
-            body.append(
-                f'<tr data-backend="{escape(row.backend)}" data-study="{escape(row.study)}">'
-                f"<td>{escape(row.study)}</td><td>{escape(row.backend)}</td>"
-                + _number_cell(row.dt_ms) + f'<td class="num">{escape(space)}</td>'
-                + _number_cell(row.cv_length_um) + tail + "</tr>")
-        table = ('<div class="wide"><table class="levels"><thead><tr><th>study</th>'
-                 f"<th>backend</th><th>dt (ms)</th><th>{escape(space_name(document))}</th>"
-                 "<th>CV length (um)</th><th>max |error| (mV)</th><th>RMS (mV)</th>"
-                 "<th>worst probe</th><th></th></tr></thead>"
-                 f'<tbody>{"".join(body)}</tbody></table></div>')
-        note = ('<p class=note>Per probe: <a href="convergence.csv">convergence.csv</a> '
-                "and the <code>convergence</code> block of "
-                '<a href="report.json">report.json</a>.</p>')
-        if len(levels) > INLINE_LEVEL_ROWS:
-            parts.append(f"<h3>Errors per run</h3><details><summary>Show the {len(levels)} "
-                         f"runs of the study</summary>{table}</details>{note}")
-        else:
-            parts.append(f"<h3>Errors per run</h3>{table}{note}")
-    errors = document.get("errors") or []
-    if errors:
-        items = "".join(f"<li><strong>{escape(e.get('source'))}</strong> failed:"
-                        f"<pre>{escape(e.get('reason'))}</pre></li>" for e in errors)
-        parts.append(f'<h3>Runs that failed</h3><ul class="errors">{items}</ul>')
+    orders = [{
+        "backend": row.backend, "study": row.study, "study_label": row.study_label,
+        "order_max": _order(row.order_max), "order_rms": _order(row.order_rms),
+        "local_orders": ", ".join("n/a" if v is None else f"{v:.2f}" for v in row.local_orders),
+        "floor": row.floor, "finest_error_mV": _number(row.finest_error_mV),
+        "richardson_error_mV": _number(row.richardson_error_mV),
+        "estimated_finest_error_mV": _number(row.estimated_finest_error_mV),
+    } for row in order_rows(document)]
+    levels = [{
+        "study": row.study, "backend": row.backend, "dt_ms": _number(row.dt_ms),
+        "space_value": "n/a" if row.space_value is None else f"{row.space_value:g}",
+        "cv_length_um": _number(row.cv_length_um), "error": row.error,
+        "max_abs_mV": _number(row.max_abs_mV), "rms_mV": _number(row.rms_mV),
+        "worst_probe": row.worst_probe, "cached": row.cached,
+    } for row in level_rows(document)]
     runs = document.get("runs") or {}
     wall = document.get("wall_time_s")
-    parts.append(
-        f"<p class=note>{escape(runs.get('computed', 0))} run(s) computed, "
-        f"{escape(runs.get('cached', 0))} from the results cache"
-        + (f", {wall:.1f} s" if isinstance(wall, (int, float)) else "")
-        + (f" ({escape(document['executor'])})" if document.get("executor") else "")
-        + ".</p>")
-    return f'<section id="convergence"><h2>Convergence</h2>{"".join(parts)}</section>'
+    return {
+        "summary": summary_sentence(document), "methods": methods_sentence(document),
+        "figure": None if figure is None else _figure(figure),
+        "orders": orders, "levels": levels, "fold_levels": len(levels) > INLINE_LEVEL_ROWS,
+        "space_name": space_name(document),
+        "errors": [{"source": error.get("source"), "reason": error.get("reason")}
+                   for error in document.get("errors") or []],
+        "computed": runs.get("computed", 0), "cached": runs.get("cached", 0),
+        "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else None,
+        "executor": document.get("executor") or None,
+    }
 
 
-def _key_value_table(rows: Sequence[tuple[str, Any]], *, css: str = "") -> str:
-    body = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td>{value}</td></tr>"
-                   for key, value in rows)
-    return f'<table class="{css}"><tbody>{body}</tbody></table>'
-
-
-def _tolerance_section(outcome: CheckOutcome) -> str:
+def _tolerances(outcome: CheckOutcome) -> dict:
+    """The model-wide tolerance of every gate that applies (simulator pairs and each
+    reference that ran), the window, and the per-probe overrides."""
     tolerance = outcome.model.tolerance
+    references = _references(outcome)
 
     def shown(value: float | None) -> str:
-        return "reported, not gated" if value is None else f"{escape(format_mV(value))} mV"
+        return "reported, not gated" if value is None else f"{format_mV(value)} mV"
 
-    rows = [("simulator vs simulator (backends_abs_mV)", shown(tolerance.backends_abs_mV)),
-            ("simulator - exact cable (analytic_abs_mV)", shown(tolerance.analytic_abs_mV)),
-            ("simulator - lumped (lumped_abs_mV)", shown(tolerance.lumped_abs_mV)),
-            ("samples ignored before (window_start_ms)",
-             f"{escape(format_mV(tolerance.window_start_ms))} ms")]
-    text = _key_value_table(rows, css="tolerances")
-    if tolerance.probes:
-        head = ("<tr><th>probe</th><th>backends (mV)</th><th>analytic (mV)</th>"
-                "<th>lumped (mV)</th></tr>")
-        body = "".join(
-            f"<tr><td>{escape(name)}</td>" + _number_cell(value.backends_abs_mV)
-            + _number_cell(value.analytic_abs_mV) + _number_cell(value.lumped_abs_mV) + "</tr>"
-            for name, value in tolerance.probes.items())
-        text += (f"<h3>Per-probe overrides</h3><table><thead>{head}</thead>"
-                 f"<tbody>{body}</tbody></table>")
-    return f'<section id="tolerances"><h2>Tolerances</h2>{text}</section>'
+    rows = [{"label": "simulator vs simulator (backends_abs_mV)",
+             "value": shown(tolerance.for_source("backends"))}]
+    rows += [{"label": f"simulator - {name} ({tolerance_key(name)})",
+              "value": shown(tolerance.for_source(name))} for name in references]
+    rows.append({"label": "samples ignored before (window_start_ms)",
+                 "value": f"{format_mV(tolerance.window_start_ms)} ms"})
+    gates = ["backends", *references]
+    probes = [{"name": name,
+               "cells": [_number(override.for_source(gate)) for gate in gates]}
+              for name, override in tolerance.probes.items()]
+    return {"rows": rows, "gates": gates, "probes": probes}
 
 
 def _short(value: Any) -> str:
@@ -473,26 +368,24 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _sources_section(outcome: CheckOutcome, environment: Mapping[str, Any]) -> str:
+def _sources(outcome: CheckOutcome, environment: Mapping[str, Any]) -> list[dict]:
+    """A row per source: its kind, whether it ran, its wall time and what it reports."""
     times = environment.get("wall_time_s") or {}
     rows = []
-    for name in sources_of(outcome):
+    for name in source_names(outcome):
         if name in outcome.results:
-            info = outcome.results[name].info
-            details = "; ".join(f"{escape(key)}: {escape(_short(value))}"
-                                for key, value in info.items())
+            details = "; ".join(f"{key}: {_short(value)}"
+                                for key, value in outcome.results[name].info.items())
             state = "ran"
         elif name in outcome.failures:
-            details, state = escape(outcome.failures[name]), "<span class=fail>failed</span>"
+            details, state = outcome.failures[name], "failed"
         else:
             details, state = "", "not run"
         seconds = times.get(name)
-        shown = "" if seconds is None else f"{seconds:.3f}"
-        rows.append(f"<tr><td>{escape(name)}</td><td>{state}</td>"
-                    f'<td class="num">{escape(shown)}</td><td>{details}</td></tr>')
-    return ('<section id="sources"><h2>Sources</h2><table><thead><tr><th>source</th>'
-            "<th>state</th><th>wall time (s)</th><th>details</th></tr></thead>"
-            f'<tbody>{"".join(rows)}</tbody></table></section>')
+        rows.append({"name": name, "kind": outcome.kinds.get(name, ""), "state": state,
+                     "wall_time_s": "" if seconds is None else f"{seconds:.3f}",
+                     "details": details})
+    return rows
 
 
 _ENVIRONMENT_LABELS = [
@@ -503,37 +396,26 @@ _ENVIRONMENT_LABELS = [
 ]
 
 
-def _environment_section(environment: Mapping[str, Any]) -> str:
+def _environment(environment: Mapping[str, Any]) -> list[dict]:
     rows = []
     for key, label in _ENVIRONMENT_LABELS:
         value = environment.get(key)
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value)) or None
-        shown = "not installed" if value is None and key in ("neuron", "arbor") else value
-        rows.append((label, f"<code>{escape(shown if shown is not None else 'n/a')}</code>"))
+        if value is None:
+            value = "not installed" if key in ("neuron", "arbor") else "n/a"
+        rows.append({"label": label, "value": str(value), "code": True})
     times = environment.get("wall_time_s") or {}
     if times:
-        rows.append(("wall time per source", escape(
-            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in times.items()))))
-    return f'<section id="environment"><h2>Environment</h2>{_key_value_table(rows)}</section>'
+        rows.append({"label": "wall time per source", "code": False,
+                     "value": ", ".join(f"{name} {seconds:.3f} s"
+                                        for name, seconds in times.items())})
+    return rows
 
 
-def _toml_block(text: str, filename: str) -> str:
-    note = ""
-    if len(text) > MAX_TOML_CHARS:
-        text = text[:MAX_TOML_CHARS]
-        note = (f"<p class=note>Shortened; the whole model is in "
-                f'<a href="{escape(filename)}">{escape(filename)}</a>.</p>')
-    return f"<pre>{escape(text)}</pre>{note}"
-
-
-def _model_section(given_toml: str, resolved_toml: str) -> str:
-    return ('<section id="model"><h2>Model</h2><div class="models">'
-            '<div><h3>As given (<a href="model.toml">model.toml</a>)</h3>'
-            f"{_toml_block(given_toml, 'model.toml')}</div>"
-            '<div><h3>As resolved, defaults filled '
-            '(<a href="model.resolved.toml">model.resolved.toml</a>)</h3>'
-            f"{_toml_block(resolved_toml, 'model.resolved.toml')}</div></div></section>")
+def _model_block(heading: str, filename: str, text: str) -> dict:
+    return {"heading": heading, "filename": filename, "text": text[:MAX_TOML_CHARS],
+            "shortened": len(text) > MAX_TOML_CHARS}
 
 
 def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
@@ -546,35 +428,22 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
     ``convergence`` (a study's JSON document) adds the "Convergence" section, with
     ``convergence_figure`` embedded in it.
     """
-    model = outcome.model
-    description = (f'<p class="description">{escape(model.description)}</p>'
-                   if model.description else "")
-    sources = ", ".join(escape(name) for name in sources_of(outcome))
-    meta = (f'<p class="meta">{escape(environment.get("date_utc", ""))} &middot; run '
-            f"<code>{escape(run_id)}</code> &middot; sources: {sources} &middot; "
-            f"{len(model.cells)} cells, {len(model.gap_junctions)} gap junctions, "
-            f"t = 0..{escape(format_mV(model.simulation.t_stop_ms))} ms, dt "
-            f"{escape(format_mV(model.simulation.dt_ms))} ms</p>")
-    links = " &middot; ".join(f'<a href="{escape(name)}">{escape(name)}</a>' for name in files)
-    body = "".join([
-        f"<header><h1>crosssim report: {escape(model.name)}</h1>{description}{meta}</header>",
-        _verdict_section(outcome),
-        _errors_section(outcome),
-        _comparisons_section(outcome),
-        _matrix_section(outcome),
-        _figures_section(figures),
-        _convergence_section(convergence, convergence_figure),
-        _tolerance_section(outcome),
-        _sources_section(outcome, environment),
-        _environment_section(environment),
-        _model_section(given_toml, resolved_toml),
-        f"<footer>Files of this run: {links}. "
-        '<a href="../../index.html">All runs</a>.</footer>' if files else
-        '<footer><a href="../../index.html">All runs</a>.</footer>',
-    ])
-    title = f"{VERDICT_TEXT[outcome.verdict]} \u2014 crosssim report: {model.name}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<meta name="color-scheme" content="light">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+    return render_page(
+        "report.html.j2",
+        header=_header(outcome, environment, run_id),
+        verdict=_verdict(outcome),
+        notes=_notes(outcome),
+        failures=[{"source": name, "reason": reason}
+                  for name, reason in sorted(outcome.failures.items())],
+        comparisons=_comparisons(outcome),
+        matrices=_matrices(outcome),
+        figures=[_figure(figure) for figure in figures],
+        convergence=_convergence(convergence, convergence_figure),
+        tolerances=_tolerances(outcome),
+        sources=_sources(outcome, environment),
+        environment=_environment(environment),
+        models=[_model_block("As given", "model.toml", given_toml),
+                _model_block("As resolved, defaults filled", "model.resolved.toml",
+                             resolved_toml)],
+        files=list(files),
+    )

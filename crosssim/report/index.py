@@ -1,7 +1,9 @@
 """``reports/index.html``: every run under a reports folder (model, date, verdict) with links.
 
 Runs are found by their ``<model>/<run id>/report.json``; folders whose name starts with a
-dot (reports being written) are ignored, so the index only lists complete runs.
+dot (reports being written) are ignored, so the index only lists complete runs.  The page is
+the template ``templates/index.html.j2`` with the run page's stylesheet
+(:func:`crosssim.report.html.render_page`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crosssim.report.html import CSS, VERDICT_TEXT, escape
+from crosssim.report.html import VERDICT_TEXT, render_page
 
 INDEX_NAME = "index.html"
 
@@ -70,38 +72,16 @@ def collect_runs(root: Path) -> list[RunEntry]:
     return sorted(runs, key=lambda run: (run.date_utc, run.run_id), reverse=True)
 
 
-def _verdict_cell(verdict: str) -> str:
-    css = verdict if verdict in VERDICT_TEXT else "error"
-    return (f'<td class="run-verdict {css}">'
-            f"{escape(VERDICT_TEXT.get(verdict, verdict.upper()))}</td>")
-
-
-def _row(run: RunEntry) -> str:
-    link = escape(run.folder)
+def _row(run: RunEntry) -> dict[str, Any]:
+    """A run as the template shows it: verdict word and colour, counts, largest |dV|."""
     worst = ("n/a" if run.worst_mV is None or not math.isfinite(run.worst_mV)
              else f"{run.worst_mV:.4g}")
-    failed = (f" (failed: {escape(', '.join(run.failed_sources))})"
-              if run.failed_sources else "")
-    return (f'<tr class="run" data-verdict="{escape(run.verdict)}">'
-            f"<td>{escape(run.date_utc)}</td><td>{escape(run.model)}</td>"
-            + _verdict_cell(run.verdict)
-            + f'<td class="num">{run.n_failing}/{run.n_comparisons}{failed}</td>'
-            f'<td class="num">{escape(worst)}</td>'
-            f'<td><a href="{link}/index.html">page</a> &middot; '
-            f'<a href="{link}/report.md">markdown</a> &middot; '
-            f'<a href="{link}/report.json">json</a> &middot; '
-            f'<a href="{link}/traces.csv">traces</a></td>'
-            f"<td><code>{escape(run.run_id)}</code></td></tr>")
-
-
-_HEAD = ("<tr><th>date (UTC)</th><th>model</th><th>verdict</th><th>failing / compared</th>"
-         "<th>largest |dV| (mV)</th><th>report</th><th>run</th></tr>")
-_INDEX_CSS = """
-td.run-verdict { font-weight: 700; color: #fff; text-align: center; }
-td.run-verdict.pass { background: var(--pass); }
-td.run-verdict.fail { background: var(--fail); }
-td.run-verdict.error { background: var(--error); }
-"""
+    return {"date_utc": run.date_utc, "model": run.model, "verdict": run.verdict,
+            "verdict_css": run.verdict if run.verdict in VERDICT_TEXT else "error",
+            "verdict_word": VERDICT_TEXT.get(run.verdict, run.verdict.upper()),
+            "n_failing": run.n_failing, "n_comparisons": run.n_comparisons,
+            "failed_sources": list(run.failed_sources), "worst_mV": worst,
+            "folder": run.folder, "run_id": run.run_id}
 
 
 def render_index(runs: list[RunEntry]) -> str:
@@ -109,20 +89,10 @@ def render_index(runs: list[RunEntry]) -> str:
     latest: dict[str, RunEntry] = {}
     for run in runs:
         latest.setdefault(run.model, run)
-    if runs:
-        body = (f"<p class=meta>{len(runs)} run(s) of {len(latest)} model(s), newest first.</p>"
-                "<h2>Latest run per model</h2>"
-                f'<table class="latest"><thead>{_HEAD}</thead><tbody>'
-                + "".join(_row(run) for run in sorted(latest.values(), key=lambda r: r.model))
-                + "</tbody></table><h2>All runs</h2>"
-                f'<table class="runs"><thead>{_HEAD}</thead><tbody>'
-                + "".join(_row(run) for run in runs) + "</tbody></table>")
-    else:
-        body = "<p class=note>No reports yet: run <code>crosssim report</code>.</p>"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>crosssim reports</title><style>{CSS}{_INDEX_CSS}</style></head>"
-            f"<body><header><h1>crosssim reports</h1></header>{body}</body></html>\n")
+    return render_page(
+        "index.html.j2",
+        latest=[_row(run) for run in sorted(latest.values(), key=lambda r: r.model)],
+        runs=[_row(run) for run in runs])
 
 
 def write_index(root: Path) -> Path:

@@ -124,6 +124,37 @@ class AlignmentError(CrossSimError, ValueError):
     """
 
 
+class TraceFileError(CrossSimError, ValueError):
+    """A trace file (long-form table, descriptor or column file) cannot be read.
+
+    ``path`` names the file, ``where`` the place in it (``line 7``, ``row 7`` of a Parquet
+    table, ``line 4 (time_unit)`` of a descriptor), ``line`` the 1-based line number when there
+    is one, ``value`` the offending text and ``allowed`` what would have been accepted.
+    The message is one line: ``PATH: WHERE: what is wrong; allowed: ...``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        where: str | None = None,
+        line: int | None = None,
+        value: Any = None,
+        allowed: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.where = where if where is not None else (f"line {line}" if line else None)
+        self.value = value
+        self.allowed = allowed
+        self.message = message
+        parts = [str(path)] + ([self.where] if self.where else [])
+        if allowed and allowed not in message:
+            message = f"{message}; allowed: {allowed}"
+        super().__init__(": ".join([*parts, message]))
+
+
 class ToleranceExceededError(CrossSimError, AssertionError):
     """A comparison found a deviation beyond its tolerance; carries the measured numbers."""
 

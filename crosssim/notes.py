@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
 
 NoteKind = Literal["stiff-junction", "mixed-methods", "idle-stimulus", "source-left-out",
-                   "source-skipped", "roundoff-floor", "unit-slip", "other"]
+                   "source-skipped", "roundoff-floor", "unit-slip", "probe-not-compared",
+                   "partial-span", "other"]
 
 __all__ = ["Note", "NoteKind", "model_notes"]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosssim.compare import AlignmentError, compare_results, infer_grid
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
     from crosssim.result import RunResult
     from crosssim.sources import SourceKind
+    from crosssim.tracefiles import TraceSource
 
 __all__ = [
     "HEADROOM",
@@ -242,6 +244,19 @@ def select_sources(backends: Sequence[str] | None = None,
     return chosen, notes
 
 
+def _trace_sources(traces: Sequence[str | Path | TraceSource], model: Model,
+                   reserved: Iterable[str]) -> list[TraceSource]:
+    """Load the trace files among ``traces`` (sources already loaded pass through)."""
+    if not traces:
+        return []
+    from crosssim.tracefiles import TraceSource, load_trace_files
+
+    loaded = [item for item in traces if isinstance(item, TraceSource)]
+    paths = [item for item in traces if not isinstance(item, TraceSource)]
+    return loaded + load_trace_files(paths, model=model,
+                                     reserved=[*reserved, *(s.name for s in loaded)])
+
+
 def _tolerance_overrides(backends_abs_mV: Any, analytic_abs_mV: Any, lumped_abs_mV: Any,
                          tolerances: Mapping[str, float | None] | None,
                          ) -> dict[str, float | None]:
@@ -263,23 +278,33 @@ def compare_all(model: Model, results: Mapping[str, RunResult],
                 kinds: Mapping[str, SourceKind], *,
                 overrides: Mapping[str, float | None] | None = None,
                 window_start_ms: float = 0.0, interpolate: bool = False,
-                ) -> tuple[list[Comparison], dict[str, str]]:
-    """Compare every pair of ``results`` at every probe and gate it (module docstring).
+                partial: Iterable[str] = ()) -> tuple[list[Comparison], dict[str, str]]:
+    """Compare every pair of ``results`` at every probe both have, and gate it (module
+    docstring).
 
-    Returns the comparisons and the pairs that could not be aligned (``"a vs b"`` ->
-    reason).
+    ``partial``: sources that may cover only part of the model's run or of its probes
+    (traces from files): their pairs are compared on the span both cover, never
+    extrapolated; every other pair must cover ``0 .. t_stop_ms``.  Returns the comparisons
+    and the pairs that could not be aligned (``"a vs b"`` -> reason).
     """
     labels = [probe.label for probe in model.effective_probes()]
+    partial = set(partial)
     comparisons: list[Comparison] = []
     failures: dict[str, str] = {}
     for a, b, kind in source_pairs({name: kinds[name] for name in kinds if name in results}):
         gate = "backends" if kind == "backends" else (b if kind == "reference" else None)
-        tolerances = [probe_tolerance(model, gate, label, overrides) for label in labels]
+        shared = [label for label in labels
+                  if label in results[a].probes and label in results[b].probes]
+        if not shared:
+            continue  # the file's notes say which probes it lacks
+        tolerances = [probe_tolerance(model, gate, label, overrides) for label in shared]
+        whole_run = not ({a, b} & partial)
         try:
             comparisons.extend(compare_results(
-                results[a], results[b], kind=kind, tolerance_mV=tolerances, probes=labels,
-                window_start_ms=window_start_ms, start_ms=0.0,
-                stop_ms=model.simulation.t_stop_ms, interpolate=interpolate))
+                results[a], results[b], kind=kind, tolerance_mV=tolerances, probes=shared,
+                window_start_ms=window_start_ms, start_ms=0.0 if whole_run else None,
+                stop_ms=model.simulation.t_stop_ms if whole_run else None,
+                interpolate=interpolate))
         except AlignmentError as exc:
             failures[f"{a} vs {b}"] = str(exc)
     return comparisons, failures
@@ -292,7 +317,8 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
           tolerances: Mapping[str, float | None] | None = None,
           window_start_ms: float | None = None, interpolate: bool = False,
           runner: Runner | None = None, progress: Any = None,
-          extra_notes: Iterable[Note] = ()) -> CheckOutcome:
+          extra_notes: Iterable[Note] = (),
+          traces: Sequence[str | Path | TraceSource] = ()) -> CheckOutcome:
     """Run ``backends`` (simulators; default: every installed default simulator) and
     ``references`` (default: every installed default reference) on ``model``, compare all
     pairs at every probe and gate them (see the module docstring).
@@ -304,16 +330,26 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
     (default: the registry's source; tests inject synthetic sources).  ``progress`` has
     ``start(label)``/``finish(label, outcome)``.  Notes that explain the result (the model's,
     sources left out or skipped, ``extra_notes``) are in ``outcome.notes``.
+
+    ``traces``: trace files (see :mod:`crosssim.tracefiles`) or sources already loaded from
+    them; each joins the comparison with the kind its file declares, on the span and the
+    probes it covers (a bad file raises TraceFileError before anything runs).
     """
     overrides = _tolerance_overrides(backends_abs_mV, analytic_abs_mV, lumped_abs_mV,
                                      tolerances)
     window = check_window(model, window_start_ms)
     kinds, notes = select_sources(backends, references)
-    notes = [*model_notes(model, list(kinds)), *notes, *extra_notes]
+    files = _trace_sources(traces, model, reserved=kinds)
+    notes = [*model_notes(model, list(kinds)), *notes, *extra_notes,
+             *(note for source in files for note in source.notes)]
     results, failures, wall, run_notes = run_sources(model, list(kinds), runner=runner,
                                                      progress=progress)
+    for source in files:
+        kinds[source.name] = source.kind
+        results[source.name] = source.result
     comparisons, pair_failures = compare_all(model, results, kinds, overrides=overrides,
-                                             window_start_ms=window, interpolate=interpolate)
+                                             window_start_ms=window, interpolate=interpolate,
+                                             partial=[source.name for source in files])
     failures.update(pair_failures)
     return CheckOutcome(model=model, results=results, failures=failures,
                         comparisons=comparisons, wall_time_s=wall,

@@ -25,6 +25,7 @@ from crosssim.commands.common import (
     add_backend_argument,
     add_model_arguments,
     add_tolerance_arguments,
+    add_traces_argument,
     check_writable,
     resolve_model,
     selected_sources,
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and empty on exit 2 (the reason is on stderr); progress always goes to stderr.")
     add_model_arguments(parser)
     add_backend_argument(parser)
+    add_traces_argument(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text table (default) or one JSON document on stdout")
     parser.add_argument("--junit", type=Path, default=None, metavar="FILE",
@@ -152,7 +154,7 @@ def execute(args: argparse.Namespace) -> int:
         outcome = check(
             model, backends=backends, references=references,
             tolerances=tolerance_overrides(args), window_start_ms=args.window_start,
-            interpolate=args.interpolate, progress=progress)
+            interpolate=args.interpolate, progress=progress, traces=args.traces)
         written = _write_outputs(args, outcome)
     if args.format == "json":
         for line in render_notes(outcome.notes):  # the document has them; people too

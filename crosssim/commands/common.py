@@ -48,6 +48,15 @@ def add_backend_argument(parser: argparse.ArgumentParser, *, references: bool = 
             "(see 'crosssim sources')")
 
 
+def add_traces_argument(parser: argparse.ArgumentParser) -> None:
+    """``--traces FILE`` (repeatable): traces from other tools as sources."""
+    parser.add_argument(
+        "--traces", action="append", default=[], type=Path, metavar="FILE",
+        help="traces from a file as a source (repeatable): a long-form CSV/Parquet table "
+        "(probe, t_ms, v_mV, optional backend and kind columns) or a TOML descriptor of "
+        "per-probe column files; see README 'Traces from other tools'")
+
+
 def add_output_argument(parser: argparse.ArgumentParser) -> None:
     """``--out DIR`` (default: reports/<model name>)."""
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",

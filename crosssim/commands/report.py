@@ -23,6 +23,7 @@ from crosssim.commands.common import (
     Progress,
     add_backend_argument,
     add_model_arguments,
+    add_traces_argument,
     check_writable,
     resolve_model,
     selected_sources,
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "For tolerance flags use 'crosssim check --report'.")
     add_model_arguments(parser)
     add_backend_argument(parser)
+    add_traces_argument(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_REPORTS, metavar="DIR",
                         help=f"reports folder (default: {DEFAULT_REPORTS}); the run is "
                         "written to DIR/<model>/<run id>/ and DIR/index.html lists every run")
@@ -100,7 +102,8 @@ def execute(args: argparse.Namespace) -> int:
         if given:
             raise UsageError(f"{', '.join(given)}: only with --converge")
     progress = Progress(quiet=args.quiet, stream=sys.stderr)
-    outcome = check(model, backends=backends, references=references, progress=progress)
+    outcome = check(model, backends=backends, references=references, progress=progress,
+                    traces=args.traces)
     folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
     if study is not None:

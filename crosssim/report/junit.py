@@ -4,7 +4,9 @@
 * a comparison over its tolerance carries a ``<failure>`` whose text is the numpy.testing
   style message (:func:`crosssim.report.text.failure_message`);
 * a comparison that is only reported (not gated) passes and says so in ``<system-out>``;
-* a source that is missing or failed is a test case ``"source <name>"`` with an ``<error>``.
+* a source that is missing or failed is a test case ``"source <name>"`` with an ``<error>``;
+* every note that explains the result is a suite property ``note.<i>.<kind>`` and is
+  appended to each failure's text and to the suite's ``<system-out>``.
 
 The XML is built with :mod:`xml.etree.ElementTree`, which escapes every name and message.
 """
@@ -38,6 +40,7 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
 
     model = outcome.model.name
     comparisons = outcome.comparisons
+    notes_text = "".join("\n" + note.text() for note in outcome.notes)
     n_failures = sum(1 for c in comparisons if c.passed is False)
     n_errors = len(outcome.failures)
     total_time = sum(outcome.wall_time_s.values())
@@ -54,6 +57,9 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
     suite = ET.SubElement(root, "testsuite", attributes)
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", {"name": "verdict", "value": outcome.verdict})
+    for index, note in enumerate(outcome.notes):
+        ET.SubElement(properties, "property",
+                      {"name": f"note.{index}.{_clean(note.kind)}", "value": _clean(note.text())})
     for name, seconds in sorted(outcome.wall_time_s.items()):
         ET.SubElement(properties, "property",
                       {"name": f"wall_time_s.{_clean(name)}", "value": f"{seconds:.3f}"})
@@ -71,7 +77,7 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
             "classname": _clean(model), "name": _clean(f"{c.a} vs {c.b} @ {c.probe}"),
             "time": "0"})
         if c.passed is False:
-            message = failure_message(c)
+            message = failure_message(c) + notes_text
             failure = ET.SubElement(case, "failure", {
                 "message": _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
                                   f"t = {c.t_max_abs_ms:g} ms > tolerance {c.tolerance_mV:g} mV"),
@@ -83,6 +89,9 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
             out = ET.SubElement(case, "system-out")
             out.text = _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
                               f"t = {c.t_max_abs_ms:g} ms, rms {c.rms_mV:.6g} mV; {gate}")
+    if outcome.notes:
+        out = ET.SubElement(suite, "system-out")
+        out.text = _clean(notes_text.lstrip("\n"))
     return root
 
 

@@ -1,9 +1,9 @@
 """``report.md``: GitHub-flavoured Markdown short enough for a PR comment or a CI step summary.
 
-The verdict line, one table (failing first, at most :data:`MAX_ROWS` rows), the failed
-sources, the figures as relative image links, the fitted orders of a convergence study
-(when the report has one) and one line of environment.  User strings
-are escaped so they cannot open a table cell, a link or an HTML tag.
+The verdict line, the notes that explain the result, one table (failing first, at most
+:data:`MAX_ROWS` rows), the failed sources, the figures as relative image links, the fitted
+orders of a convergence study (when the report has one) and one line of environment.  User
+strings are escaped so they cannot open a table cell, a link or an HTML tag.
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                  + (f" \u00b7 run {md_code(run_id)}" if run_id else ""))
     if model.description:
         lines += ["", f"> {md_text(model.description)}"]
+    if outcome.notes:
+        lines += ["", "**Notes**", ""]
+        lines += [f"- {md_code(note.subject)}: {md_text(note.message)}"
+                  + (f" \u2014 *fix:* {md_text(note.action)}" if note.action else "")
+                  for note in outcome.notes]
     if outcome.failures:
         lines += ["", "**Sources that failed**", ""]
         lines += [f"- {md_code(name)}: {md_text(reason)}"

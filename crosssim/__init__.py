@@ -21,14 +21,29 @@ from crosssim.model import (
 
 __version__ = "0.1.0"
 
+#: Names imported on first use (numpy and the registry are not needed by every import).
+_LAZY = {"RunResult": "crosssim.result", "CheckOutcome": "crosssim.outcome",
+         "Note": "crosssim.notes"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'crosssim' has no attribute {name!r}")
+
 __all__ = [
     "Cell",
+    "CheckOutcome",
     "CrossSimError",
     "Discretization",
     "GapJunction",
     "InvalidModelError",
     "Model",
+    "Note",
     "Probe",
+    "RunResult",
     "Simulation",
     "Stimulus",
     "Tolerance",

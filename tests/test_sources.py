@@ -263,3 +263,16 @@ def test_file_source_missing_a_probe_is_reported_not_dropped(tmp_path):
     assert any(note.kind == "probe-not-compared" and "b_gj" in note.text()
                for note in outcome.notes)
     assert outcome.to_document()["notes"]
+
+
+def test_runresult_is_public_and_the_registry_imports_no_simulator():
+    code = ("import sys, crosssim\n"
+            "from crosssim import RunResult\n"
+            "from crosssim.sources import source_table, available_sources\n"
+            "rows = source_table(); available_sources()\n"
+            "assert RunResult.__module__ == 'crosssim.result'\n"
+            "print(sorted(m for m in ('arbor', 'neuron', 'jax', 'jaxley') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -252,6 +252,8 @@ def test_junit_xml_one_case_per_comparison_and_escaped(seed):
     cases = suite.findall("testcase")
     assert suite.get("tests") == str(len(cases)) == "7"
     assert (suite.get("failures"), suite.get("errors")) == ("2", "1")
+    # reported-only comparisons (arbor - lumped, analytic vs lumped) are skipped, not passed
+    assert suite.get("skipped") == root.get("skipped") == "4"
     names = [case.get("name") for case in cases]
     assert "arbor vs analytic @ a_gj" in names and "source neuron" in names
     assert {case.get("classname") for case in cases} == {"two_cells"}
@@ -260,8 +262,11 @@ def test_junit_xml_one_case_per_comparison_and_escaped(seed):
     assert "0.02 mV" in failure.get("message")
     error = cases[names.index("source neuron")].find("error")
     assert 'bad <xml> & "quotes"' in error.get("message")
-    passing = cases[names.index("analytic vs lumped @ a_gj")]
-    assert passing.find("failure") is None and "not gated" in passing.find("system-out").text
+    reported = cases[names.index("analytic vs lumped @ a_gj")]
+    assert reported.find("failure") is None
+    assert reported.find("skipped").get("message").startswith("reported, not gated: max |")
+    assert failure is not None and cases[names.index("arbor vs analytic @ a_gj")].find(
+        "skipped") is None
 
 
 # assert_agree and the pytest plugin ---------------------------------------------------------------

@@ -3,7 +3,8 @@
 * ``classname`` is the model name, ``name`` is ``"<a> vs <b> @ <probe>"``;
 * a comparison over its tolerance carries a ``<failure>`` whose text is the numpy.testing
   style message (:func:`crosssim.report.text.failure_message`);
-* a comparison that is only reported (not gated) passes and says so in ``<system-out>``;
+* a comparison that is only reported (not gated) is ``<skipped>`` with its numbers, so a CI
+  never counts it as a passing test;
 * a source that is missing or failed is a test case ``"source <name>"`` with an ``<error>``;
 * every note that explains the result is a suite property ``note.<i>.<kind>`` and is
   appended to each failure's text and to the suite's ``<system-out>``.
@@ -43,17 +44,18 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
     notes_text = "".join("\n" + note.text() for note in outcome.notes)
     n_failures = sum(1 for c in comparisons if c.passed is False)
     n_errors = len(outcome.failures)
+    n_skipped = sum(1 for c in comparisons if c.passed is None)
     total_time = sum(outcome.wall_time_s.values())
     attributes = {
         "name": f"crosssim check {model}",
         "tests": str(len(comparisons) + n_errors),
         "failures": str(n_failures),
         "errors": str(n_errors),
-        "skipped": "0",
+        "skipped": str(n_skipped),
         "time": f"{total_time:.3f}",
     }
-    root = ET.Element("testsuites", {key: attributes[key]
-                                     for key in ("name", "tests", "failures", "errors", "time")})
+    root = ET.Element("testsuites", {key: attributes[key] for key in
+                                     ("name", "tests", "failures", "errors", "skipped", "time")})
     suite = ET.SubElement(root, "testsuite", attributes)
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", {"name": "verdict", "value": outcome.verdict})
@@ -84,11 +86,14 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
                 "type": "ToleranceExceededError"})
             failure.text = _clean(message)
         else:
-            gate = ("not gated (reported only)" if c.passed is None
-                    else f"within tolerance {c.tolerance_mV:g} mV")
-            out = ET.SubElement(case, "system-out")
-            out.text = _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
-                              f"t = {c.t_max_abs_ms:g} ms, rms {c.rms_mV:.6g} mV; {gate}")
+            numbers = (f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
+                       f"t = {c.t_max_abs_ms:g} ms, rms {c.rms_mV:.6g} mV")
+            if c.passed is None:
+                ET.SubElement(case, "skipped", {
+                    "message": _clean(f"reported, not gated: {numbers}")})
+            else:
+                out = ET.SubElement(case, "system-out")
+                out.text = _clean(f"{numbers}; within tolerance {c.tolerance_mV:g} mV")
     if outcome.notes:
         out = ET.SubElement(suite, "system-out")
         out.text = _clean(notes_text.lstrip("\n"))

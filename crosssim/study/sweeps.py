@@ -209,7 +209,7 @@ def _path_problem(model: Model, path: str) -> str | None:
     """Why ``path`` does not lead to a field of ``model``, or None when it does."""
     from pydantic import BaseModel
 
-    from crosssim.model import _join_dotted_names
+    from crosssim.model.overrides import _join_dotted_names
 
     node: Any = model
     # names with dots (probe labels such as hub_x0.5) stay whole, as in apply_overrides

@@ -17,7 +17,8 @@ The package, imported in one direction (each module only from those above it):
 * :mod:`~crosssim.model.validation_errors`: pydantic's errors as one-line
   :class:`~crosssim.errors.InvalidModelError`;
 * :mod:`~crosssim.model.loading`: TOML in and out;
-* :mod:`~crosssim.model.overrides`: the ``--set PATH=VALUE`` path language.
+* :mod:`~crosssim.model.overrides`: the ``--set PATH=VALUE`` path language
+  (:func:`resolve_path`, :func:`path_problem`, :func:`apply_overrides`).
 """
 
 from crosssim.model.loading import (
@@ -27,7 +28,13 @@ from crosssim.model.loading import (
     loads_model,
     model_from_dict,
 )
-from crosssim.model.overrides import apply_overrides, parse_override
+from crosssim.model.overrides import (
+    ResolvedPath,
+    apply_overrides,
+    parse_override,
+    path_problem,
+    resolve_path,
+)
 from crosssim.model.schema import (
     MAX_CVS_PER_CELL,
     MAX_STEPS,
@@ -61,6 +68,7 @@ __all__ = [
     "NeuronOptions",
     "Probe",
     "ProbeTolerance",
+    "ResolvedPath",
     "Simulation",
     "Stimulus",
     "Tolerance",
@@ -71,4 +79,6 @@ __all__ = [
     "loads_model",
     "model_from_dict",
     "parse_override",
+    "path_problem",
+    "resolve_path",
 ]

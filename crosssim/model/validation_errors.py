@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from crosssim.errors import InvalidModelError
 from crosssim.model.schema import NAME_ALLOWED, _FieldError, _Frozen
 
+__all__ = ["spelling_hint"]
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,39}$")
 
 
@@ -58,14 +60,11 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         return InvalidModelError(f"{inner.message}; allowed: {inner.allowed}",
                                  source=source, field=full, allowed=inner.allowed)
     if kind == "extra_forbidden":
-        import difflib
-
         key = str(error["loc"][-1]) if error.get("loc") else ""
         parent = tuple(error.get("loc", ()))[:-1]
         siblings = [str(e["loc"][-1]) for e in errors
                     if e.get("type") == "missing" and tuple(e["loc"])[:-1] == parent]
-        close = difflib.get_close_matches(key, siblings or _all_field_names(), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
+        hint = spelling_hint(key, siblings or _all_field_names())
         return InvalidModelError(f"unknown key; {hint} (see README: model format)",
                                  source=source, field=field)
     if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
@@ -88,6 +87,15 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         shown = shown[:57] + "..."
     return InvalidModelError(f"{message} (got {shown})", source=source, field=field,
                              value=given, allowed=message)
+
+
+def spelling_hint(word: str, candidates: Iterable[str]) -> str:
+    """``did you mean 'x'?`` naming the candidate closest to ``word``, else
+    ``check the spelling``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f"did you mean {close[0]!r}?" if close else "check the spelling"
 
 
 def _all_field_names() -> list[str]:

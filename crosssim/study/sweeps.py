@@ -199,53 +199,12 @@ def parse_grid(specs: Sequence[str]) -> list[GridDimension]:
 
 def validate_grid(model: Model, dimensions: Sequence[GridDimension]) -> None:
     """UsageError when a path does not name a field of ``model`` (a typo, not a bad value)."""
+    from crosssim.model import path_problem
+
     for dimension in dimensions:
-        problem = _path_problem(model, dimension.path)
+        problem = path_problem(model, dimension.path)
         if problem:
             raise UsageError(f"--grid {dimension.path}: {problem}")
-
-
-def _path_problem(model: Model, path: str) -> str | None:
-    """Why ``path`` does not lead to a field of ``model``, or None when it does."""
-    from pydantic import BaseModel
-
-    from crosssim.model import _join_dotted_names
-
-    node: Any = model
-    # names with dots (probe labels such as hub_x0.5) stay whole, as in apply_overrides
-    keys = _join_dotted_names(path.split("."), model.to_dict())
-    for depth, key in enumerate(keys):
-        where = ".".join(keys[:depth]) or "the model"
-        if isinstance(node, BaseModel):
-            fields = type(node).model_fields
-            if key not in fields:
-                return (f"{where} has no field {key!r}; fields: "
-                        + ", ".join(sorted(fields)))
-            node = getattr(node, key)
-        elif isinstance(node, (list, tuple)):
-            if key.lstrip("-").isdigit():
-                index = int(key)
-                if not -len(node) <= index < len(node):
-                    return f"{where}: index {index} out of range 0..{len(node) - 1}"
-                node = node[index]
-            else:
-                names = [getattr(item, "name", None) for item in node]
-                labels = [getattr(item, "label", None) for item in node]
-                if key in names:
-                    node = node[names.index(key)]
-                elif key in labels:
-                    node = node[labels.index(key)]
-                else:
-                    shown = [n for n in names if n] or [str(i) for i in range(len(node))]
-                    return f"{where} has no entry named {key!r}; one of: " + ", ".join(
-                        shown[:10])
-        elif isinstance(node, Mapping):
-            node = node.get(key)
-        elif node is None:
-            return None  # an unset optional table (e.g. discretization.max_extent_um)
-        else:
-            return f"{where} is a value, not a table or list"
-    return None
 
 
 def grid_points(dimensions: Sequence[GridDimension]) -> list[dict[str, Any]]:

@@ -1,45 +1,32 @@
-"""The neutral model: passive unbranched cables joined by gap junctions.
+"""The model format: frozen pydantic classes, their validators and the format's limits.
 
-A model is plain frozen data (pydantic models) whose field names carry their units.  It is
-built from a TOML file (:func:`load_model`), a dict (:func:`model_from_dict`) or Python
-objects, validated once, and never belongs to one simulator.
-
-Conventions used everywhere in crosssim:
-
-* positions ``x`` run from 0 to 1 along a cable (0 is the first end);
-* cables have sealed ends;
-* a sample grid is ``t = k * sample_dt_ms`` for ``k = 0 .. t_stop_ms / sample_dt_ms``
-  (both ends included).
+Field names carry their units (``length_um``, ``g_uS``).  Validators raise ``ValueError``
+or :class:`_FieldError` (which knows its dotted field path);
+:mod:`crosssim.model.validation_errors` turns what pydantic collects into one
+:class:`~crosssim.errors.InvalidModelError`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
-import sys
 import typing
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from crosssim.errors import InvalidModelError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 __all__ = [
+    "MAX_CVS_PER_CELL",
+    "MAX_STEPS",
+    "NAME_ALLOWED",
+    "NAME_PATTERN",
     "ArborOptions",
     "BackendOptions",
     "Cell",
@@ -52,13 +39,6 @@ __all__ = [
     "Simulation",
     "Stimulus",
     "Tolerance",
-    "apply_overrides",
-    "dump_model",
-    "dumps_model",
-    "load_model",
-    "loads_model",
-    "model_from_dict",
-    "parse_override",
 ]
 
 #: Relative slack when checking that one time is a whole multiple of another.
@@ -559,6 +539,10 @@ class Model(_Frozen):
 
     def replace(self, **changes: Any) -> Model:
         """A validated copy with top-level fields replaced."""
+        # loading builds on this module; importing it here, when called, keeps the
+        # package's import graph one-way (schema <- validation_errors <- loading)
+        from crosssim.model.loading import model_from_dict
+
         return model_from_dict({**self.to_dict(), **changes}, source="<replace>")
 
 
@@ -571,298 +555,3 @@ class _FieldError(ValueError):
         self.allowed = allowed
         super().__init__(message)
 
-
-# Loading -----------------------------------------------------------------------------------
-
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,39}$")
-
-
-def _field_path(loc: Iterable[Any], data: Any) -> str:
-    """Dotted path of a pydantic error location, naming cells by index and name."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, str) and item.startswith(("function-", "tagged-union")):
-            continue
-        if isinstance(item, int):
-            label = f"{item}"
-            if isinstance(node, (list, tuple)) and 0 <= item < len(node):
-                node = node[item]
-                if (isinstance(node, Mapping) and isinstance(node.get("name"), str)
-                        and _SAFE_NAME.match(node["name"])):
-                    label = f"{item}({node['name']})"
-            else:
-                node = None
-            parts.append(label)
-        else:
-            text = str(item)
-            # a hostile key (newline, markup, empty) is quoted so the message stays one line
-            parts.append(text if re.fullmatch(r"[A-Za-z0-9_\-]+", text) else repr(text))
-            node = node.get(item) if isinstance(node, Mapping) else None
-    return ".".join(parts)
-
-
-def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelError:
-    """The first pydantic error as one InvalidModelError naming the field and what is allowed."""
-    errors = exc.errors(include_url=False)
-    # A misspelt key shows up as "unknown key" plus "missing": the unknown key says more.
-    error = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
-    field = _field_path(error.get("loc", ()), data)
-    kind = error.get("type", "")
-    ctx = error.get("ctx") or {}
-    given = error.get("input")
-    inner = ctx.get("error")
-    if isinstance(inner, _FieldError):
-        full = f"{field}.{inner.field}" if field else inner.field
-        return InvalidModelError(f"{inner.message}; allowed: {inner.allowed}",
-                                 source=source, field=full, allowed=inner.allowed)
-    if kind == "extra_forbidden":
-        import difflib
-
-        key = str(error["loc"][-1]) if error.get("loc") else ""
-        parent = tuple(error.get("loc", ()))[:-1]
-        siblings = [str(e["loc"][-1]) for e in errors
-                    if e.get("type") == "missing" and tuple(e["loc"])[:-1] == parent]
-        close = difflib.get_close_matches(key, siblings or _all_field_names(), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
-        return InvalidModelError(f"unknown key; {hint} (see README: model format)",
-                                 source=source, field=field)
-    if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
-        # a list that is too short, e.g. a junction's x = [0.5]
-        parent = _field_path(tuple(error["loc"])[:-1], data)
-        index = error["loc"][-1]
-        return InvalidModelError(f"too few items (item {index} is missing)", source=source,
-                                 field=parent, allowed=f"at least {index + 1} items")
-    if kind == "missing":
-        return InvalidModelError("required field is missing; see README: model format",
-                                 source=source, field=field)
-    message = error.get("msg", "invalid value")
-    message = message.removeprefix("Value error, ")
-    if kind == "string_pattern_mismatch":
-        message = f"allowed: {NAME_ALLOWED}"
-    if isinstance(given, (dict, list, tuple)):
-        return InvalidModelError(message, source=source, field=field, allowed=message)
-    shown = repr(given)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return InvalidModelError(f"{message} (got {shown})", source=source, field=field,
-                             value=given, allowed=message)
-
-
-def _all_field_names() -> list[str]:
-    """Every field name of every part of the model format (for spelling hints)."""
-    names: set[str] = set()
-    pending: list[type] = [_Frozen]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        names.update(getattr(cls, "model_fields", {}))
-    return sorted(names)
-
-
-def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model:
-    """Validate ``data`` (as read from TOML) into a :class:`Model`.
-
-    Raises :class:`InvalidModelError` naming ``source``, the field and what is allowed.
-    """
-    if not isinstance(data, Mapping):
-        raise InvalidModelError("a model must be a table of keys", source=source)
-    try:
-        return Model.model_validate(dict(data))
-    except ValidationError as exc:
-        raise _translate(exc, data, source) from None
-    except _FieldError as exc:  # raised outside pydantic's wrapping (defensive)
-        raise InvalidModelError(f"{exc.message}; allowed: {exc.allowed}", source=source,
-                                field=exc.field) from None
-
-
-def loads_model(text: str, *, source: str = "<string>") -> Model:
-    """Parse TOML ``text`` into a validated :class:`Model`."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidModelError(f"not valid TOML: {exc}", source=source,
-                                allowed="a TOML document") from None
-    return model_from_dict(data, source=source)
-
-
-def load_model(path: str | Path) -> Model:
-    """Read and validate a TOML model file."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidModelError("file not found", source=str(path)) from None
-    except IsADirectoryError:
-        raise InvalidModelError("is a folder, not a model file", source=str(path)) from None
-    except OSError as exc:
-        raise InvalidModelError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidModelError("not valid TOML: not UTF-8 text", source=str(path),
-                                allowed="a UTF-8 TOML document") from None
-    return loads_model(text, source=str(path))
-
-
-def dumps_model(model: Model, *, resolved: bool = False) -> str:
-    """The model as TOML text (``resolved``: with every default written out)."""
-    import tomli_w
-
-    text = tomli_w.dumps(model.to_dict(resolved=resolved))
-    # tomli_w puts every item of an array on its own line; keep short arrays of plain values
-    # (a junction's cells and x) on one line, as a person writes them
-    def one_line(match: re.Match[str]) -> str:
-        items = [line.strip().rstrip(",") for line in match.group(2).splitlines()]
-        joined = f"{match.group(1)}[{', '.join(items)}]"
-        return joined if len(joined) <= 100 else match.group(0)
-
-    return re.sub(r"(?m)^([^\n=]+= )\[\n((?: {4}[^\n\[\]{}]+,\n)+)\]", one_line, text)
-
-
-def dump_model(model: Model, path: str | Path, *, resolved: bool = False) -> None:
-    """Write the model as a TOML file."""
-    from crosssim.io import atomic_write_text
-
-    atomic_write_text(Path(path), dumps_model(model, resolved=resolved))
-
-
-# Overrides (--set) ------------------------------------------------------------------------
-
-_EXCLUSIVE = {"cvs_per_cell": "max_extent_um", "max_extent_um": "cvs_per_cell"}
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``path=value``; the value is read as a TOML value, or kept as a plain string."""
-    if "=" not in text:
-        raise InvalidModelError(f"--set {text!r}: expected PATH=VALUE",
-                                field="--set", allowed="PATH=VALUE, e.g. cells.a.e_leak_mV=-80")
-    path, _, raw = text.partition("=")
-    path = path.strip()
-    raw = raw.strip()
-    if not path:
-        raise InvalidModelError(f"--set {text!r}: empty path", field="--set",
-                                allowed="PATH=VALUE, e.g. gap_junctions.0.g_uS=0.02")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return path, value
-
-
-def _entry_label(item: Any) -> str | None:
-    """The name an override path may use for a list entry: its ``name``, or for a probe
-    without one the default label ``<cell>_x<x>`` shown in every table (e.g. ``a_x0.5``)."""
-    if not isinstance(item, dict):
-        return None
-    if item.get("name") is not None:
-        return str(item["name"])
-    cell, x = item.get("cell"), item.get("x", 0.5)
-    if isinstance(cell, str) and isinstance(x, (int, float)) and not isinstance(x, bool):
-        return f"{cell}_x{float(x):g}"
-    return None
-
-
-def _locate(container: Any, key: str, path: str, source: str) -> Any:
-    """Resolve one step of an override path: a table key, a list index or a cell/probe name."""
-    if isinstance(container, dict):
-        return key
-    if isinstance(container, list):
-        if key.lstrip("-").isdigit():
-            index = int(key)
-            if -len(container) <= index < len(container):
-                return index % len(container)
-            raise InvalidModelError(
-                f"index {index} out of range", field=path, source=source,
-                allowed=f"0..{len(container) - 1}" if container
-                else "nothing: the list is empty (add entries in the model file)")
-        if not container:
-            raise InvalidModelError(
-                f"no entry named {key!r}", field=path, source=source,
-                allowed="nothing: the list is empty (add entries in the model file; the "
-                "default probes at the cell middles cannot be edited with --set)"
-                if path.startswith("probes.") else
-                "nothing: the list is empty (add entries in the model file)")
-        names = [_entry_label(item) for item in container]
-        for i, name in enumerate(names):
-            if name == key:
-                return i
-        known = [name for name in names if name is not None]
-        allowed = f"an index 0..{len(container) - 1}" if container else "nothing: the list is empty"
-        if known:
-            allowed += " or one of: " + ", ".join(map(str, known[:10]))
-            if len(known) > 10:
-                allowed += f", ... ({len(known)} names)"
-        raise InvalidModelError(f"no entry named {key!r}", field=path, source=source,
-                                allowed=allowed)
-    raise InvalidModelError(f"{key!r} is not a table or a list", field=path,
-                            source=source, allowed="a path into a table or list")
-
-
-def _join_dotted_names(keys: list[str], data: dict[str, Any]) -> list[str]:
-    """Rejoin path parts that spell a name containing dots: ``probes.a_x0.5.x`` addresses
-    the probe labelled ``a_x0.5`` (and ``tolerance.probes.a_x0.5.analytic_abs_mV`` its
-    tolerance); the longest name that matches wins."""
-    def names(prefix: tuple[str, ...]) -> set[str]:
-        if len(prefix) == 1 and isinstance(data.get(prefix[0]), list):
-            return {n for n in map(_entry_label, data[prefix[0]]) if n is not None}
-        if prefix == ("tolerance", "probes"):
-            probes = data.get("probes") or [{"cell": c.get("name"), "x": 0.5}
-                                             for c in data.get("cells", [])]
-            return {n for n in map(_entry_label, probes) if n is not None}
-        return set()
-
-    out: list[str] = []
-    i = 0
-    while i < len(keys):
-        known = names(tuple(out)) if len(out) <= 2 else set()
-        for stop in range(len(keys), i + 1, -1):
-            if ".".join(keys[i:stop]) in known:
-                out.append(".".join(keys[i:stop]))
-                i = stop
-                break
-        else:
-            if tuple(out) == ("tolerance", "probes") and len(keys) - i > 2:
-                # an unknown probe name with dots: keep it whole so the error names it
-                out.append(".".join(keys[i:-1]))
-                i = len(keys) - 1
-                continue
-            out.append(keys[i])
-            i += 1
-    return out
-
-
-def apply_overrides(model: Model, overrides: Iterable[str | tuple[str, Any]],
-                    *, source: str = "<overrides>") -> Model:
-    """A validated copy of ``model`` with ``--set`` style overrides applied.
-
-    Paths are dotted: ``cells.a.e_leak_mV`` (a cell by name or index),
-    ``gap_junctions.0.g_uS``, ``discretization.max_extent_um`` (setting one of the two
-    discretization keys clears the other), ``simulation.dt_ms``.
-    """
-    data = model.to_dict()
-    # lists of tables must exist for index paths
-    for key in ("gap_junctions", "probes", "stimuli"):
-        data.setdefault(key, [])
-    data["cells"] = [dict(cell) for cell in data["cells"]]
-    for item in overrides:
-        path, value = parse_override(item) if isinstance(item, str) else item
-        keys = _join_dotted_names(path.split("."), data)
-        node: Any = data
-        for depth, key in enumerate(keys):
-            last = depth == len(keys) - 1
-            slot = _locate(node, key, path, source)
-            if last:
-                if isinstance(node, dict) and key in _EXCLUSIVE and keys[0] == "discretization":
-                    node.pop(_EXCLUSIVE[key], None)
-                node[slot] = value
-            else:
-                if isinstance(node, dict) and slot not in node:
-                    node[slot] = {}
-                node = node[slot]
-    try:
-        return model_from_dict(data, source=source)
-    except InvalidModelError as exc:
-        raise InvalidModelError(exc.message, source=source, field=exc.field,
-                                value=exc.value, allowed=exc.allowed) from None

@@ -1,0 +1,89 @@
+"""Models from TOML (a file, a string or the dict it parses to) and back to TOML."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from crosssim.errors import InvalidModelError
+from crosssim.model.schema import Model, _FieldError
+from crosssim.model.validation_errors import _translate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["dump_model", "dumps_model", "load_model", "loads_model", "model_from_dict"]
+
+
+def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model:
+    """Validate ``data`` (as read from TOML) into a :class:`Model`.
+
+    Raises :class:`InvalidModelError` naming ``source``, the field and what is allowed.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidModelError("a model must be a table of keys", source=source)
+    try:
+        return Model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _translate(exc, data, source) from None
+    except _FieldError as exc:  # raised outside pydantic's wrapping (defensive)
+        raise InvalidModelError(f"{exc.message}; allowed: {exc.allowed}", source=source,
+                                field=exc.field) from None
+
+
+def loads_model(text: str, *, source: str = "<string>") -> Model:
+    """Parse TOML ``text`` into a validated :class:`Model`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidModelError(f"not valid TOML: {exc}", source=source,
+                                allowed="a TOML document") from None
+    return model_from_dict(data, source=source)
+
+
+def load_model(path: str | Path) -> Model:
+    """Read and validate a TOML model file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidModelError("file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise InvalidModelError("is a folder, not a model file", source=str(path)) from None
+    except OSError as exc:
+        raise InvalidModelError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidModelError("not valid TOML: not UTF-8 text", source=str(path),
+                                allowed="a UTF-8 TOML document") from None
+    return loads_model(text, source=str(path))
+
+
+def dumps_model(model: Model, *, resolved: bool = False) -> str:
+    """The model as TOML text (``resolved``: with every default written out)."""
+    import tomli_w
+
+    text = tomli_w.dumps(model.to_dict(resolved=resolved))
+    # tomli_w puts every item of an array on its own line; keep short arrays of plain values
+    # (a junction's cells and x) on one line, as a person writes them
+    def one_line(match: re.Match[str]) -> str:
+        items = [line.strip().rstrip(",") for line in match.group(2).splitlines()]
+        joined = f"{match.group(1)}[{', '.join(items)}]"
+        return joined if len(joined) <= 100 else match.group(0)
+
+    return re.sub(r"(?m)^([^\n=]+= )\[\n((?: {4}[^\n\[\]{}]+,\n)+)\]", one_line, text)
+
+
+def dump_model(model: Model, path: str | Path, *, resolved: bool = False) -> None:
+    """Write the model as a TOML file."""
+    from crosssim.io import atomic_write_text
+
+    atomic_write_text(Path(path), dumps_model(model, resolved=resolved))

@@ -108,6 +108,11 @@ class BackendUnavailableError(BackendError, ImportError):
     """A backend's simulator package is not importable, or the backend name is unknown."""
 
 
+class SourceNotApplicableError(BackendError):
+    """A reference does not apply to this model (e.g. the discrete Crank-Nicolson recurrence
+    when no simulator steps it); the message says why.  A comparison reports it as skipped."""
+
+
 class MechanismBuildError(BackendError):
     """The NMODL mechanisms could not be compiled (no compiler, no ``nrnivmodl``)."""
 

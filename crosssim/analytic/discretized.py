@@ -613,26 +613,25 @@ def roundoff_floor_mV(model: Model) -> float:
       (axial coupling over ``C/dt``: it grows with the square of the CV count);
     * ``scale``: the largest |V| the model reaches (leak reversals, initial values and the
       steady deflection of every clamp on at once);
-    * ``n_eff = min(steps, tau / dt)``: the steps over which independent per-step errors add
-      up (as a random walk) before the membrane forgets them, ``tau`` the slowest ``C / G``
-      of a CV (no leak: every step).
+    * ``n_eff = min(steps, 10 tau / dt)``: independent per-step errors add up like a random
+      walk until the membrane forgets them, generously after 10 of its slowest time
+      constants ``tau = max C / G`` of a CV (no leak: every step counts).
 
     Two correct simulators solve the same linear system each step in a different order of
     operations; each solve loses ``~ eps * cond * |V|``.  :data:`FLOOR_FACTOR` is calibrated
     on the largest pairwise difference of Arbor, NEURON and :func:`discrete` (measured
     2026-11-30 on a 1 mm x 1 um cable, clamp at x = 0, dt 0.05 ms, 5 and 50 ms, 1,000 /
     4,000 / 16,000 / 32,766 CVs, two sets of cell constants, clamps 0.1 and 1 nA; and the
-    matched test models): the floor lies 2.5-31x above the differences of correct
+    matched test models): the floor lies 2.3-48x above the differences of correct
     simulators (e.g. 8.0e-9 mV vs 2.3e-9 at 1,000 CVs, 2.0e-6 vs 2.8e-7 at 16,000, 8.6e-6
-    vs 1.5e-6 at 32,766), about 3e-10 mV on the 11-CV seed, so a real 1e-6 mV discrepancy
-    on a small model still fails.
+    vs 1.5e-6 at 32,766; 2.0e-12 vs 8.5e-13 on the 1-CV seed), about 3e-10 mV on the
+    11-CV seed, so a real 1e-6 mV discrepancy on a small model still fails.
     """
     system = cv_system(model)
     sim = model.simulation
     eps = float(np.finfo(float).eps)
     with np.errstate(divide="ignore"):
-        tau_ms = float(np.max(system.capacitance_nF / system.leak_uS))
-    effective_steps = sim.n_steps if not math.isfinite(tau_ms) else min(
-        sim.n_steps, max(1, math.ceil(tau_ms / sim.dt_ms)))
+        memory_steps = 10.0 * float(np.max(system.capacitance_nF / system.leak_uS)) / sim.dt_ms
+    effective_steps = max(1.0, min(float(sim.n_steps), memory_steps))
     return (FLOOR_FACTOR * eps * step_matrix_condition(model)
             * _voltage_scale_mV(model, system) * math.sqrt(effective_steps))

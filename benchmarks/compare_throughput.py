@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from crosssim.result import RunResult
 from crosssim.compare import compare_results
+from crosssim.result import RunResult
 
 REQUIRED_SAMPLES_PER_S = 50e6
 

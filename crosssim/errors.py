@@ -109,8 +109,9 @@ class BackendUnavailableError(BackendError, ImportError):
 
 
 class SourceNotApplicableError(BackendError):
-    """A reference cannot describe this model (e.g. an active membrane for a passive-cable
-    solution): the source is skipped with this reason, never counted as a failure."""
+    """A reference cannot describe this model (e.g. the discrete Crank-Nicolson recurrence
+    when no simulator steps it, or an active membrane for a passive-cable solution): the
+    source is skipped with this reason, never counted as a failure."""
 
 
 class MechanismBuildError(BackendError):

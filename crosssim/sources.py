@@ -147,6 +147,17 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
     "each cell isopotential (one compartment), the linear ODE solved exactly"))
+register_source(SourceSpec(
+    "semidiscrete", REFERENCE, "crosssim.analytic.discretized:semidiscrete", (),
+    "the simulators' CV discretization solved exactly in time (space error only)",
+    default=False))  # 10,000-cell ring: ~30 s, several times Arbor's own run
+register_source(SourceSpec(
+    "discrete", REFERENCE, "crosssim.analytic.discretized:discrete", (),
+    "the implicit-Euler recurrence Arbor and NEURON (secondorder 0) step, solved exactly"))
+register_source(SourceSpec(
+    "discrete_cn", REFERENCE, "crosssim.analytic.discretized:discrete_crank_nicolson", (),
+    "the Crank-Nicolson recurrence NEURON steps at secondorder 1 or 2, solved exactly",
+    default=False))
 
 
 def _entry_point_spec(entry_point: Any) -> SourceSpec:

@@ -9,6 +9,10 @@ simulator backend, so the comparison layer treats them as sources:
   :func:`laplace_responses` the transfer functions it inverts.
 * :func:`lumped` (backend ``"lumped"``): one compartment per cell, the exact solution of
   the linear ODE system; :func:`lumped_steady_state` its resting state.
+* :func:`semidiscrete` and :func:`discrete` (backends ``"semidiscrete"``, ``"discrete"``,
+  ``"discrete_cn"``): the simulators' CV discretization solved exactly in time, and the very
+  recurrence the simulators step; :func:`roundoff_floor_mV` the round-off floor of a
+  simulator-vs-simulator comparison (see :mod:`crosssim.analytic.discretized`).
 
 Units everywhere: ms, mV, nA, uS, MOhm, nF, um.
 """
@@ -20,6 +24,7 @@ from crosssim.analytic.cable import (
     laplace_responses,
     sealed_cable_impedance,
 )
+from crosssim.analytic.discretized import discrete, roundoff_floor_mV, semidiscrete
 from crosssim.analytic.laplace import ContourPlan, invert_laplace
 from crosssim.analytic.lumped_model import lumped, lumped_steady_state, lumped_system
 
@@ -27,11 +32,14 @@ __all__ = [
     "ContourPlan",
     "LaplaceResponses",
     "cable_steady_state",
+    "discrete",
     "exact_cable",
     "invert_laplace",
     "laplace_responses",
     "lumped",
     "lumped_steady_state",
     "lumped_system",
+    "roundoff_floor_mV",
     "sealed_cable_impedance",
+    "semidiscrete",
 ]

@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-from crosssim.analytic._common import cable_constants, clamp_edges, elapsed_since
+from crosssim.analytic._common import cable_constants, clamp_edges
+from crosssim.analytic._exponential import DenseExponential, SparseExponential, piecewise_exact
 from crosssim.model import Model
 from crosssim.result import RunResult
 
@@ -32,8 +33,6 @@ __all__ = ["DENSE_CELL_LIMIT", "lumped", "lumped_steady_state", "lumped_system"]
 
 #: Up to this many cells the lumped solution uses a dense eigendecomposition.
 DENSE_CELL_LIMIT = 1000
-#: Floats per block of sampled states in the sparse path (bounds memory to ~160 MB).
-_SPARSE_BLOCK = 20_000_000
 
 
 def lumped_system(model: Model):
@@ -68,23 +67,6 @@ def lumped_system(model: Model):
     return capacitance, conductance, e_leak, v_init, matrix
 
 
-def _intervals(model: Model, n_cells: int):
-    """Clamp intervals: list of (start_ms, elapsed-since-start per sample, currents per cell)."""
-    edges = clamp_edges(model)
-    starts = sorted({0.0} | {edge.time_ms for edge in edges})
-    current = np.zeros(n_cells)
-    result = []
-    by_time: dict[float, list] = {}
-    for edge in edges:
-        by_time.setdefault(edge.time_ms, []).append(edge)
-    for start in starts:
-        for edge in by_time.get(start, []):
-            current = current.copy()
-            current[edge.cell] += edge.delta_nA
-        result.append((start, elapsed_since(model, start), current))
-    return result
-
-
 def lumped(model: Model) -> RunResult:
     """The exact solution of the lumped model on the sample grid (backend ``"lumped"``).
 
@@ -98,26 +80,11 @@ def lumped(model: Model) -> RunResult:
     index = model.cell_index()
     probe_cells = np.array([index[p.cell] for p in probes], dtype=np.int64)
     times = model.simulation.sample_times_ms()
-    leak_current = conductance * e_leak
-    intervals = _intervals(model, n)
-    values = np.empty((len(labels), times.size))
-    assigned = np.zeros(times.size, dtype=bool)
     dense = n <= DENSE_CELL_LIMIT
-    solver = _DenseSolver(capacitance, matrix) if dense else _SparseSolver(capacitance, matrix)
-    state = v_init.astype(float)
-    for i, (start, elapsed, current) in enumerate(intervals):
-        last = i == len(intervals) - 1
-        upto = np.inf if last else intervals[i + 1][0] - start
-        in_interval = (elapsed >= 0.0) & ~assigned
-        if not last:
-            in_interval &= intervals[i + 1][1] <= 0.0
-        chosen = np.flatnonzero(in_interval)
-        steady = solver.steady(leak_current + current)
-        values[:, chosen] = (solver.sample(state - steady, elapsed[chosen], probe_cells)
-                             + steady[probe_cells, None])
-        assigned[chosen] = True
-        if not last:
-            state = steady + solver.advance(state - steady, upto)
+    solver = (DenseExponential(capacitance, matrix) if dense
+              else SparseExponential(capacitance, matrix))
+    edges = [(edge.time_ms, edge.cell, edge.delta_nA) for edge in clamp_edges(model)]
+    values = piecewise_exact(model, solver, conductance * e_leak, v_init, edges, probe_cells)
     info = {
         "method": "eigendecomposition of C^-1/2 K C^-1/2" if dense
         else "scipy.sparse.linalg.expm_multiply",
@@ -126,75 +93,6 @@ def lumped(model: Model) -> RunResult:
     }
     return RunResult(backend="lumped", probes=labels, times_ms=times, values_mV=values,
                      wall_time_s=time.perf_counter() - started, info=info)
-
-
-class _DenseSolver:
-    """Exact exponentials from the eigendecomposition of the symmetrised system."""
-
-    def __init__(self, capacitance: np.ndarray, matrix) -> None:
-        self.root = np.sqrt(capacitance)
-        symmetric = matrix.toarray() / np.outer(self.root, self.root)
-        self.rates, self.vectors = np.linalg.eigh(symmetric)  # rates in 1/ms, all > 0
-        self.matrix = matrix.toarray()
-
-    def steady(self, source: np.ndarray) -> np.ndarray:
-        """``K^-1 source`` (mV)."""
-        return np.linalg.solve(self.matrix, source)
-
-    def sample(self, deviation: np.ndarray, elapsed: np.ndarray,
-               probe_cells: np.ndarray) -> np.ndarray:
-        """``exp(-C^-1 K t) deviation`` at the probe cells, shape (probes, len(elapsed))."""
-        modal = self.vectors.T @ (self.root * deviation)
-        rows = self.vectors[probe_cells] / self.root[probe_cells, None]
-        return (rows * modal) @ np.exp(-np.outer(self.rates, elapsed))
-
-    def advance(self, deviation: np.ndarray, elapsed: float) -> np.ndarray:
-        """``exp(-C^-1 K elapsed) deviation`` for every cell."""
-        modal = self.vectors.T @ (self.root * deviation)
-        return self.vectors @ (np.exp(-self.rates * elapsed) * modal) / self.root
-
-
-class _SparseSolver:
-    """``expm_multiply`` on the sparse symmetrised system (large junction graphs)."""
-
-    def __init__(self, capacitance: np.ndarray, matrix) -> None:
-        from scipy import sparse
-
-        self.root = np.sqrt(capacitance)
-        scale = sparse.diags(1.0 / self.root)
-        self.symmetric = (scale @ matrix @ scale).tocsr()
-        self.matrix = matrix.tocsc()
-
-    def steady(self, source: np.ndarray) -> np.ndarray:
-        from scipy.sparse.linalg import spsolve
-
-        return np.asarray(spsolve(self.matrix, source))
-
-    def sample(self, deviation: np.ndarray, elapsed: np.ndarray,
-               probe_cells: np.ndarray) -> np.ndarray:
-        from scipy.sparse.linalg import expm_multiply
-
-        out = np.empty((probe_cells.size, elapsed.size))
-        if elapsed.size == 0:
-            return out
-        state, at = self.root * deviation, 0.0
-        block = max(2, _SPARSE_BLOCK // max(1, state.size))
-        for first in range(0, elapsed.size, block):
-            part = elapsed[first:first + block]
-            if part.size == 1:
-                states = expm_multiply(-self.symmetric * (part[0] - at), state)[None, :]
-            else:
-                states = expm_multiply(-self.symmetric, state, start=part[0] - at,
-                                       stop=part[-1] - at, num=part.size, endpoint=True)
-            out[:, first:first + part.size] = (states[:, probe_cells]
-                                                / self.root[probe_cells]).T
-            state, at = states[-1], part[-1]
-        return out
-
-    def advance(self, deviation: np.ndarray, elapsed: float) -> np.ndarray:
-        from scipy.sparse.linalg import expm_multiply
-
-        return expm_multiply(-self.symmetric * elapsed, self.root * deviation) / self.root
 
 
 def lumped_steady_state(model: Model) -> dict[str, float]:

@@ -209,14 +209,16 @@ def run_sources(model: Model, names: Sequence[str], *, runner: Runner | None = N
 
 
 def select_sources(backends: Sequence[str] | None = None,
-                   references: Sequence[str] | None = None,
+                   references: Sequence[str] | None = None, model: Model | None = None,
                    ) -> tuple[dict[str, SourceKind], list[Note]]:
     """The sources to run, name -> kind, and notes on default sources left out.
 
     ``backends`` / ``references``: names chosen by the user (None: the registry's default
     sources of that kind that are installed; a default one that is not installed is left
-    out with a note saying how to add it).  ``backends`` may name references too (the
-    command line's ``--backend``): every name is run with the kind the registry gives it.
+    out with a note saying how to add it, and so is one whose ``leave_out`` finds ``model``
+    too costly; a name starting with ``+`` adds a source to the defaults).  ``backends``
+    may name references too (the command line's ``--backend``): every name is run with the
+    kind the registry gives it.
     Unknown names raise UsageError listing the known ones; a chosen source that is not
     installed is run anyway and fails with the install hint (verdict ``error``).
     """
@@ -225,16 +227,24 @@ def select_sources(backends: Sequence[str] | None = None,
     chosen: dict[str, SourceKind] = {}
     notes: list[Note] = []
     for names, kind in ((backends, SIMULATOR), (references, REFERENCE)):
-        if names is None:
+        extra = [name[1:] for name in names or () if name.startswith("+")]
+        if names is None or extra:
             for name in default_sources(kind):
                 spec = source_spec(name)
-                if spec.is_available():
-                    chosen[name] = kind
-                else:
+                reason = (spec.leave_out(model) if spec.leave_out is not None
+                          and model is not None and name not in extra else None)
+                if spec.optional and not spec.is_available():
                     notes.append(Note("source-left-out", name,
                                       f"{kind} not installed, left out of this run",
                                       spec.install_hint()))
-            continue
+                elif reason is not None:
+                    if spec.note_left_out:
+                        notes.append(Note("source-left-out", name,
+                                          f"left out of this default run: {reason}",
+                                          f"--references +{name} to run it"))
+                else:
+                    chosen[name] = kind
+            names = extra
         for name in names:
             try:
                 chosen[name] = source_spec(name).kind
@@ -278,36 +288,112 @@ def compare_all(model: Model, results: Mapping[str, RunResult],
                 kinds: Mapping[str, SourceKind], *,
                 overrides: Mapping[str, float | None] | None = None,
                 window_start_ms: float = 0.0, interpolate: bool = False,
-                partial: Iterable[str] = ()) -> tuple[list[Comparison], dict[str, str]]:
+                partial: Iterable[str] = (),
+                ) -> tuple[list[Comparison], dict[str, str], list[Note]]:
     """Compare every pair of ``results`` at every probe both have, and gate it (module
     docstring).
 
     ``partial``: sources that may cover only part of the model's run or of its probes
     (traces from files): their pairs are compared on the span both cover, never
-    extrapolated; every other pair must cover ``0 .. t_stop_ms``.  Returns the comparisons
-    and the pairs that could not be aligned (``"a vs b"`` -> reason).
+    extrapolated; every other pair must cover ``0 .. t_stop_ms``.  Pairs that compute the
+    same recurrence (two simulators; a simulator and the reference of its own scheme) are
+    gated at least at the model's round-off floor.  Returns the comparisons, the pairs that
+    could not be aligned (``"a vs b"`` -> reason) and notes (pairs not compared, gates
+    raised to the floor).
     """
     labels = [probe.label for probe in model.effective_probes()]
     partial = set(partial)
     comparisons: list[Comparison] = []
     failures: dict[str, str] = {}
+    notes: list[Note] = []
+    floor = _Floor(model)
     for a, b, kind in source_pairs({name: kinds[name] for name in kinds if name in results}):
         gate = "backends" if kind == "backends" else (b if kind == "reference" else None)
+        same_recurrence = kind == "backends" or (kind == "reference" and _steps_like(b))
+        if kind == "reference" and same_recurrence:
+            schemes = (results[a].info.get("scheme"), results[b].info.get("scheme"))
+            if schemes[0] != schemes[1]:
+                stepped = schemes[0] or "an unknown scheme"
+                notes.append(Note("other", f"{a} vs {b}", f"not compared: {a} steps "
+                                  f"{stepped}, {b} is the {schemes[1]} recurrence"))
+                continue
         shared = [label for label in labels
                   if label in results[a].probes and label in results[b].probes]
         if not shared:
             continue  # the file's notes say which probes it lacks
         tolerances = [probe_tolerance(model, gate, label, overrides) for label in shared]
+        if kind == "reference" and same_recurrence:  # held to simulator-pair standards
+            tolerances = [probe_tolerance(model, "backends", label, overrides)
+                          if tolerance is None else tolerance
+                          for label, tolerance in zip(shared, tolerances)]
+        pair_floor = floor.value() if same_recurrence else None
+        if pair_floor is not None:
+            raised = [t for t in tolerances if t is not None and t < pair_floor]
+            if raised:
+                floor.raised.add(gate or "backends")
+            tolerances = [None if t is None else max(t, pair_floor) for t in tolerances]
         whole_run = not ({a, b} & partial)
         try:
-            comparisons.extend(compare_results(
+            pair = compare_results(
                 results[a], results[b], kind=kind, tolerance_mV=tolerances, probes=shared,
                 window_start_ms=window_start_ms, start_ms=0.0 if whole_run else None,
                 stop_ms=model.simulation.t_stop_ms if whole_run else None,
-                interpolate=interpolate))
+                interpolate=interpolate)
         except AlignmentError as exc:
             failures[f"{a} vs {b}"] = str(exc)
-    return comparisons, failures
+            continue
+        for comparison in pair:
+            comparison.floor_mV = pair_floor
+        comparisons.extend(pair)
+    notes.extend(floor.notes())
+    return comparisons, failures, notes
+
+
+def _steps_like(name: str) -> bool:
+    """Whether source ``name`` computes a simulator's own recurrence (registry flag)."""
+    from crosssim.sources import source_spec
+
+    try:
+        return source_spec(name).steps_like_simulators
+    except BackendError:  # a source from a file is no registered source
+        return False
+
+
+class _Floor:
+    """The round-off floor of ``model`` (:func:`crosssim.analytic.roundoff_floor_mV`),
+    estimated once on first use; remembers the gates it raised, to say so."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._value: float | None = None
+        self._done = False
+        self.raised: set[str] = set()
+
+    def value(self) -> float | None:
+        if not self._done:
+            self._done = True
+            from crosssim.analytic.discretized import roundoff_floor_mV
+
+            try:
+                self._value = roundoff_floor_mV(self.model)
+            except Exception:  # noqa: BLE001 - no floor is no reason to stop a check
+                self._value = None
+            if self._value is not None and not math.isfinite(self._value):
+                self._value = None
+        return self._value
+
+    def notes(self) -> list[Note]:
+        if not self.raised or self._value is None:
+            return []
+        from crosssim.analytic.discretized import FLOOR_FACTOR
+
+        gates = ", ".join(sorted(self.raised))
+        return [Note("roundoff-floor", gates,
+                     f"tolerance below the round-off floor of this model, "
+                     f"{self._value:.2g} mV ({FLOOR_FACTOR:g} x machine epsilon x the "
+                     "condition of the step matrix x the voltage scale x sqrt(steps)): two "
+                     "correct solvers of the same recurrence differ by up to that much, so "
+                     "these pairs are gated at the floor")]
 
 
 def check(model: Model, *, backends: Sequence[str] | None = None,
@@ -338,7 +424,7 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
     overrides = _tolerance_overrides(backends_abs_mV, analytic_abs_mV, lumped_abs_mV,
                                      tolerances)
     window = check_window(model, window_start_ms)
-    kinds, notes = select_sources(backends, references)
+    kinds, notes = select_sources(backends, references, model)
     files = _trace_sources(traces, model, reserved=kinds)
     notes = [*model_notes(model, list(kinds)), *notes, *extra_notes,
              *(note for source in files for note in source.notes)]
@@ -347,10 +433,14 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
     for source in files:
         kinds[source.name] = source.kind
         results[source.name] = source.result
-    comparisons, pair_failures = compare_all(model, results, kinds, overrides=overrides,
-                                             window_start_ms=window, interpolate=interpolate,
-                                             partial=[source.name for source in files])
+    comparisons, pair_failures, pair_notes = compare_all(
+        model, results, kinds, overrides=overrides, window_start_ms=window,
+        interpolate=interpolate, partial=[source.name for source in files])
     failures.update(pair_failures)
+    from crosssim.decomposition import decompose
+
     return CheckOutcome(model=model, results=results, failures=failures,
                         comparisons=comparisons, wall_time_s=wall,
-                        notes=[*notes, *run_notes], kinds=kinds)
+                        notes=[*notes, *run_notes, *pair_notes], kinds=kinds,
+                        decomposition=decompose(model, results, kinds,
+                                                window_start_ms=window))

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from crosssim.decomposition import Decomposition
 from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
 from crosssim.notes import Note
 
@@ -60,6 +61,10 @@ class Comparison:
     suggested_tolerance_mV: float | None = None
     #: How the two traces were put on one grid: ``exact`` (by index) or ``interpolated``.
     alignment: str = "exact"
+    #: The round-off floor (mV) estimated for pairs that compute the same recurrence
+    #: (simulator vs simulator, simulator vs its discrete reference); the gate is never
+    #: below it.  None for other pairs.
+    floor_mV: float | None = None
 
     @property
     def gate(self) -> str | None:
@@ -89,6 +94,9 @@ class CheckOutcome:
     notes: list[Note] = field(default_factory=list)
     #: The kind of every source that was asked for: ``simulator`` or ``reference``.
     kinds: dict[str, SourceKind] = field(default_factory=dict)
+    #: Each simulator's error split into implementation, time stepping and space, when the
+    #: references that make the split (analytic, semidiscrete, discrete) ran.
+    decomposition: list[Decomposition] = field(default_factory=list)
 
     def sources(self, kind: SourceKind | None = None) -> list[str]:
         """The sources asked for (simulators first), optionally of one kind."""
@@ -126,5 +134,6 @@ class CheckOutcome:
             "errors": [{"source": name, "reason": reason}
                        for name, reason in sorted(self.failures.items())],
             "notes": [note.to_dict() for note in self.notes],
+            "decomposition": [part.to_dict() for part in self.decomposition],
             "wall_time_s": dict(self.wall_time_s),
         }

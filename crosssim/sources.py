@@ -41,16 +41,27 @@ KINDS: tuple[SourceKind, ...] = (SIMULATOR, REFERENCE)
 #: curve ``run`` draws) and the isopotential one (its equilibria label ``run``'s plot).
 ANALYTIC = "analytic"
 LUMPED = "lumped"
+#: The simulators' CV system exact in time, and their recurrences (implicit Euler,
+#: Crank-Nicolson) solved exactly: the three references of the error decomposition.
+SEMIDISCRETE = "semidiscrete"
+DISCRETE = "discrete"
+DISCRETE_CN = "discrete_cn"
+#: Above this many CVs in all, ``semidiscrete`` is left out of default runs (about 2 s at
+#: this size; 20 s at 110,000 CVs): name it to run it anyway.
+SEMIDISCRETE_DEFAULT_MAX_CVS = 20_000
 
 #: The entry-point group third-party sources register under.
 ENTRY_POINT_GROUP = "crosssim.sources"
 
 __all__ = [
     "ANALYTIC",
+    "DISCRETE",
+    "DISCRETE_CN",
     "ENTRY_POINT_GROUP",
     "KINDS",
     "LUMPED",
     "REFERENCE",
+    "SEMIDISCRETE",
     "SIMULATOR",
     "SourceKind",
     "SourceSpec",
@@ -72,6 +83,16 @@ class SourceSpec:
     ``requires``: top-level packages that must be importable; ``origin``: ``built-in`` or
     the distribution that registered it; ``default``: whether it runs when the user names
     no sources (every simulator and every default reference that is installed).
+    ``steps_like_simulators``: a reference that computes the very recurrence a simulator
+    steps (``info["scheme"]`` names it): a simulator is compared with it only when their
+    schemes match, the pair is held to simulator-vs-simulator standards (``backends_abs_mV``
+    unless the model names a tolerance for the reference, raised to the round-off floor)
+    and its difference is the simulator's implementation error.  ``leave_out``: given a
+    model, the reason to leave this default source out of a default run (too costly), or
+    None.  ``optional``: a default source whose packages are missing is left out of default
+    runs with a note (plugins, optional extras); a source that is not optional (crosssim's
+    own dependencies) is run anyway and fails with the install hint, so a broken install
+    never passes quietly.
     """
 
     name: str
@@ -81,6 +102,11 @@ class SourceSpec:
     description: str = ""
     origin: str = "built-in"
     default: bool = True
+    steps_like_simulators: bool = False
+    leave_out: Callable[[Model], str | None] | None = None
+    #: Whether leaving this source out of a default run deserves a note.
+    note_left_out: bool = True
+    optional: bool = False
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -147,17 +173,34 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
     "each cell isopotential (one compartment), the linear ODE solved exactly"))
+
+
+def _semidiscrete_too_large(model: Model) -> str | None:
+    total = sum(model.cvs(cell) for cell in model.cells)
+    if total <= SEMIDISCRETE_DEFAULT_MAX_CVS:
+        return None
+    return (f"{total} CVs (default runs take it up to {SEMIDISCRETE_DEFAULT_MAX_CVS}); the "
+            "error decomposition needs it")
+
+
+def _no_crank_nicolson(model: Model) -> str | None:
+    if model.backends.neuron.secondorder == 0:
+        return "no simulator steps Crank-Nicolson (backends.neuron.secondorder = 0)"
+    return None
+
+
 register_source(SourceSpec(
-    "semidiscrete", REFERENCE, "crosssim.analytic.discretized:semidiscrete", (),
+    SEMIDISCRETE, REFERENCE, "crosssim.analytic.discretized:semidiscrete", (),
     "the simulators' CV discretization solved exactly in time (space error only)",
-    default=False))  # 10,000-cell ring: ~30 s, several times Arbor's own run
+    leave_out=_semidiscrete_too_large))
 register_source(SourceSpec(
-    "discrete", REFERENCE, "crosssim.analytic.discretized:discrete", (),
-    "the implicit-Euler recurrence Arbor and NEURON (secondorder 0) step, solved exactly"))
+    DISCRETE, REFERENCE, "crosssim.analytic.discretized:discrete", (),
+    "the implicit-Euler recurrence Arbor and NEURON (secondorder 0) step, solved exactly",
+    steps_like_simulators=True))
 register_source(SourceSpec(
-    "discrete_cn", REFERENCE, "crosssim.analytic.discretized:discrete_crank_nicolson", (),
+    DISCRETE_CN, REFERENCE, "crosssim.analytic.discretized:discrete_crank_nicolson", (),
     "the Crank-Nicolson recurrence NEURON steps at secondorder 1 or 2, solved exactly",
-    default=False))
+    steps_like_simulators=True, leave_out=_no_crank_nicolson, note_left_out=False))
 
 
 def _entry_point_spec(entry_point: Any) -> SourceSpec:
@@ -184,7 +227,7 @@ def _entry_point_spec(entry_point: Any) -> SourceSpec:
     return SourceSpec(entry_point.name, kind, target,
                       tuple(getattr(module, "REQUIRES", ())),
                       str(getattr(module, "DESCRIPTION", "")), origin,
-                      bool(getattr(module, "DEFAULT", True)))
+                      bool(getattr(module, "DEFAULT", True)), optional=True)
 
 
 def _read_entry_points() -> None:

@@ -100,7 +100,7 @@ def synthetic_check(model: Model, *, broken: str | None = None, **tolerances) ->
     """``crosssim.check.check`` on ``model`` with the synthetic sources."""
     from crosssim.check import check
 
-    return check(model, backends=["arbor", "neuron"],
+    return check(model, backends=["arbor", "neuron"], references=["analytic", "lumped"],
                  runner=lambda name, m: fake_source(name, m, broken=broken), **tolerances)
 
 

@@ -15,13 +15,28 @@ import pytest
 from conftest import BACKENDS, requires_arbor, requires_neuron
 
 from crosssim.builtin import builtin_model
-from crosssim.check import check, pair_kind, probe_tolerance, source_pairs
+from crosssim.check import check as _check
+from crosssim.check import pair_kind, probe_tolerance, source_pairs
 from crosssim.errors import BackendError, InvalidModelError, ToleranceExceededError
 from crosssim.model import apply_overrides, model_from_dict
 from crosssim.report.junit import junit_bytes
 from crosssim.report.text import failure_message, render_table
 from crosssim.result import RunResult
-from crosssim.testing import assert_agree
+from crosssim.testing import assert_agree as _assert_agree
+
+#: The pairing tests use the two references the synthetic sources provide.
+CLASSIC = ["analytic", "lumped"]
+
+
+def check(model, **kwargs):
+    kwargs.setdefault("references", CLASSIC)
+    return _check(model, **kwargs)
+
+
+def assert_agree(model, **kwargs):
+    __tracebackhide__ = True
+    kwargs.setdefault("references", CLASSIC)
+    return _assert_agree(model, **kwargs)
 
 pytest_plugins = ["pytester"]
 
@@ -213,9 +228,11 @@ def test_table_lists_every_comparison_then_details_and_verdict(seed):
     assert lines[1].split()[:2] == ["pair", "probe"]
     rows = [line for line in lines
             if line.startswith(("arbor vs", "analytic vs")) and "@" not in line]
-    assert len(rows) == 6
+    assert len(rows) == 4  # reference-vs-reference pairs are summed up in one line
     assert sum(row.endswith("FAIL") for row in rows) == 2
-    assert sum(row.endswith("report") for row in rows) == 4
+    assert sum(row.endswith("report") for row in rows) == 2
+    assert ("(2 reference-vs-reference comparisons, reported only, largest 0.025 mV "
+            "(analytic vs lumped @ a_gj)") in table
     assert "Mismatched samples: 70 / 501" in table
     assert "neuron: FAILED: RuntimeError: segmentation fault" in table
     assert lines[-1].startswith("ERROR: 1 source(s) failed (neuron)")
@@ -235,7 +252,8 @@ def test_table_of_a_large_model_shows_the_worst_probe_per_pair(seed):
     outcome = check(model, backends=["arbor", "neuron"], analytic_abs_mV=0.035, runner=run)
     table = render_table(outcome)
     assert "arbor vs analytic   p99 (worst of 100)" in table
-    assert "(12 of 600 comparisons shown; all of them with --format json)" in table
+    assert "(11 of 500 comparisons shown; all of them with --format json)" in table
+    assert "(100 reference-vs-reference comparisons, reported only" in table
     assert table.count("Mismatched samples") == 10
     assert "... and 38 more failing comparisons" in table
     assert table.index("@ p99:") < table.index("@ p98:")  # worst first

@@ -65,7 +65,8 @@ def test_builtin_example_prints_the_table_and_passes(tmp_path):
 def test_exit_0_json_document_junit_out_and_report(tmp_path):
     junit = tmp_path / "check.xml"
     out = tmp_path / "out"
-    result = crosssim(tmp_path, "--format", "json", "--junit", str(junit), "--out", str(out),
+    result = crosssim(tmp_path, "--references", "analytic,lumped", "--format", "json",
+                      "--junit", str(junit), "--out", str(out),
                       "--tolerance-analytic", "0.2", "--report")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # stdout is exactly one JSON document
@@ -91,7 +92,8 @@ def test_exit_0_json_document_junit_out_and_report(tmp_path):
 def test_exit_1_when_a_tolerance_is_below_the_observed_deviation(tmp_path):
     junit = tmp_path / "check.xml"
     out = tmp_path / "out"
-    result = crosssim(tmp_path, "--tolerance-analytic", "0.01", "--junit", str(junit),
+    result = crosssim(tmp_path, "--references", "analytic,lumped", "--tolerance-analytic",
+                      "0.01", "--junit", str(junit),
                       "--out", str(out), "--quiet")
     assert result.returncode == 1, result.stdout + result.stderr
     text = result.stdout

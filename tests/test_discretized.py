@@ -104,8 +104,17 @@ def test_sources_are_registered_references():
         spec = source_spec(name)
         assert spec.kind == REFERENCE and spec.requires == () and spec.is_available()
     assert source_spec("discrete").default  # cheaper than Arbor's own run at scale
-    assert not source_spec("semidiscrete").default  # ~30 s on the 10,000-cell ring
-    assert not source_spec("discrete_cn").default  # applies only with secondorder != 0
+    assert source_spec("discrete").steps_like_simulators
+    assert source_spec("discrete_cn").steps_like_simulators
+    # semidiscrete: ~20 s on the 10,000-cell ring, so default runs leave it out above 20,000
+    # CVs (with a note); discrete_cn applies only with secondorder != 0 (left out quietly)
+    seed = builtin_model("two_cells")
+    ring = builtin_model("ring", {"n_cells": 2000})
+    assert source_spec("semidiscrete").leave_out(seed) is None
+    assert "22000 CVs" in source_spec("semidiscrete").leave_out(ring)
+    assert source_spec("discrete_cn").leave_out(seed) is not None
+    second = seed.replace(backends={"neuron": {"secondorder": 2}})
+    assert source_spec("discrete_cn").leave_out(second) is None
 
 
 # The CV system itself ------------------------------------------------------------------

@@ -530,14 +530,17 @@ def test_report_command_exit_codes_and_output(tmp_path, monkeypatch, capsys):
     from crosssim.cli import main
 
     monkeypatch.setattr(crosssim.sources, "run_source", fake_source)
-    assert main(["report", "--out", str(tmp_path), "--quiet"]) == 0
+    classic = ["--references", "analytic,lumped"]
+    assert main(["report", "--out", str(tmp_path), "--quiet", *classic]) == 0
     out = capsys.readouterr().out
     assert "wrote " in out and (tmp_path / "index.html").is_file()
-    assert main(["report", "--out", str(tmp_path), "--quiet",
-                 "--set", "tolerance.backends_abs_mV=0"]) == 1
+    # (backends_abs_mV = 0 would be raised to the round-off floor, which these pass)
+    assert main(["report", "--out", str(tmp_path), "--quiet", *classic,
+                 "--set", "tolerance.analytic_abs_mV=0"]) == 1
     monkeypatch.setattr(crosssim.sources, "run_source",
                         lambda name, model: fake_source(name, model, broken="arbor"))
-    assert main(["report", "--out", str(tmp_path), "--quiet", "--backend", "arbor"]) == 3
+    assert main(["report", "--out", str(tmp_path), "--quiet", "--backend", "arbor",
+                 *classic]) == 3
     verdicts = sorted(json.loads(path.read_text())["verdict"]
                       for path in tmp_path.glob("two_cells/*/report.json"))
     assert verdicts == ["error", "fail", "pass"]

@@ -191,7 +191,8 @@ def test_report_without_converge_is_unchanged(tmp_path, monkeypatch, capsys):
     from crosssim.cli import main
 
     monkeypatch.setattr(crosssim.sources, "run_source", fake_source)
-    assert main(["report", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["report", "--out", str(tmp_path), "--quiet",
+                 "--references", "analytic,lumped"]) == 0
     [folder] = (tmp_path / "two_cells").iterdir()
     assert "convergence" not in json.loads((folder / "report.json").read_text())
     text = (folder / "index.html").read_text()

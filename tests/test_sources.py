@@ -102,7 +102,7 @@ def test_a_default_source_that_is_not_installed_is_left_out_with_a_note(monkeypa
     from crosssim import sources
 
     spec = sources.SourceSpec("ghost", "simulator", "ghost_sim", ("ghost_sim_package",),
-                              "not installed anywhere")
+                              "not installed anywhere", optional=True)
     monkeypatch.setitem(sources._REGISTRY, "ghost", spec)
     kinds, notes = select_sources(None, [])
     assert "ghost" not in kinds and {"arbor", "neuron"} <= set(kinds)

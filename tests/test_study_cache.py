@@ -202,7 +202,8 @@ def _cache_info(capsys) -> dict:
 def test_no_cache_flag_and_cache_commands(cache_dir, tmp_path, capsys):
     from crosssim.cli import main
 
-    args = ["sweep", "--set", "simulation.t_stop_ms=0.5", "--backend", "arbor", "--grid",
+    args = ["sweep", "--set", "simulation.t_stop_ms=0.5", "--backend", "arbor",
+            "--references", "analytic,lumped", "--grid",
             "gap_junctions.0.g_uS=0.001,0.01", "--out", str(tmp_path), "--no-plot",
             "--workers", "2", "--quiet", "--format", "json"]
     main(args + ["--no-cache"])
@@ -234,7 +235,8 @@ def test_ctrl_c_stops_the_sweep_and_a_rerun_resumes(cache_dir, tmp_path):
     command = [sys.executable, "-c", launcher, "sweep", "--set", "simulation.t_stop_ms=0.5",
                "--grid", "gap_junctions.0.g_uS=0.001,0.01,0.1",
                "--grid", "cells.b.length_um=60,100,140", "--out", str(tmp_path),
-               "--workers", "2", "--format", "json", "--no-plot"]
+               "--references", "analytic,lumped", "--workers", "2", "--format", "json",
+               "--no-plot"]
     env = dict(os.environ)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -99,7 +99,7 @@ def test_2x2_sweep_table_matches_a_direct_check(cache_dir, tmp_path, capsys):
     code = main(["sweep", "--set", "simulation.t_stop_ms=0.5",
                  "--grid", "gap_junctions.0.g_uS=0.001,0.05",
                  "--grid", "cells.b.length_um=60,140", "--out", str(tmp_path),
-                 "--workers", "2", "--quiet"])
+                 "--references", "analytic,lumped", "--workers", "2", "--quiet"])
     out = capsys.readouterr().out
     assert code in (0, 1)
     assert "4 points" in out and "wrote" in out
@@ -116,7 +116,7 @@ def test_2x2_sweep_table_matches_a_direct_check(cache_dir, tmp_path, capsys):
 
     # The last point's row holds the numbers of a direct check of that model.
     point = _small(**{"gap_junctions.0.g_uS": 0.05, "cells.b.length_um": 140})
-    direct = check(point, backends=["arbor", "neuron"])
+    direct = check(point, backends=["arbor", "neuron"], references=["analytic", "lumped"])
     row = frame.iloc[3]
     assert row["verdict"] == direct.verdict
     assert len(direct.comparisons) == 12  # 6 pairs x 2 probes
@@ -202,7 +202,8 @@ def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch
     monkeypatch.setenv("CROSSSIM_TEST_MARKER", marker)
     monkeypatch.setenv("CROSSSIM_TEST_CRASH", "hang")  # NEURON's child sleeps for an hour
     result = sweep(_small(), parse_grid(["gap_junctions.0.g_uS=0.001"]), backends=["neuron"],
-                   executor=LocalExecutor(2, timeout_s=1.5), cache=ResultsCache())
+                   references=["analytic", "lumped"], executor=LocalExecutor(2, timeout_s=1.5),
+                   cache=ResultsCache())
     point = result.points[0]
     assert point.verdict == "error" and "timed out after 1.5 s" in point.reason
     assert point.outcome.results.keys() == {"analytic", "lumped"}

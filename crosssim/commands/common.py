@@ -44,8 +44,8 @@ def add_backend_argument(parser: argparse.ArgumentParser, *, references: bool = 
     if references:
         parser.add_argument(
             "--references", default="all", metavar="NAMES",
-            help="references to compare with, comma-separated, all (default) or none "
-            "(see 'crosssim sources')")
+            help="references to compare with, comma-separated, all (default: every default "
+            "reference), none, or +NAME to add one to the defaults (see 'crosssim sources')")
 
 
 def add_traces_argument(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +122,7 @@ def _names(text: str, option: str) -> list[str] | None:
 
     for name in names:
         try:
-            source_spec(name)
+            source_spec(name.removeprefix("+"))
         except Exception as exc:  # BackendUnavailableError: unknown name
             raise UsageError(f"{option}: {exc}") from None
     return names

@@ -79,7 +79,7 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
             "classname": _clean(model), "name": _clean(f"{c.a} vs {c.b} @ {c.probe}"),
             "time": "0"})
         if c.passed is False:
-            message = failure_message(c) + notes_text
+            message = failure_message(c, outcome.decomposition) + notes_text
             failure = ET.SubElement(case, "failure", {
                 "message": _clean(f"max |{c.a} - {c.b}| = {c.max_abs_mV:.6g} mV at "
                                   f"t = {c.t_max_abs_ms:g} ms > tolerance {c.tolerance_mV:g} mV"),

@@ -16,6 +16,7 @@ from crosssim.check import HEADROOM
 from crosssim.compare import suggest_tolerance
 
 if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.decomposition import Decomposition
     from crosssim.notes import Note
     from crosssim.outcome import CheckOutcome, Comparison
     from crosssim.result import RunResult
@@ -24,6 +25,7 @@ __all__ = [
     "failure_message",
     "format_mV",
     "passing_flags",
+    "render_decomposition",
     "render_notes",
     "render_sources",
     "render_table",
@@ -86,11 +88,12 @@ def _pair(c: Comparison) -> str:
     return f"{c.a} vs {c.b}"
 
 
-def failure_message(c: Comparison) -> str:
+def failure_message(c: Comparison, decomposition: Iterable[Decomposition] = ()) -> str:
     """numpy.testing-style report of one comparison (meant for failing ones).
 
     Tolerance first, then mismatched samples, the worst sample (time, both values labelled
-    with the source names), the largest absolute and relative difference, and a suggested
+    with the source names), the largest absolute and relative difference, where the error
+    comes from (from ``decomposition``, when the simulator's was made), and a suggested
     tolerance (observed maximum x1.5, rounded up to 2 significant figures).
     """
     if c.kind == "backends":
@@ -99,6 +102,8 @@ def failure_message(c: Comparison) -> str:
         sides = f"one-sided: {c.b} is the reference"
     window = f", samples from t >= {c.window_start_ms:g} ms" if c.window_start_ms > 0 else ""
     tolerance = "not gated" if c.tolerance_mV is None else f"atol={c.tolerance_mV:g} mV"
+    if c.floor_mV is not None and c.tolerance_mV == c.floor_mV:
+        tolerance += " (the round-off floor)"
     share = 100.0 * c.n_mismatched / c.n_samples if c.n_samples else 0.0
     suggested = c.suggested_tolerance_mV
     if suggested is None:
@@ -111,12 +116,51 @@ def failure_message(c: Comparison) -> str:
         f"Max absolute difference: {format_mV(c.max_abs_mV, 6)} mV",
         f"Max relative difference: {format_mV(c.max_rel_diff, 6)}",
     ]
+    lines += _cause_lines(c, decomposition)
     if c.gate is not None and suggested is not None and math.isfinite(suggested):
         lines.append(
             f"Suggested tolerance: {tolerance_key(c.gate)} = {suggested:g} mV (observed max "
             f"x{HEADROOM:g}, rounded up to 2 significant figures; CLI: "
             f"{tolerance_flag(c.gate, suggested)})")
     return "\n".join(lines)
+
+
+def _cause_lines(c: Comparison, decomposition: Iterable[Decomposition]) -> list[str]:
+    """Where the deviation of a simulator comes from, when its decomposition was made."""
+    from crosssim.decomposition import FIXES
+    from crosssim.sources import ANALYTIC
+
+    if c.kind == "reference" and c.b != ANALYTIC and c.floor_mV is not None:
+        return [f"Cause: implementation: {c.a} does not compute the recurrence {c.b} solves "
+                f"exactly (fix: {FIXES['implementation']})"]
+    if not (c.kind == "reference" and c.b == ANALYTIC):
+        return []
+    for part in decomposition:
+        if (part.simulator, part.probe) == (c.a, c.probe):
+            return [f"Error decomposition (largest |part|): implementation "
+                    f"{format_mV(part.implementation_mV, 3)} mV, time stepping "
+                    f"{format_mV(part.time_stepping_mV, 3)} mV, space "
+                    f"{format_mV(part.space_mV, 3)} mV",
+                    f"Cause: {part.dominant.replace('_', ' ')} dominates (fix: {part.fix})"]
+    return []
+
+
+def render_decomposition(decomposition: Sequence[Decomposition], max_rows: int = 40) -> list[str]:
+    """The error decomposition as table lines (empty when there is none)."""
+    if not decomposition:
+        return []
+    rows = [("simulator", "probe", "implementation mV", "time stepping mV", "space mV",
+             "total mV", "dominant")]
+    for part in list(decomposition)[:max_rows]:
+        rows.append((part.simulator, part.probe, format_mV(part.implementation_mV, 3),
+                     format_mV(part.time_stepping_mV, 3), format_mV(part.space_mV, 3),
+                     format_mV(part.total_mV, 3), part.dominant.replace("_", " ")))
+    lines = ["", "where the error comes from (simulator - exact = implementation [- discrete] "
+             "+ time stepping [discrete - semidiscrete] + space [semidiscrete - exact]):",
+             *text_table(rows, numeric={2, 3, 4, 5})]
+    if len(decomposition) > max_rows:
+        lines.append(f"({max_rows} of {len(decomposition)} shown; all with --format json)")
+    return lines
 
 
 def _verdict_cell(c: Comparison) -> str:
@@ -151,10 +195,10 @@ def _severity(c: Comparison) -> float:
     return math.inf if c.tolerance_mV == 0 and c.max_abs_mV > 0 else c.max_abs_mV
 
 
-def _shown_rows(outcome: CheckOutcome, max_rows: int) -> list[tuple[Comparison, str]]:
+def _shown_rows(comparisons: Sequence[Comparison],
+                max_rows: int) -> list[tuple[Comparison, str]]:
     """(comparison, probe cell) to show: all of them, or per pair its failing probes and its
     worst one when there are more than ``max_rows``."""
-    comparisons = outcome.comparisons
     if len(comparisons) <= max_rows:
         return [(c, c.probe) for c in comparisons]
     by_pair: dict[tuple[str, str], list[Comparison]] = {}
@@ -179,27 +223,37 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     more than ``max_rows`` comparisons, each pair shows its worst probe (and up to three
     failing ones); at most ``max_details`` failure messages follow the table.
     """
+    floors = any(c.floor_mV is not None for c in outcome.comparisons)
     head = ("pair", "probe", "max|a-b| mV", "at t ms", "rms mV", "max/range",
-            "final|a-b| mV", "tol mV", "verdict")
+            "final|a-b| mV", *(("floor mV",) if floors else ()), "tol mV", "verdict")
     rows = [head]
-    shown = _shown_rows(outcome, max_rows)
+    between_references = [c for c in outcome.comparisons if c.kind == "references"]
+    listed = [c for c in outcome.comparisons if c.kind != "references"]
+    shown = _shown_rows(listed, max_rows)
     for c, probe in shown:
+        floor = (("-" if c.floor_mV is None else format_mV(c.floor_mV, 2)),) if floors else ()
         rows.append((
             _pair(c), probe, format_mV(c.max_abs_mV, 3), f"{c.t_max_abs_ms:g}",
             format_mV(c.rms_mV, 3),
-            format_mV(c.max_rel_range, 2), format_mV(c.final_abs_mV, 3),
-            "-" if c.tolerance_mV is None else f"{c.tolerance_mV:g}", _verdict_cell(c)))
-    lines = [_header(outcome), *text_table(rows, numeric={2, 3, 4, 5, 6, 7})]
+            format_mV(c.max_rel_range, 2), format_mV(c.final_abs_mV, 3), *floor,
+            "-" if c.tolerance_mV is None else f"{c.tolerance_mV:.3g}", _verdict_cell(c)))
+    lines = [_header(outcome), *text_table(rows, numeric=range(2, len(head) - 1))]
     if not outcome.comparisons:
         lines.append("(no comparisons: fewer than two sources produced traces)")
-    elif len(shown) < len(outcome.comparisons):
-        lines.append(f"({len(shown)} of {len(outcome.comparisons)} comparisons shown; "
+    elif len(shown) < len(listed):
+        lines.append(f"({len(shown)} of {len(listed)} comparisons shown; "
                      "all of them with --format json)")
+    if between_references:
+        worst = max(between_references, key=lambda c: c.max_abs_mV)
+        lines.append(f"({len(between_references)} reference-vs-reference comparisons, "
+                     f"reported only, largest {format_mV(worst.max_abs_mV, 3)} mV "
+                     f"({_pair(worst)} @ {worst.probe}); all of them with --format json)")
+    lines += render_decomposition(outcome.decomposition)
     if details:
         failing = sorted(outcome.failing(), key=_severity, reverse=True)  # worst first
         for c in failing[:max_details]:
             lines.append("")
-            lines.append(failure_message(c))
+            lines.append(failure_message(c, outcome.decomposition))
         if len(failing) > max_details:
             lines.append("")
             lines.append(f"... and {len(failing) - max_details} more failing comparisons "

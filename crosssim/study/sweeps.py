@@ -372,7 +372,7 @@ def sweep(model: Model, dimensions: Sequence[GridDimension], *,
     started = time.perf_counter()
     dimensions = list(dimensions)
     validate_grid(model, dimensions)
-    kinds, left_out = select_sources(backends, references)
+    kinds, left_out = select_sources(backends, references, model)
     sources = list(kinds)
     names = [name for name in sources if kinds[name] == "simulator"]
     refs = [name for name in sources if kinds[name] != "simulator"]

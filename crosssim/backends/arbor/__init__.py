@@ -119,6 +119,7 @@ def run(model: Model, *, threads: int | None = None) -> RunResult:
         "cvs": _cvs_info(model),
         "cv_policy": "fixed_per_branch(model.cvs(cell))",
         "method": "implicit Euler",
+        "scheme": "implicit-euler",
         "dt_ms": dt,
         "threads": threads,
         "probed_cells": len(handles),

@@ -432,6 +432,7 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
     info = {
         "neuron_version": neuron.__version__,
         "method": _METHODS[int(secondorder)],
+        "scheme": "implicit-euler" if int(secondorder) == 0 else "crank-nicolson",
         "secondorder": int(secondorder),
         "nthread": int(pc.nthread()),
         "mpi_ranks": nhost,

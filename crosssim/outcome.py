@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
+from crosssim.files import json_ready
 from crosssim.notes import Note
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,8 +73,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN/inf become None)."""
-        return {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
-                for key, value in asdict(self).items()}
+        return json_ready(asdict(self))
 
 
 @dataclass

@@ -78,7 +78,7 @@ def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
     ``model``: the model to save instead of ``outcome.model`` (``assert_agree`` passes it
     with the tolerances it applied, so the saved file reproduces the verdict).
     """
-    from crosssim.io import atomic_open, atomic_write_text
+    from crosssim.files import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
     from crosssim.result import results_to_frame
 

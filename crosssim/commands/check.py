@@ -94,7 +94,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 def _write_outputs(args: argparse.Namespace, outcome) -> list[Path]:
     """check.json + traces.csv (``--out``), JUnit XML (``--junit``), the report (``--report``)."""
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
 
     written: list[Path] = []
     try:

@@ -132,7 +132,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
     from crosssim.model import apply_overrides
     from crosssim.study.convergence import render_text
 

@@ -47,7 +47,7 @@ def exact_reference(model, progress: Progress | None):
 def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
     from crosssim.result import results_to_frame
 
     if not results:

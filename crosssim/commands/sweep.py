@@ -82,7 +82,7 @@ def _document(result, written: list[Path]) -> dict:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import StudyProgress, make_executor
     from crosssim.study.sweeps import (

@@ -50,7 +50,7 @@ _PARAMETER_LABELS = {
 
 
 def _save_png(figure: Figure, path: Path, dpi: int) -> Path:
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
 
     path = Path(path)
     with atomic_open(path, "wb", encoding=None) as handle:

@@ -85,7 +85,7 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.io import atomic_open, atomic_write_text
+    from crosssim.files import atomic_open, atomic_write_text
     from crosssim.model import dumps_model
     from crosssim.report.document import sources_of
     from crosssim.report.html import render_html

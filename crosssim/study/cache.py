@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosssim.files import json_ready
 from crosssim.provenance import cache_base, software_versions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,7 +188,7 @@ class ResultsCache:
                 "document": document,
             }
             with open(tmp / "meta.json", "w", encoding="utf-8") as handle:
-                json.dump(meta, handle, indent=1, sort_keys=True, default=_json_default)
+                json.dump(json_ready(meta), handle, indent=1, sort_keys=True)
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
@@ -262,14 +263,3 @@ class ResultsCache:
                 with contextlib.suppress(OSError):
                     shard.rmdir()
         return removed
-
-
-def _json_default(value: Any) -> Any:
-    """JSON for the numpy scalars and arrays a backend may leave in ``info``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)

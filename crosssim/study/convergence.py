@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosssim.errors import UsageError
+from crosssim.files import json_ready
 from crosssim.sources import ANALYTIC
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +158,7 @@ class OrderFit:
         return math.isfinite(last) and last < _FLOOR_FRACTION * self.order_max
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready({
+        return json_ready({
             "backend": self.backend, "study": self.study, "parameter": self.parameter,
             "fixed": self.fixed, "steps": self.steps, "errors_max_mV": self.errors_max_mV,
             "errors_rms_mV": self.errors_rms_mV, "order_max": self.order_max,
@@ -232,7 +233,7 @@ class ConvergenceResult:
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document (``converge.json`` and ``--format json``)."""
-        return _json_ready({
+        return json_ready({
             "model": self.model.name,
             "reference": ANALYTIC,
             "t_stop_ms": self.model.simulation.t_stop_ms,
@@ -272,18 +273,6 @@ def _level_dict(level: Level) -> dict[str, Any]:
             "cv_length_um": level.cv_length_um, "max_abs_mV": level.max_abs_mV,
             "t_max_abs_ms": level.t_max_abs_ms, "rms_mV": level.rms_mV,
             "final_abs_mV": level.final_abs_mV, "error": level.error, "cached": level.cached}
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic):
-        return _json_ready(value.item())
-    if isinstance(value, dict):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    return value
 
 
 def _level_model(model: Model, dt_ms: float, sample_dt_ms: float,

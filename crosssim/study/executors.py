@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 import numpy as np
 
 from crosssim.errors import BackendError, CrossSimError, UsageError
-from crosssim.io import atomic_open, atomic_write_text
+from crosssim.files import atomic_open, atomic_write_text, json_ready
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
@@ -172,16 +172,9 @@ def execute_payload(payload: dict[str, Any]) -> dict[str, Any]:
         "times_ms": np.asarray(result.times_ms, dtype=float),
         "values_mV": np.asarray(result.values_mV, dtype=float),
         "wall_time_s": float(result.wall_time_s),
-        "info": _json_ready(result.info),
+        "info": json_ready(result.info),
         "task_s": time.perf_counter() - started,
     }
-
-
-def _json_ready(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into plain Python (for JSON and the cache)."""
-    return json.loads(json.dumps(value, default=lambda item: (
-        item.item() if isinstance(item, np.generic) else
-        item.tolist() if isinstance(item, np.ndarray) else str(item))))
 
 
 def _prepare_child(payload: dict[str, Any]) -> None:

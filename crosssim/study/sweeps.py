@@ -454,7 +454,7 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     from matplotlib.colors import LogNorm, Normalize
     from matplotlib.figure import Figure
 
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
 
     frame = result.to_frame()
     metric = metric or default_heatmap_metric(result)

@@ -131,10 +131,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 @dataclass
 class StagedFolder:
     """A folder being built by :func:`atomic_folder`: write into ``path``; after the
-    ``with`` block ``final`` is where it landed."""
+    ``with`` block ``final`` is where it landed (the target, or one of its alternatives)."""
 
     path: Path
-    final: Path | None = None
+    final: Path
 
 
 def _rename_folder(staging: Path, targets: Iterable[Path], replace: bool) -> Path:
@@ -172,7 +172,7 @@ def atomic_folder(path: Path, *, alternatives: Iterable[Path] = (), prefix: str 
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=prefix or f".{path.name}.", suffix=".tmp",
                                     dir=path.parent))
-    staged = StagedFolder(staging)
+    staged = StagedFolder(staging, final=path)
     try:
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs are ordinary
         yield staged

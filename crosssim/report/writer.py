@@ -7,16 +7,13 @@ folder, which the index ignores).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _datetime
-import errno
-import os
-import shutil
-import uuid
+import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crosssim.files import atomic_folder
 from crosssim.report.document import ReportFigure, dumps_document, report_document
 from crosssim.report.environment import collect_environment
 
@@ -133,21 +130,6 @@ def _free_name(parent: Path, run_id: str) -> str:
     return next(name for name in _candidates(run_id) if not (parent / name).exists())
 
 
-def _publish(staging: Path, parent: Path, run_id: str) -> Path:
-    """Rename ``staging`` to ``parent/run_id`` (or the next free name if another run just
-    took it); return the final folder."""
-    for name in _candidates(run_id):
-        final = parent / name
-        try:
-            os.rename(staging, final)
-        except OSError as exc:
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                continue
-            raise
-        return final
-    raise FileExistsError(f"{parent}: too many reports named {run_id}")
-
-
 def write_report(outcome: CheckOutcome, out_root: Path | str, *,
                  equilibria: Mapping[str, float] | None | object = _COMPUTE,
                  now: _datetime.datetime | None = None,
@@ -176,15 +158,10 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     parent = root / outcome.model.name
     parent.mkdir(parents=True, exist_ok=True)
     run_id = _free_name(parent, make_run_id(now, environment["model_sha256"]))
-    staging = parent / f".{run_id}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()
-    try:
-        _write_contents(outcome, staging, run_id, environment, equilibria,  # type: ignore[arg-type]
+    # another run may take the name while this one writes: then the next free one
+    later = (parent / name for name in itertools.islice(_candidates(run_id), 1, None))
+    with atomic_folder(parent / run_id, alternatives=later) as staged:
+        _write_contents(outcome, staged.path, run_id, environment, equilibria,  # type: ignore[arg-type]
                         convergence)
-        final = _publish(staging, parent, run_id)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
-        raise
     write_index(root)
-    return final
+    return staged.final

@@ -82,24 +82,19 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.files import atomic_open, atomic_write_text
-    from crosssim.model import dumps_model
+    from crosssim.files import atomic_open, atomic_write_text, write_model, write_traces
     from crosssim.report.document import sources_of
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown
-    from crosssim.result import results_to_frame
 
     study = convergence.to_document() if convergence is not None else None
     atomic_write_text(folder / "report.json",
                       dumps_document(report_document(outcome, environment, study)))
-    frame = results_to_frame([outcome.results[name] for name in sources_of(outcome)
-                              if name in outcome.results])
-    with atomic_open(folder / "traces.csv") as handle:
-        frame.to_csv(handle, index=False)  # full precision: backends agree to ~1e-12 mV
-    given = dumps_model(outcome.model)
-    resolved = dumps_model(outcome.model, resolved=True)
-    atomic_write_text(folder / "model.toml", given)
-    atomic_write_text(folder / "model.resolved.toml", resolved)
+    write_traces(folder / "traces.csv", [outcome.results[name] for name in sources_of(outcome)
+                                         if name in outcome.results])
+    given_path, resolved_path = write_model(folder, outcome.model, resolved=True)
+    given = given_path.read_text(encoding="utf-8")
+    resolved = resolved_path.read_text(encoding="utf-8")
     figures = _figures(outcome, folder, equilibria)
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
     study_figure = None

@@ -62,17 +62,21 @@ _FLOOR_ORDER = 0.5
 _MIN_RICHARDSON_ORDER = 0.5
 
 
-def fit_order(steps: Sequence[float], errors: Sequence[float]) -> float:
-    """Least-squares slope of log(error) against log(step); NaN with < 2 usable points.
+def fit_order(steps: Sequence[float], errors: Sequence[float], *, count: bool = False) -> float:
+    """Order of convergence: least-squares slope of log(error) against log(step); NaN with
+    fewer than 2 usable points.
 
-    Points whose step or error is not positive and finite are left out.
+    ``steps`` are step sizes (dt, CV length): error ~ step**order.  With ``count`` True they
+    are counts (CVs per cell) and error ~ count**(-order).  Points whose step or error is
+    not positive and finite are left out.
     """
     x = np.asarray(steps, dtype=float)
     y = np.asarray(errors, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
         return math.nan
-    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    slope = float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    return -slope if count else slope
 
 
 def local_orders(steps: Sequence[float], errors: Sequence[float]) -> list[float]:

@@ -69,7 +69,7 @@ def add_level_arguments(target) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.study.executors import add_execution_arguments
+    from crosssim.commands.common import add_execution_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
@@ -105,9 +105,10 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
     """Run the convergence study the command-line levels describe (``--dt``, ``--cvs`` or
     ``--max-extent``, ``--sample-dt``, execution options); shared by ``converge`` and
     ``report --converge``.  Ctrl-C keeps finished runs in the cache and says so."""
+    from crosssim.report.progress import StudyProgress
     from crosssim.study.cache import ResultsCache
     from crosssim.study.convergence import converge
-    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.study.executors import make_executor
 
     if args.sample_dt is not None and len(args.sample_dt) != 1:
         raise UsageError("--sample-dt takes one value")

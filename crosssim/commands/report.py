@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from crosssim.commands.common import (
     DEFAULT_REPORTS,
-    Progress,
     add_backend_argument,
     add_model_arguments,
     add_traces_argument,
@@ -29,6 +28,7 @@ from crosssim.commands.common import (
     selected_sources,
 )
 from crosssim.errors import EXIT_BACKEND, UsageError
+from crosssim.report.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
@@ -53,8 +53,8 @@ class _StudyOptions:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crosssim.commands.common import add_execution_arguments
     from crosssim.commands.converge import add_level_arguments
-    from crosssim.study.executors import add_execution_arguments
 
     parser.epilog = ("exit codes (the check's): 0 pass, 1 a deviation exceeds its tolerance, "
                      "2 invalid model or usage, 3 a backend is missing or failed (or, with "

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from crosssim.commands.common import (
-    Progress,
     add_backend_argument,
     add_model_arguments,
     add_output_argument,
@@ -16,6 +15,7 @@ from crosssim.commands.common import (
     selected_backends,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+from crosssim.report.progress import Progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ from crosssim.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.study.executors import add_execution_arguments
+    from crosssim.commands.common import add_execution_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
@@ -83,8 +83,9 @@ def _document(result, written: list[Path]) -> dict:
 
 def execute(args: argparse.Namespace) -> int:
     from crosssim.files import atomic_open
+    from crosssim.report.progress import StudyProgress
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.study.executors import make_executor
     from crosssim.study.sweeps import (
         parse_grid,
         plot_sweep_heatmap,

@@ -36,9 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from crosssim.model import Model
+    from crosssim.report.progress import StudyProgress
     from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import Executor, StudyProgress
+    from crosssim.study.executors import Executor
 
 __all__ = [
     "ConvergenceResult",

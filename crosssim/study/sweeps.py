@@ -44,8 +44,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from crosssim.model import Model
     from crosssim.outcome import CheckOutcome
+    from crosssim.report.progress import StudyProgress
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import Executor, StudyProgress
+    from crosssim.study.executors import Executor
 
 __all__ = [
     "GridDimension",

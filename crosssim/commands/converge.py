@@ -135,7 +135,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
 def execute(args: argparse.Namespace) -> int:
     from crosssim.files import atomic_open
     from crosssim.model import apply_overrides
-    from crosssim.study.convergence import render_text
+    from crosssim.report.convergence import render_text
 
     model = resolve_model(args)
     names = selected_backends(args)

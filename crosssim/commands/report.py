@@ -107,7 +107,7 @@ def execute(args: argparse.Namespace) -> int:
     folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
     if study is not None:
-        from crosssim.study.convergence import render_text
+        from crosssim.report.convergence import render_text
 
         print()
         print(render_text(study))

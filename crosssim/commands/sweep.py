@@ -84,15 +84,10 @@ def _document(result, written: list[Path]) -> dict:
 def execute(args: argparse.Namespace) -> int:
     from crosssim.files import atomic_open
     from crosssim.report.progress import StudyProgress
+    from crosssim.report.sweep import plot_sweep_heatmap, render_text
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import make_executor
-    from crosssim.study.sweeps import (
-        parse_grid,
-        plot_sweep_heatmap,
-        render_text,
-        sweep,
-        validate_grid,
-    )
+    from crosssim.study.sweeps import parse_grid, sweep, validate_grid
 
     dimensions = parse_grid(args.grid)
     model = resolve_model(args)

@@ -186,6 +186,20 @@ def check_writable(path: Path, *, what: str, folder: bool) -> None:
         raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable")
 
 
+def window_start(args: argparse.Namespace, model: Model) -> float | None:
+    """``--window-start`` in ms, checked by :func:`crosssim.check.check_window` against
+    ``model`` (UsageError naming the flag); None when the flag is not given."""
+    if args.window_start is None:
+        return None
+    from crosssim.check import check_window
+
+    try:
+        return check_window(model, args.window_start)
+    except UsageError:  # time_ms already refused negatives: the start is after t_stop
+        raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
+                         f"({model.simulation.t_stop_ms:g} ms)") from None
+
+
 def ensure_valid_model_source(spec: str) -> None:
     """Raise InvalidModelError early for a model path that does not exist."""
     path = Path(spec)

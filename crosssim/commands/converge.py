@@ -23,6 +23,7 @@ from crosssim.commands.common import (
     resolve_model,
     selected_backends,
     time_ms,
+    window_start,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
@@ -139,11 +140,9 @@ def execute(args: argparse.Namespace) -> int:
 
     model = resolve_model(args)
     names = selected_backends(args)
-    if args.window_start is not None:
-        if args.window_start > model.simulation.t_stop_ms:
-            raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
-                             f"({model.simulation.t_stop_ms:g} ms)")
-        model = apply_overrides(model, [("tolerance.window_start_ms", args.window_start)],
+    start = window_start(args, model)
+    if start is not None:
+        model = apply_overrides(model, [("tolerance.window_start_ms", start)],
                                 source="--window-start")
     out = output_dir(args, model)  # checked before anything runs
     result = run_study(args, model, names, command="converge")

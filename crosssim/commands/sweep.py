@@ -25,6 +25,7 @@ from crosssim.commands.common import (
     selected_sources,
     time_ms,
     tolerance_overrides,
+    window_start,
 )
 from crosssim.errors import UsageError
 
@@ -93,9 +94,7 @@ def execute(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     validate_grid(model, dimensions)
     names, references = selected_sources(args)
-    if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
-        raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
-                         f"({model.simulation.t_stop_ms:g} ms)")
+    start = window_start(args, model)
     axes = None
     if args.heatmap_axes:
         axes = [name.strip() for name in args.heatmap_axes.split(",") if name.strip()]
@@ -110,8 +109,8 @@ def execute(args: argparse.Namespace) -> int:
                          "worst_<gate>_mV (gate: backends, a reference's name, references) "
                          "or a per-comparison column such as arbor-neuron:a_gj:max_abs_mV")
     options: dict[str, object] = {"tolerances": tolerance_overrides(args)}
-    if args.window_start is not None:
-        options["window_start_ms"] = args.window_start
+    if start is not None:
+        options["window_start_ms"] = start
 
     out = output_dir(args, model)  # checked before anything runs
     cache = ResultsCache(enabled=not args.no_cache)

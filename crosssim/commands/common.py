@@ -62,6 +62,13 @@ def add_output_argument(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: reports/<model name>)")
 
 
+def add_format_argument(parser: argparse.ArgumentParser, text: str = "text table") -> None:
+    """``--format text|json``: ``text`` (the default; ``text`` says what it prints) or one
+    JSON document on stdout."""
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help=f"{text} (default) or one JSON document on stdout")
+
+
 def _parse_params(items: Sequence[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for item in items:

@@ -14,11 +14,16 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from crosssim.commands.common import (
     add_backend_argument,
+    add_execution_arguments,
+    add_format_argument,
     add_model_arguments,
+    add_output_argument,
     output_dir,
     resolve_model,
     selected_backends,
@@ -31,26 +36,28 @@ DEFAULT_DTS = "0.04,0.02,0.01,0.005"
 DEFAULT_CVS = "1,3,9,27"
 
 
-def _float_list(text: str) -> list[float]:
+def _numbers(text: str, kind: type, *, expected: str, allowed: str,
+             ok: Callable[[Any], bool]) -> list:
+    """argparse type helper: the comma-separated ``kind`` values of ``text``, each passing
+    ``ok``; else ``'TEXT': expected EXPECTED`` or ``'TEXT': ALLOWED``."""
     try:
-        values = [float(item) for item in text.split(",") if item.strip()]
+        values = [kind(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, "
-                                         "e.g. 0.04,0.02,0.01") from None
-    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a number > 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
+    if not values or not all(ok(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: {allowed}")
     return values
+
+
+def _float_list(text: str) -> list[float]:
+    return _numbers(text, float, expected="numbers separated by commas, e.g. 0.04,0.02,0.01",
+                    allowed="every value must be a number > 0",
+                    ok=lambda v: math.isfinite(v) and v > 0)
 
 
 def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by "
-                                         "commas, e.g. 1,3,9,27") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every CV count must be >= 1")
-    return values
+    return _numbers(text, int, expected="whole numbers separated by commas, e.g. 1,3,9,27",
+                    allowed="every CV count must be >= 1", ok=lambda v: v >= 1)
 
 
 def add_level_arguments(target) -> None:
@@ -70,8 +77,6 @@ def add_level_arguments(target) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.commands.common import add_execution_arguments
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "levels: the dt study runs every --dt at the finest space level, the space study\n"
@@ -86,10 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="measure errors from this time on (default: the model's "
                         "tolerance.window_start_ms)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: reports/<model name>)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text table (default) or one JSON document on stdout")
+    add_output_argument(parser)
+    add_format_argument(parser)
     parser.add_argument("--no-plot", action="store_true", help="do not write converge.png")
     add_execution_arguments(parser)
 

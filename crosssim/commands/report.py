@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from crosssim.commands.common import (
     DEFAULT_REPORTS,
     add_backend_argument,
+    add_execution_arguments,
     add_model_arguments,
     add_traces_argument,
     check_writable,
@@ -53,7 +54,6 @@ class _StudyOptions:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.commands.common import add_execution_arguments
     from crosssim.commands.converge import add_level_arguments
 
     parser.epilog = ("exit codes (the check's): 0 pass, 1 a deviation exceeds its tolerance, "

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from crosssim.commands.common import (
     add_backend_argument,
+    add_execution_arguments,
+    add_format_argument,
     add_model_arguments,
+    add_output_argument,
     add_tolerance_arguments,
     output_dir,
     resolve_model,
@@ -31,8 +34,6 @@ from crosssim.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.commands.common import add_execution_arguments
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "grid values (PATH is any model field, as in --set):\n"
@@ -51,10 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tolerance_arguments(parser)
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="ignore samples before this time (default: the model's)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: reports/<model name>)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="summary table (default) or one JSON document on stdout")
+    add_output_argument(parser)
+    add_format_argument(parser, "summary table")
     parser.add_argument("--heatmap-metric", default=None, metavar="COLUMN",
                         help="table column shown in the heatmap (default: worst_backends_mV, "
                         "else worst_analytic_mV; also worst_ratio, worst_lumped_mV)")

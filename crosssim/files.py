@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from crosssim.model import Model
     from crosssim.outcome import CheckOutcome
     from crosssim.result import RunResult
@@ -42,8 +44,10 @@ __all__ = [
     "json_ready",
     "json_text",
     "write_check_artifacts",
+    "write_csv",
     "write_json",
     "write_model",
+    "write_parquet",
     "write_traces",
 ]
 
@@ -192,15 +196,29 @@ def write_json(path: Path, document: Any) -> Path:
     return path
 
 
+def write_csv(path: Path, frame: pd.DataFrame, *, float_format: str | None = None) -> Path:
+    """Write ``frame`` as CSV (no index) to ``path`` atomically; ``float_format`` as in
+    :meth:`pandas.DataFrame.to_csv` (default: full precision)."""
+    path = Path(path)
+    with atomic_open(path) as handle:
+        frame.to_csv(handle, index=False, float_format=float_format)
+    return path
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as Parquet (no index) to ``path`` atomically."""
+    path = Path(path)
+    with atomic_open(path, "wb", encoding=None) as handle:
+        frame.to_parquet(handle, index=False)
+    return path
+
+
 def write_traces(path: Path, results: Sequence[RunResult]) -> Path:
     """Write ``results`` as one long-form CSV table (``backend, probe, t_ms, v_mV``) at full
     precision (backends agree to ~1e-12 mV) to ``path`` atomically."""
     from crosssim.result import results_to_frame
 
-    path = Path(path)
-    with atomic_open(path) as handle:
-        results_to_frame(list(results)).to_csv(handle, index=False)
-    return path
+    return write_csv(path, results_to_frame(list(results)))
 
 
 def write_model(folder: Path, model: Model, *, resolved: bool = False) -> list[Path]:

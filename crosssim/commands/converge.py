@@ -11,7 +11,6 @@ failed; the outputs are written in every case but 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -137,7 +136,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.files import atomic_open
+    from crosssim.files import json_text, write_csv, write_json
     from crosssim.model import apply_overrides
     from crosssim.report.convergence import render_text
 
@@ -152,21 +151,15 @@ def execute(args: argparse.Namespace) -> int:
 
     written = []
     try:
-        path = out / "converge.json"
-        with atomic_open(path) as handle:
-            handle.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
-        written.append(path)
-        path = out / "converge.csv"
-        with atomic_open(path) as handle:
-            result.to_frame().to_csv(handle, index=False, float_format="%.12g")
-        written.append(path)
+        written.append(write_json(out / "converge.json", result.to_document()))
+        written.append(write_csv(out / "converge.csv", result.to_frame(), float_format="%.12g"))
         if not args.no_plot and result.figure_table():
             written.append(_plot(result, out / "converge.png"))
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json_text(result.to_document()))
     else:
         print(render_text(result))
     for path in written:

@@ -82,7 +82,7 @@ def _document(result, written: list[Path]) -> dict:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.files import atomic_open
+    from crosssim.files import json_text, write_csv, write_parquet
     from crosssim.report.progress import StudyProgress
     from crosssim.report.sweep import plot_sweep_heatmap, render_text
     from crosssim.study.cache import ResultsCache
@@ -131,14 +131,8 @@ def execute(args: argparse.Namespace) -> int:
     written: list[Path] = []
     frame = result.to_frame()
     try:
-        path = out / "sweep.csv"
-        with atomic_open(path) as handle:
-            frame.to_csv(handle, index=False, float_format="%.12g")
-        written.append(path)
-        path = out / "sweep.parquet"
-        with atomic_open(path, "wb", encoding=None) as handle:
-            frame.to_parquet(handle, index=False)
-        written.append(path)
+        written.append(write_csv(out / "sweep.csv", frame, float_format="%.12g"))
+        written.append(write_parquet(out / "sweep.parquet", frame))
         if not args.no_plot:
             written.append(plot_sweep_heatmap(result, out / "sweep_heatmap.png",
                                               metric=args.heatmap_metric, axes_params=axes))
@@ -146,8 +140,7 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(_document(result, written), indent=2, allow_nan=False)
-                         + "\n")
+        sys.stdout.write(json_text(_document(result, written)))
     else:
         print(render_text(result))
         for path in written:

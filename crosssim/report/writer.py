@@ -82,7 +82,7 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.files import atomic_open, atomic_write_text, write_model, write_traces
+    from crosssim.files import atomic_write_text, write_csv, write_model, write_traces
     from crosssim.report.document import sources_of
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown
@@ -101,8 +101,7 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     if convergence is not None:
         from crosssim.report.convergence import TABLE_FILE, convergence_figure
 
-        with atomic_open(folder / TABLE_FILE) as handle:
-            convergence.to_frame().to_csv(handle, index=False, float_format="%.12g")
+        write_csv(folder / TABLE_FILE, convergence.to_frame(), float_format="%.12g")
         study_figure = convergence_figure(convergence, folder)
         files += [TABLE_FILE] + ([study_figure.filename] if study_figure else [])
     atomic_write_text(folder / "report.md",

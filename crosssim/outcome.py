@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from crosssim.decomposition import Decomposition
 from crosssim.errors import EXIT_BACKEND, EXIT_DEVIATION, EXIT_OK
+from crosssim.files import json_ready
 from crosssim.notes import Note
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,8 +78,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN/inf become None)."""
-        return {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
-                for key, value in asdict(self).items()}
+        return json_ready(asdict(self))
 
 
 @dataclass

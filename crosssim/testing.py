@@ -15,7 +15,6 @@ the traces and the check document for reproduction when the assertion fails.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,20 +77,10 @@ def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
     ``model``: the model to save instead of ``outcome.model`` (``assert_agree`` passes it
     with the tolerances it applied, so the saved file reproduces the verdict).
     """
-    from crosssim.io import atomic_open, atomic_write_text
-    from crosssim.model import dumps_model
-    from crosssim.result import results_to_frame
+    from crosssim.files import write_check_artifacts
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "model.toml", dumps_model(model or outcome.model))
-    atomic_write_text(folder / "check.json",
-                      json.dumps(outcome.to_document(), indent=2, allow_nan=False) + "\n")
-    if outcome.results:
-        with atomic_open(folder / "traces.csv") as handle:
-            results_to_frame(list(outcome.results.values())).to_csv(
-                handle, index=False)
-    return folder
+    write_check_artifacts(outcome, folder, model=model or outcome.model)
+    return Path(folder)
 
 
 def assert_agree(model: Model, *, backends: Sequence[str] | None = None,

@@ -128,8 +128,9 @@ def test_crank_nicolson_with_a_gap_junction_is_first_order(cache_dir):
 @requires_arbor
 @requires_neuron
 def test_second_order_in_cv_size(cache_dir):
+    from crosssim.report.convergence import render_text
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.convergence import converge, render_text
+    from crosssim.study.convergence import converge
     from crosssim.study.executors import LocalExecutor
 
     model = apply_overrides(builtin_model("two_cells"), [

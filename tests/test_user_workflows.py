@@ -92,8 +92,8 @@ def test_floor_flag_when_the_error_never_falls():
 def test_converge_flags_the_dt_study_dominated_by_the_space_error(cache_dir):
     """Junction at the cable ends (first order in CV size, 0.017 mV at 9 CVs) against a dt
     error of ~1e-4 mV: the dt fit is a floor, the space fit is first order and is not."""
+    from crosssim.report.convergence import render_text
     from crosssim.study import LocalExecutor, converge
-    from crosssim.study.convergence import render_text
 
     model = apply_overrides(builtin_model("two_cells"), [
         ("simulation.t_stop_ms", 2.0), ("gap_junctions.0.x", [1.0, 0.0])])

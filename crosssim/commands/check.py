@@ -94,24 +94,12 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 def _write_outputs(args: argparse.Namespace, outcome) -> list[Path]:
     """check.json + traces.csv (``--out``), JUnit XML (``--junit``), the report (``--report``)."""
-    from crosssim.io import atomic_open
+    from crosssim.files import write_check_artifacts
 
     written: list[Path] = []
     try:
         if args.out is not None:
-            from crosssim.result import results_to_frame
-
-            path = args.out / "check.json"
-            with atomic_open(path) as handle:
-                handle.write(json.dumps(outcome.to_document(), indent=2, allow_nan=False))
-                handle.write("\n")
-            written.append(path)
-            if outcome.results:
-                path = args.out / "traces.csv"
-                frame = results_to_frame(list(outcome.results.values()))
-                with atomic_open(path) as handle:
-                    frame.to_csv(handle, index=False)
-                written.append(path)
+            written += write_check_artifacts(outcome, args.out)
         if args.junit is not None:
             from crosssim.report.junit import write_junit
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from crosssim.errors import InvalidModelError, UsageError
 from crosssim.model import Model, apply_overrides, load_model, parse_override
+from crosssim.report.progress import Progress as Progress  # re-exported for commands/check.py
 
 DEFAULT_MODEL = "two_cells"
 DEFAULT_REPORTS = Path("reports")
@@ -61,6 +60,13 @@ def add_output_argument(parser: argparse.ArgumentParser) -> None:
     """``--out DIR`` (default: reports/<model name>)."""
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output folder (default: reports/<model name>)")
+
+
+def add_format_argument(parser: argparse.ArgumentParser, text: str = "text table") -> None:
+    """``--format text|json``: ``text`` (the default; ``text`` says what it prints) or one
+    JSON document on stdout."""
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help=f"{text} (default) or one JSON document on stdout")
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -187,36 +193,18 @@ def check_writable(path: Path, *, what: str, folder: bool) -> None:
         raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable")
 
 
-class Progress:
-    """Progress lines on stderr: ``[1/2] arbor: running ...`` then ``done in 0.41 s``."""
+def window_start(args: argparse.Namespace, model: Model) -> float | None:
+    """``--window-start`` in ms, checked by :func:`crosssim.check.check_window` against
+    ``model`` (UsageError naming the flag); None when the flag is not given."""
+    if args.window_start is None:
+        return None
+    from crosssim.check import check_window
 
-    def __init__(self, total: int = 0, *, quiet: bool = False, stream=None) -> None:
-        self.total = total
-        self.count = 0
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self._started = 0.0
-
-    def begin(self, count: int) -> None:
-        """``count`` more steps are coming (called by :func:`crosssim.check.run_sources`);
-        a total given up front that already covers them is kept."""
-        self.total = max(self.total, self.count + count)
-
-    def start(self, label: str) -> None:
-        self.count += 1
-        self._started = time.perf_counter()
-        self._line(f"[{self.count}/{self.total}] {label}: running ...")
-
-    def finish(self, label: str, outcome: str = "done") -> None:
-        elapsed = time.perf_counter() - self._started
-        self._line(f"[{self.count}/{self.total}] {label}: {outcome} in {elapsed:.2f} s")
-
-    def _line(self, text: str) -> None:
-        """One write per line: a Ctrl-C can then never cut a line from its newline, so the
-        'interrupted' message always starts a line of its own."""
-        if not self.quiet:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+    try:
+        return check_window(model, args.window_start)
+    except UsageError:  # time_ms already refused negatives: the start is after t_stop
+        raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
+                         f"({model.simulation.t_stop_ms:g} ms)") from None
 
 
 def ensure_valid_model_source(spec: str) -> None:
@@ -226,28 +214,47 @@ def ensure_valid_model_source(spec: str) -> None:
         raise InvalidModelError("file not found", source=spec)
 
 
+def _number(text: str, *, what: str, allowed: str, ok: Callable[[Any], bool],
+            kind: Callable[[str], Any] = float) -> Any:
+    """argparse type helper: ``kind(text)`` if ``ok`` holds for it, else ArgumentTypeError
+    ``'TEXT' is not WHAT`` (it does not parse) or ``'TEXT': ALLOWED`` (out of range)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: {allowed}")
+    return value
+
+
+def _finite_non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
 def tolerance_mV(text: str) -> float | None:
     """argparse type: a tolerance in mV (finite, >= 0), or ``none``/``off`` for report only."""
     if text.strip().lower() in {"none", "off"}:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of mV (or 'none')") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance must be a finite number >= 0")
-    return value
+    return _number(text, what="a number of mV (or 'none')", ok=_finite_non_negative,
+                   allowed="a tolerance must be a finite number >= 0")
 
 
 def time_ms(text: str) -> float:
     """argparse type: a time in ms (finite, >= 0)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time in ms") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: a time must be a finite number >= 0")
-    return value
+    return _number(text, what="a time in ms", ok=_finite_non_negative,
+                   allowed="a time must be a finite number >= 0")
+
+
+def seconds(text: str) -> float:
+    """argparse type: a number of seconds (finite, > 0)."""
+    return _number(text, what="a number of seconds", ok=lambda v: math.isfinite(v) and v > 0,
+                   allowed="must be a number of seconds > 0")
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    return _number(text, what="a whole number", ok=lambda v: v >= 1, allowed="must be >= 1",
+                   kind=int)
 
 
 def named_tolerance(text: str) -> tuple[str, float | None]:
@@ -287,3 +294,23 @@ def tolerance_overrides(args: argparse.Namespace) -> dict[str, float | None]:
     given.update(dict(getattr(args, "tolerances", []) or []))
     return given
 
+
+
+def add_execution_arguments(parser) -> None:
+    """``--workers N``, ``--scheduler ADDRESS``, ``--no-cache``, ``--timeout S``, ``--quiet``
+    of the studies (``converge``, ``sweep``, ``report --converge``) on ``parser`` (anything
+    with ``add_argument``)."""
+    from crosssim.study.executors import default_workers
+
+    parser.add_argument("--workers", type=count, default=None, metavar="N",
+                        help=f"simulations run at once on this machine, each in its own "
+                        f"process (default: every core, here {default_workers()})")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on an existing Dask distributed scheduler, e.g. "
+                        "tcp://10.0.0.5:8786 (needs pip install 'crosssim[dask]')")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the results cache (see 'crosssim cache')")
+    parser.add_argument("--timeout", type=seconds, default=None, metavar="S",
+                        help="kill a simulation that runs longer than S seconds "
+                        "(recorded as failed)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")

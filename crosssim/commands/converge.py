@@ -11,18 +11,23 @@ failed; the outputs are written in every case but 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from crosssim.commands.common import (
     add_backend_argument,
+    add_execution_arguments,
+    add_format_argument,
     add_model_arguments,
+    add_output_argument,
     output_dir,
     resolve_model,
     selected_backends,
     time_ms,
+    window_start,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
@@ -30,26 +35,28 @@ DEFAULT_DTS = "0.04,0.02,0.01,0.005"
 DEFAULT_CVS = "1,3,9,27"
 
 
-def _float_list(text: str) -> list[float]:
+def _numbers(text: str, kind: type, *, expected: str, allowed: str,
+             ok: Callable[[Any], bool]) -> list:
+    """argparse type helper: the comma-separated ``kind`` values of ``text``, each passing
+    ``ok``; else ``'TEXT': expected EXPECTED`` or ``'TEXT': ALLOWED``."""
     try:
-        values = [float(item) for item in text.split(",") if item.strip()]
+        values = [kind(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, "
-                                         "e.g. 0.04,0.02,0.01") from None
-    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a number > 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
+    if not values or not all(ok(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: {allowed}")
     return values
+
+
+def _float_list(text: str) -> list[float]:
+    return _numbers(text, float, expected="numbers separated by commas, e.g. 0.04,0.02,0.01",
+                    allowed="every value must be a number > 0",
+                    ok=lambda v: math.isfinite(v) and v > 0)
 
 
 def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by "
-                                         "commas, e.g. 1,3,9,27") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every CV count must be >= 1")
-    return values
+    return _numbers(text, int, expected="whole numbers separated by commas, e.g. 1,3,9,27",
+                    allowed="every CV count must be >= 1", ok=lambda v: v >= 1)
 
 
 def add_level_arguments(target) -> None:
@@ -69,8 +76,6 @@ def add_level_arguments(target) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.study.executors import add_execution_arguments
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "levels: the dt study runs every --dt at the finest space level, the space study\n"
@@ -85,10 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="measure errors from this time on (default: the model's "
                         "tolerance.window_start_ms)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: reports/<model name>)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text table (default) or one JSON document on stdout")
+    add_output_argument(parser)
+    add_format_argument(parser)
     parser.add_argument("--no-plot", action="store_true", help="do not write converge.png")
     add_execution_arguments(parser)
 
@@ -105,9 +108,10 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
     """Run the convergence study the command-line levels describe (``--dt``, ``--cvs`` or
     ``--max-extent``, ``--sample-dt``, execution options); shared by ``converge`` and
     ``report --converge``.  Ctrl-C keeps finished runs in the cache and says so."""
+    from crosssim.report.progress import StudyProgress
     from crosssim.study.cache import ResultsCache
     from crosssim.study.convergence import converge
-    from crosssim.study.executors import StudyProgress, make_executor
+    from crosssim.study.executors import make_executor
 
     if args.sample_dt is not None and len(args.sample_dt) != 1:
         raise UsageError("--sample-dt takes one value")
@@ -132,38 +136,30 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.io import atomic_open
+    from crosssim.files import json_text, write_csv, write_json
     from crosssim.model import apply_overrides
-    from crosssim.study.convergence import render_text
+    from crosssim.report.convergence import render_text
 
     model = resolve_model(args)
     names = selected_backends(args)
-    if args.window_start is not None:
-        if args.window_start > model.simulation.t_stop_ms:
-            raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
-                             f"({model.simulation.t_stop_ms:g} ms)")
-        model = apply_overrides(model, [("tolerance.window_start_ms", args.window_start)],
+    start = window_start(args, model)
+    if start is not None:
+        model = apply_overrides(model, [("tolerance.window_start_ms", start)],
                                 source="--window-start")
     out = output_dir(args, model)  # checked before anything runs
     result = run_study(args, model, names, command="converge")
 
     written = []
     try:
-        path = out / "converge.json"
-        with atomic_open(path) as handle:
-            handle.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
-        written.append(path)
-        path = out / "converge.csv"
-        with atomic_open(path) as handle:
-            result.to_frame().to_csv(handle, index=False, float_format="%.12g")
-        written.append(path)
+        written.append(write_json(out / "converge.json", result.to_document()))
+        written.append(write_csv(out / "converge.csv", result.to_frame(), float_format="%.12g"))
         if not args.no_plot and result.figure_table():
             written.append(_plot(result, out / "converge.png"))
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(result.to_document(), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json_text(result.to_document()))
     else:
         print(render_text(result))
     for path in written:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from crosssim.commands.common import (
     DEFAULT_REPORTS,
-    Progress,
     add_backend_argument,
+    add_execution_arguments,
     add_model_arguments,
     add_traces_argument,
     check_writable,
@@ -29,6 +29,7 @@ from crosssim.commands.common import (
     selected_sources,
 )
 from crosssim.errors import EXIT_BACKEND, UsageError
+from crosssim.report.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
@@ -54,7 +55,6 @@ class _StudyOptions:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from crosssim.commands.converge import add_level_arguments
-    from crosssim.study.executors import add_execution_arguments
 
     parser.epilog = ("exit codes (the check's): 0 pass, 1 a deviation exceeds its tolerance, "
                      "2 invalid model or usage, 3 a backend is missing or failed (or, with "
@@ -107,7 +107,7 @@ def execute(args: argparse.Namespace) -> int:
     folder = write_report(outcome, args.out, convergence=study)
     print(render_table(outcome, details=False))
     if study is not None:
-        from crosssim.study.convergence import render_text
+        from crosssim.report.convergence import render_text
 
         print()
         print(render_text(study))

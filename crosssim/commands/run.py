@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from crosssim.commands.common import (
-    Progress,
     add_backend_argument,
     add_model_arguments,
     add_output_argument,
@@ -16,6 +15,7 @@ from crosssim.commands.common import (
     selected_backends,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+from crosssim.report.progress import Progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,15 +47,11 @@ def exact_reference(model, progress: Progress | None):
 def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
-    from crosssim.io import atomic_open
-    from crosssim.result import results_to_frame
+    from crosssim.files import write_traces
 
     if not results:
         return []
-    frame = results_to_frame(results)
-    with atomic_open(out / "traces.csv") as handle:
-        frame.to_csv(handle, index=False)
-    written = [out / "traces.csv"]
+    written = [write_traces(out / "traces.csv", results)]
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
         from crosssim.report.figures import plot_traces

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
+from crosssim.commands.common import add_format_argument
 from crosssim.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="a table (default) or one JSON document on stdout")
+    add_format_argument(parser, "a table")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -18,20 +18,22 @@ from pathlib import Path
 
 from crosssim.commands.common import (
     add_backend_argument,
+    add_execution_arguments,
+    add_format_argument,
     add_model_arguments,
+    add_output_argument,
     add_tolerance_arguments,
     output_dir,
     resolve_model,
     selected_sources,
     time_ms,
     tolerance_overrides,
+    window_start,
 )
 from crosssim.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from crosssim.study.executors import add_execution_arguments
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "grid values (PATH is any model field, as in --set):\n"
@@ -50,10 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tolerance_arguments(parser)
     parser.add_argument("--window-start", type=time_ms, default=None, metavar="MS",
                         help="ignore samples before this time (default: the model's)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: reports/<model name>)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="summary table (default) or one JSON document on stdout")
+    add_output_argument(parser)
+    add_format_argument(parser, "summary table")
     parser.add_argument("--heatmap-metric", default=None, metavar="COLUMN",
                         help="table column shown in the heatmap (default: worst_backends_mV, "
                         "else worst_analytic_mV; also worst_ratio, worst_lumped_mV)")
@@ -82,24 +82,18 @@ def _document(result, written: list[Path]) -> dict:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.io import atomic_open
+    from crosssim.files import json_text, write_csv, write_parquet
+    from crosssim.report.progress import StudyProgress
+    from crosssim.report.sweep import plot_sweep_heatmap, render_text
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import StudyProgress, make_executor
-    from crosssim.study.sweeps import (
-        parse_grid,
-        plot_sweep_heatmap,
-        render_text,
-        sweep,
-        validate_grid,
-    )
+    from crosssim.study.executors import make_executor
+    from crosssim.study.sweeps import parse_grid, sweep, validate_grid
 
     dimensions = parse_grid(args.grid)
     model = resolve_model(args)
     validate_grid(model, dimensions)
     names, references = selected_sources(args)
-    if args.window_start is not None and args.window_start > model.simulation.t_stop_ms:
-        raise UsageError(f"--window-start {args.window_start:g} ms is after t_stop_ms "
-                         f"({model.simulation.t_stop_ms:g} ms)")
+    start = window_start(args, model)
     axes = None
     if args.heatmap_axes:
         axes = [name.strip() for name in args.heatmap_axes.split(",") if name.strip()]
@@ -114,8 +108,8 @@ def execute(args: argparse.Namespace) -> int:
                          "worst_<gate>_mV (gate: backends, a reference's name, references) "
                          "or a per-comparison column such as arbor-neuron:a_gj:max_abs_mV")
     options: dict[str, object] = {"tolerances": tolerance_overrides(args)}
-    if args.window_start is not None:
-        options["window_start_ms"] = args.window_start
+    if start is not None:
+        options["window_start_ms"] = start
 
     out = output_dir(args, model)  # checked before anything runs
     cache = ResultsCache(enabled=not args.no_cache)
@@ -137,14 +131,8 @@ def execute(args: argparse.Namespace) -> int:
     written: list[Path] = []
     frame = result.to_frame()
     try:
-        path = out / "sweep.csv"
-        with atomic_open(path) as handle:
-            frame.to_csv(handle, index=False, float_format="%.12g")
-        written.append(path)
-        path = out / "sweep.parquet"
-        with atomic_open(path, "wb", encoding=None) as handle:
-            frame.to_parquet(handle, index=False)
-        written.append(path)
+        written.append(write_csv(out / "sweep.csv", frame, float_format="%.12g"))
+        written.append(write_parquet(out / "sweep.parquet", frame))
         if not args.no_plot:
             written.append(plot_sweep_heatmap(result, out / "sweep_heatmap.png",
                                               metric=args.heatmap_metric, axes_params=axes))
@@ -152,8 +140,7 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(_document(result, written), indent=2, allow_nan=False)
-                         + "\n")
+        sys.stdout.write(json_text(_document(result, written)))
     else:
         print(render_text(result))
         for path in written:

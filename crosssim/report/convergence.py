@@ -1,6 +1,7 @@
 """The "Convergence" part of a report, from a convergence study (:mod:`crosssim.study.convergence`).
 
-The HTML and Markdown pages render the study's JSON document (``report.json``'s
+The terminal text (:func:`render_text`) is drawn from the result itself.  The HTML and
+Markdown pages render the study's JSON document (``report.json``'s
 ``convergence`` block, :meth:`ConvergenceResult.to_document`), shaped here into rows, so
 the numbers shown are the numbers stored.  The figure is
 :func:`crosssim.report.figures.plot_convergence` with the study's own fitted orders in its
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosssim.report.document import ReportFigure
+from crosssim.report.text import text_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.study.convergence import ConvergenceResult
+    from crosssim.study.convergence import ConvergenceResult, Level, OrderFit
 
 #: File names of the convergence study in a report folder.
 FIGURE_FILE = "convergence.png"
@@ -177,3 +179,84 @@ def convergence_figure(result: ConvergenceResult, folder: Path) -> ReportFigure 
                "length (at the finest dt). \"(floor)\": the error stopped (or hardly "
                "started) falling because the other discretisation dominates.")
     return ReportFigure(FIGURE_TITLE, caption, path.name, path.read_bytes())
+
+
+# Terminal text -----------------------------------------------------------------------------------
+
+
+def _g(value: float, digits: int = 3) -> str:
+    """A table number: ``digits`` significant digits, ``n/a`` when missing or not finite."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def render_text(result: ConvergenceResult) -> str:
+    """The level table and the observed orders, for a terminal."""
+    from crosssim.study.convergence import integration_methods
+
+    model = result.model
+    space_name = "CVs/cell" if result.space_parameter == "cvs_per_cell" else "max extent um"
+    lines = [
+        (f"crosssim converge: {model.name} ({len(model.cells)} cells, t = 0..."
+         f"{model.simulation.t_stop_ms:g} ms sampled every {result.sample_dt_ms:g} ms; "
+         "error = deviation from the exact cable solution, largest over the probes)"),
+    ]
+    lines.append("time integration: " + "; ".join(
+        f"{name} {method}" for name, method in integration_methods(model,
+                                                                   result.backends).items()))
+    head = ("study", "backend", "dt ms", space_name, "CV um", "max|err| mV", "rms mV",
+            "worst probe", "")
+    rows = [head]
+    for level in result.levels:
+        if level.error is not None:
+            rows.append((level.study, level.backend, f"{level.dt_ms:g}",
+                         _space_value(level), _g(level.cv_length_um), "FAILED", "", "",
+                         level.error[:60]))
+            continue
+        worst = max(level.max_abs_mV, key=level.max_abs_mV.get) if level.max_abs_mV else ""
+        rows.append((level.study, level.backend, f"{level.dt_ms:g}", _space_value(level),
+                     _g(level.cv_length_um), _g(level.worst_max_mV), _g(level.worst_rms_mV),
+                     worst, "cached" if level.cached else ""))
+    lines += text_table(rows, numeric={2, 3, 4, 5, 6})
+    if result.orders:
+        lines.append("")
+        lines.append("observed order (least squares on log-log; local = between successive "
+                     "levels, coarse to fine):")
+        head = ("backend", "study", "order max", "order rms", "local orders",
+                "finest err mV", "Richardson err mV", "est. finest err mV")
+        rows = [head]
+        for fit in result.orders:
+            finest = [item["finest_error_mV"] for item in fit.richardson.values()]
+            extrap = [item["richardson_error_mV"] for item in fit.richardson.values()]
+            estimate = [item["estimated_finest_error_mV"] for item in fit.richardson.values()]
+            local = ", ".join(_g(order, 2) for order in fit.local_orders)
+            rows.append((fit.backend, f"{fit.study} ({_fixed(fit)})", _g(fit.order_max),
+                         _g(fit.order_rms), local + (" (floor)" if fit.floor else ""),
+                         _g(max(finest)) if finest else "n/a",
+                         _g(max(extrap)) if extrap else "n/a",
+                         _g(max(estimate)) if estimate else "n/a"))
+        lines += text_table(rows, numeric={2, 3, 5, 6, 7})
+        if any(fit.floor for fit in result.orders):
+            lines.append("(floor): the error stopped falling at the finest levels (or hardly "
+                         "falls at all); the other discretisation (or the sample grid) limits "
+                         "it, refine it too.")
+    if result.failures:
+        lines.append("")
+        for name, reason in sorted(result.failures.items()):
+            lines.append(f"{name}: FAILED: {reason}")
+    lines.append("")
+    lines.append(f"{result.computed} run(s) computed, {result.cached} from the cache, "
+                 f"{result.wall_time_s:.1f} s")
+    return "\n".join(lines)
+
+
+def _fixed(fit: OrderFit) -> str:
+    return ", ".join(f"{key.removesuffix('_ms').removesuffix('_um')} {value:g}"
+                     for key, value in fit.fixed.items())
+
+
+def _space_value(level: Level) -> str:
+    if level.space_parameter == "cvs_per_cell":
+        return str(int(level.space_value))
+    return f"{level.space_value:g}"

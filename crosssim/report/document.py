@@ -10,12 +10,12 @@ The HTML and Markdown pages show the numbers of this same document, formatted by
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from crosssim.files import json_ready, json_text
 from crosssim.outcome import Comparison
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,23 +40,12 @@ def report_document(outcome: CheckOutcome, environment: Mapping[str, Any],
     if convergence is not None:
         document["convergence"] = dict(convergence)
     document["environment"] = dict(environment)
-    return _json_ready(document)
+    return json_ready(document)
 
 
 def dumps_document(document: Mapping[str, Any]) -> str:
     """``document`` as indented JSON text (strict: no NaN), ending in a newline."""
-    return json.dumps(document, indent=2, allow_nan=False) + "\n"
-
-
-def _json_ready(value: Any) -> Any:
-    """A copy of ``value`` with non-finite floats replaced by None (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    return value
+    return json_text(document)
 
 
 def status(comparison: Comparison) -> Status:

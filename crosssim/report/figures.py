@@ -17,6 +17,7 @@ import numpy as np
 
 from crosssim.model import Model
 from crosssim.result import RunResult
+from crosssim.study.convergence import fit_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -50,7 +51,7 @@ _PARAMETER_LABELS = {
 
 
 def _save_png(figure: Figure, path: Path, dpi: int) -> Path:
-    from crosssim.io import atomic_open
+    from crosssim.files import atomic_open
 
     path = Path(path)
     with atomic_open(path, "wb", encoding=None) as handle:
@@ -267,23 +268,6 @@ def plot_deviation(results: Mapping[str, RunResult], comparisons: Sequence[Compa
     figure.suptitle("Deviation between sources over time"
                     + _shown_note(len(chosen), len(all_probes)), fontsize=11)
     return _save_png(figure, path, dpi)
-
-
-def fit_order(values: Sequence[float], errors: Sequence[float], *,
-              count: bool = False) -> float:
-    """Order of convergence: slope of log(error) against log(value), by least squares.
-
-    ``values`` are step sizes (dt, CV length): error ~ value**order.  With ``count`` True
-    they are counts (CVs per cell) and error ~ value**(-order).  Points whose error is not
-    positive and finite are left out; NaN if fewer than two remain.
-    """
-    x = np.asarray(values, dtype=float)
-    y = np.asarray(errors, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
-        return math.nan
-    slope = float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
-    return -slope if count else slope
 
 
 def _convergence_rows(table: Any) -> list[dict[str, Any]]:

@@ -97,7 +97,7 @@ def render_index(runs: list[RunEntry]) -> str:
 
 def write_index(root: Path) -> Path:
     """Write ``root/index.html`` listing every run under ``root`` (atomically); return its path."""
-    from crosssim.io import atomic_write_text
+    from crosssim.files import atomic_write_text
 
     root = Path(root)
     path = root / INDEX_NAME

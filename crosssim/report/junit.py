@@ -109,7 +109,7 @@ def junit_bytes(outcome: CheckOutcome) -> bytes:
 
 def write_junit(outcome: CheckOutcome, path: Path | str) -> Path:
     """Write the JUnit XML of ``outcome`` to ``path`` atomically; return the path."""
-    from crosssim.io import atomic_write_bytes
+    from crosssim.files import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, junit_bytes(outcome))

@@ -7,16 +7,13 @@ folder, which the index ignores).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _datetime
-import errno
-import os
-import shutil
-import uuid
+import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crosssim.files import atomic_folder
 from crosssim.report.document import ReportFigure, dumps_document, report_document
 from crosssim.report.environment import collect_environment
 
@@ -85,32 +82,26 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.io import atomic_open, atomic_write_text
-    from crosssim.model import dumps_model
+    from crosssim.files import atomic_write_text, write_csv, write_model, write_traces
     from crosssim.report.document import sources_of
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown
-    from crosssim.result import results_to_frame
 
     study = convergence.to_document() if convergence is not None else None
     atomic_write_text(folder / "report.json",
                       dumps_document(report_document(outcome, environment, study)))
-    frame = results_to_frame([outcome.results[name] for name in sources_of(outcome)
-                              if name in outcome.results])
-    with atomic_open(folder / "traces.csv") as handle:
-        frame.to_csv(handle, index=False)  # full precision: backends agree to ~1e-12 mV
-    given = dumps_model(outcome.model)
-    resolved = dumps_model(outcome.model, resolved=True)
-    atomic_write_text(folder / "model.toml", given)
-    atomic_write_text(folder / "model.resolved.toml", resolved)
+    write_traces(folder / "traces.csv", [outcome.results[name] for name in sources_of(outcome)
+                                         if name in outcome.results])
+    given_path, resolved_path = write_model(folder, outcome.model, resolved=True)
+    given = given_path.read_text(encoding="utf-8")
+    resolved = resolved_path.read_text(encoding="utf-8")
     figures = _figures(outcome, folder, equilibria)
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
     study_figure = None
     if convergence is not None:
         from crosssim.report.convergence import TABLE_FILE, convergence_figure
 
-        with atomic_open(folder / TABLE_FILE) as handle:
-            convergence.to_frame().to_csv(handle, index=False, float_format="%.12g")
+        write_csv(folder / TABLE_FILE, convergence.to_frame(), float_format="%.12g")
         study_figure = convergence_figure(convergence, folder)
         files += [TABLE_FILE] + ([study_figure.filename] if study_figure else [])
     atomic_write_text(folder / "report.md",
@@ -131,21 +122,6 @@ def _candidates(run_id: str) -> Iterator[str]:
 def _free_name(parent: Path, run_id: str) -> str:
     """``run_id``, or ``run_id-2``, ``-3``, ... when a report of the same second exists."""
     return next(name for name in _candidates(run_id) if not (parent / name).exists())
-
-
-def _publish(staging: Path, parent: Path, run_id: str) -> Path:
-    """Rename ``staging`` to ``parent/run_id`` (or the next free name if another run just
-    took it); return the final folder."""
-    for name in _candidates(run_id):
-        final = parent / name
-        try:
-            os.rename(staging, final)
-        except OSError as exc:
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                continue
-            raise
-        return final
-    raise FileExistsError(f"{parent}: too many reports named {run_id}")
 
 
 def write_report(outcome: CheckOutcome, out_root: Path | str, *,
@@ -176,15 +152,10 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     parent = root / outcome.model.name
     parent.mkdir(parents=True, exist_ok=True)
     run_id = _free_name(parent, make_run_id(now, environment["model_sha256"]))
-    staging = parent / f".{run_id}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()
-    try:
-        _write_contents(outcome, staging, run_id, environment, equilibria,  # type: ignore[arg-type]
+    # another run may take the name while this one writes: then the next free one
+    later = (parent / name for name in itertools.islice(_candidates(run_id), 1, None))
+    with atomic_folder(parent / run_id, alternatives=later) as staged:
+        _write_contents(outcome, staged.path, run_id, environment, equilibria,  # type: ignore[arg-type]
                         convergence)
-        final = _publish(staging, parent, run_id)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
-        raise
     write_index(root)
-    return final
+    return staged.final

@@ -4,7 +4,8 @@
   control volumes shrink, observed orders, Richardson extrapolation.
 * :func:`sweep` (:mod:`.sweeps`): a full check at every point of a parameter grid.
 * :mod:`.executors`: every simulation in its own process, on a local pool
-  (:class:`LocalExecutor`) or a Dask cluster (:class:`DaskExecutor`), with progress.
+  (:class:`LocalExecutor`) or a Dask cluster (:class:`DaskExecutor`); progress is shown by
+  :class:`crosssim.report.progress.StudyProgress`.
 * :mod:`.cache`: the content-addressed results cache (:class:`ResultsCache`).
 
 Scripts that call these functions start child processes: put the call under
@@ -26,7 +27,7 @@ _EXPORTS = {
     "GridDimension": "crosssim.study.sweeps",
     "LocalExecutor": "crosssim.study.executors",
     "DaskExecutor": "crosssim.study.executors",
-    "StudyProgress": "crosssim.study.executors",
+    "StudyProgress": "crosssim.report.progress",
     "SourceTask": "crosssim.study.executors",
     "make_executor": "crosssim.study.executors",
     "run_tasks": "crosssim.study.executors",

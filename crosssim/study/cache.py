@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosssim.files import atomic_folder, json_ready
 from crosssim.provenance import cache_base, software_versions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,37 +169,30 @@ class ResultsCache:
             shutil.rmtree(entry, ignore_errors=True)
         entry.parent.mkdir(parents=True, exist_ok=True)
         self._remove_stale(entry.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=entry.parent))
+        meta = {
+            "key": key,
+            "backend": result.backend,
+            "probes": list(result.probes),
+            "wall_time_s": float(result.wall_time_s),
+            "info": result.info,
+            "created": _datetime.datetime.now(_datetime.timezone.utc)
+            .isoformat(timespec="seconds"),
+            "document": document,
+        }
         try:
-            with open(tmp / "data.npz", "wb") as handle:
-                np.savez(handle, times_ms=np.asarray(result.times_ms, dtype=float),
-                         values_mV=np.asarray(result.values_mV, dtype=float))
-                handle.flush()
-                os.fsync(handle.fileno())
-            meta = {
-                "key": key,
-                "backend": result.backend,
-                "probes": list(result.probes),
-                "wall_time_s": float(result.wall_time_s),
-                "info": result.info,
-                "created": _datetime.datetime.now(_datetime.timezone.utc)
-                .isoformat(timespec="seconds"),
-                "document": document,
-            }
-            with open(tmp / "meta.json", "w", encoding="utf-8") as handle:
-                json.dump(meta, handle, indent=1, sort_keys=True, default=_json_default)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.rename(tmp, entry)
-            except OSError:
-                # Another process stored the same key first: its entry is as good as ours.
-                shutil.rmtree(tmp, ignore_errors=True)
-                return False
-            return True
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            with atomic_folder(entry, prefix=f".tmp-{key[:12]}-") as staged:
+                with open(staged.path / "data.npz", "wb") as handle:
+                    np.savez(handle, times_ms=np.asarray(result.times_ms, dtype=float),
+                             values_mV=np.asarray(result.values_mV, dtype=float))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                with open(staged.path / "meta.json", "w", encoding="utf-8") as handle:
+                    json.dump(json_ready(meta), handle, indent=1, sort_keys=True)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except FileExistsError:
+            return False  # another process stored the same key first: as good as ours
+        return True
 
     @staticmethod
     def _remove_stale(folder: Path) -> None:
@@ -262,14 +255,3 @@ class ResultsCache:
                 with contextlib.suppress(OSError):
                     shard.rmdir()
         return removed
-
-
-def _json_default(value: Any) -> Any:
-    """JSON for the numpy scalars and arrays a backend may leave in ``info``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)

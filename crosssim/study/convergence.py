@@ -29,15 +29,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosssim.errors import UsageError
+from crosssim.files import json_ready
 from crosssim.sources import ANALYTIC
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from crosssim.model import Model
+    from crosssim.report.progress import StudyProgress
     from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import Executor, StudyProgress
+    from crosssim.study.executors import Executor
 
 __all__ = [
     "ConvergenceResult",
@@ -61,17 +63,21 @@ _FLOOR_ORDER = 0.5
 _MIN_RICHARDSON_ORDER = 0.5
 
 
-def fit_order(steps: Sequence[float], errors: Sequence[float]) -> float:
-    """Least-squares slope of log(error) against log(step); NaN with < 2 usable points.
+def fit_order(steps: Sequence[float], errors: Sequence[float], *, count: bool = False) -> float:
+    """Order of convergence: least-squares slope of log(error) against log(step); NaN with
+    fewer than 2 usable points.
 
-    Points whose step or error is not positive and finite are left out.
+    ``steps`` are step sizes (dt, CV length): error ~ step**order.  With ``count`` True they
+    are counts (CVs per cell) and error ~ count**(-order).  Points whose step or error is
+    not positive and finite are left out.
     """
     x = np.asarray(steps, dtype=float)
     y = np.asarray(errors, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
         return math.nan
-    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    slope = float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    return -slope if count else slope
 
 
 def local_orders(steps: Sequence[float], errors: Sequence[float]) -> list[float]:
@@ -157,7 +163,7 @@ class OrderFit:
         return math.isfinite(last) and last < _FLOOR_FRACTION * self.order_max
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready({
+        return json_ready({
             "backend": self.backend, "study": self.study, "parameter": self.parameter,
             "fixed": self.fixed, "steps": self.steps, "errors_max_mV": self.errors_max_mV,
             "errors_rms_mV": self.errors_rms_mV, "order_max": self.order_max,
@@ -232,7 +238,7 @@ class ConvergenceResult:
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document (``converge.json`` and ``--format json``)."""
-        return _json_ready({
+        return json_ready({
             "model": self.model.name,
             "reference": ANALYTIC,
             "t_stop_ms": self.model.simulation.t_stop_ms,
@@ -272,18 +278,6 @@ def _level_dict(level: Level) -> dict[str, Any]:
             "cv_length_um": level.cv_length_um, "max_abs_mV": level.max_abs_mV,
             "t_max_abs_ms": level.t_max_abs_ms, "rms_mV": level.rms_mV,
             "final_abs_mV": level.final_abs_mV, "error": level.error, "cached": level.cached}
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic):
-        return _json_ready(value.item())
-    if isinstance(value, dict):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    return value
 
 
 def _level_model(model: Model, dt_ms: float, sample_dt_ms: float,
@@ -455,93 +449,3 @@ def _fit(backend: str, study: Study, levels: list[Level], reference: RunResult,
                     steps=steps, errors_max_mV=errors_max, errors_rms_mV=errors_rms,
                     order_max=order_max, order_rms=order_rms,
                     local_orders=local_orders(steps, errors_max), richardson=extrapolated)
-
-
-# Text output -----------------------------------------------------------------------------------
-
-
-def _g(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}g}"
-
-
-def render_text(result: ConvergenceResult) -> str:
-    """The level table and the observed orders, for a terminal."""
-    model = result.model
-    space_name = "CVs/cell" if result.space_parameter == "cvs_per_cell" else "max extent um"
-    lines = [
-        (f"crosssim converge: {model.name} ({len(model.cells)} cells, t = 0..."
-         f"{model.simulation.t_stop_ms:g} ms sampled every {result.sample_dt_ms:g} ms; "
-         "error = deviation from the exact cable solution, largest over the probes)"),
-    ]
-    lines.append("time integration: " + "; ".join(
-        f"{name} {method}" for name, method in integration_methods(model,
-                                                                   result.backends).items()))
-    head = ("study", "backend", "dt ms", space_name, "CV um", "max|err| mV", "rms mV",
-            "worst probe", "")
-    rows = [head]
-    for level in result.levels:
-        if level.error is not None:
-            rows.append((level.study, level.backend, f"{level.dt_ms:g}",
-                         _space_value(level), _g(level.cv_length_um), "FAILED", "", "",
-                         level.error[:60]))
-            continue
-        worst = max(level.max_abs_mV, key=level.max_abs_mV.get) if level.max_abs_mV else ""
-        rows.append((level.study, level.backend, f"{level.dt_ms:g}", _space_value(level),
-                     _g(level.cv_length_um), _g(level.worst_max_mV), _g(level.worst_rms_mV),
-                     worst, "cached" if level.cached else ""))
-    lines += _table(rows, numeric={2, 3, 4, 5, 6})
-    if result.orders:
-        lines.append("")
-        lines.append("observed order (least squares on log-log; local = between successive "
-                     "levels, coarse to fine):")
-        head = ("backend", "study", "order max", "order rms", "local orders",
-                "finest err mV", "Richardson err mV", "est. finest err mV")
-        rows = [head]
-        for fit in result.orders:
-            finest = [item["finest_error_mV"] for item in fit.richardson.values()]
-            extrap = [item["richardson_error_mV"] for item in fit.richardson.values()]
-            estimate = [item["estimated_finest_error_mV"] for item in fit.richardson.values()]
-            local = ", ".join(_g(order, 2) for order in fit.local_orders)
-            rows.append((fit.backend, f"{fit.study} ({_fixed(fit)})", _g(fit.order_max),
-                         _g(fit.order_rms), local + (" (floor)" if fit.floor else ""),
-                         _g(max(finest)) if finest else "n/a",
-                         _g(max(extrap)) if extrap else "n/a",
-                         _g(max(estimate)) if estimate else "n/a"))
-        lines += _table(rows, numeric={2, 3, 5, 6, 7})
-        if any(fit.floor for fit in result.orders):
-            lines.append("(floor): the error stopped falling at the finest levels (or hardly "
-                         "falls at all); the other discretisation (or the sample grid) limits "
-                         "it, refine it too.")
-    if result.failures:
-        lines.append("")
-        for name, reason in sorted(result.failures.items()):
-            lines.append(f"{name}: FAILED: {reason}")
-    lines.append("")
-    lines.append(f"{result.computed} run(s) computed, {result.cached} from the cache, "
-                 f"{result.wall_time_s:.1f} s")
-    return "\n".join(lines)
-
-
-def _fixed(fit: OrderFit) -> str:
-    return ", ".join(f"{key.removesuffix('_ms').removesuffix('_um')} {value:g}"
-                     for key, value in fit.fixed.items())
-
-
-def _space_value(level: Level) -> str:
-    if level.space_parameter == "cvs_per_cell":
-        return str(int(level.space_value))
-    return f"{level.space_value:g}"
-
-
-def _table(rows: list[tuple[str, ...]], numeric: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for k, row in enumerate(rows):
-        cells = [cell.rjust(widths[i]) if i in numeric and k else cell.ljust(widths[i])
-                 for i, cell in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * width for width in widths if width))
-    return lines

@@ -32,7 +32,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -45,15 +44,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from crosssim.errors import BackendError, CrossSimError, UsageError
-from crosssim.io import atomic_open, atomic_write_text
+from crosssim.files import atomic_open, atomic_write_text, json_ready
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
+    from crosssim.report.progress import StudyProgress
     from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
 
@@ -63,10 +63,8 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "SourceTask",
-    "StudyProgress",
     "TaskOutcome",
     "TaskRun",
-    "add_execution_arguments",
     "default_workers",
     "make_executor",
     "run_isolated",
@@ -172,16 +170,9 @@ def execute_payload(payload: dict[str, Any]) -> dict[str, Any]:
         "times_ms": np.asarray(result.times_ms, dtype=float),
         "values_mV": np.asarray(result.values_mV, dtype=float),
         "wall_time_s": float(result.wall_time_s),
-        "info": _json_ready(result.info),
+        "info": json_ready(result.info),
         "task_s": time.perf_counter() - started,
     }
-
-
-def _json_ready(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into plain Python (for JSON and the cache)."""
-    return json.loads(json.dumps(value, default=lambda item: (
-        item.item() if isinstance(item, np.generic) else
-        item.tolist() if isinstance(item, np.ndarray) else str(item))))
 
 
 def _prepare_child(payload: dict[str, Any]) -> None:
@@ -511,135 +502,12 @@ class DaskExecutor:
             self.client.close()
 
 
-def add_execution_arguments(parser) -> None:
-    """``--workers N``, ``--scheduler ADDRESS``, ``--no-cache``, ``--timeout S``, ``--quiet``."""
-    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                        help=f"simulations run at once on this machine, each in its own "
-                        f"process (default: every core, here {default_workers()})")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run on an existing Dask distributed scheduler, e.g. "
-                        "tcp://10.0.0.5:8786 (needs pip install 'crosssim[dask]')")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="neither read nor write the results cache (see 'crosssim cache')")
-    parser.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S",
-                        help="kill a simulation that runs longer than S seconds "
-                        "(recorded as failed)")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-
-
-def _positive_seconds(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds > 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 1")
-    return value
-
-
 def make_executor(workers: int | None = None, scheduler: str | None = None,
                   *, timeout_s: float | None = None) -> LocalExecutor | DaskExecutor:
     """A Dask executor when ``scheduler`` is given, else a local pool of ``workers``."""
     if scheduler:
         return DaskExecutor(scheduler, timeout_s=timeout_s)
     return LocalExecutor(workers, timeout_s=timeout_s)
-
-
-# Progress -----------------------------------------------------------------------------------
-
-
-class StudyProgress:
-    """A tqdm bar with ETA on a terminal, plain ``[k/N] label: ...`` lines otherwise.
-
-    ``total`` may be 0 until :meth:`start` (called by :func:`run_tasks`) sets it.
-    """
-
-    def __init__(self, total: int = 0, *, description: str = "runs",
-                 stream: TextIO | None = None, enabled: bool = True) -> None:
-        self.total = total
-        self.done = 0
-        self.description = description
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self._bar = None
-
-    def start(self, total: int) -> None:
-        """Begin counting ``total`` tasks (opens the bar on a terminal)."""
-        self.total = total
-        self.done = 0
-        self.started = time.perf_counter()
-        isatty = getattr(self.stream, "isatty", None)
-        if self.enabled and total > 0 and isatty is not None and isatty():
-            from tqdm import tqdm
-
-            try:
-                size = os.get_terminal_size(self.stream.fileno())
-            except (AttributeError, OSError, ValueError):
-                size = os.terminal_size((0, 0))
-            # A terminal that reports no size (some ptys) would get an invisible bar.
-            sizing: dict[str, Any] = ({"dynamic_ncols": True} if min(size) > 0
-                                      else {"ncols": 80, "nrows": 24})
-            self._bar = tqdm(total=total, desc=self.description, file=self.stream,
-                             unit="run", leave=True, **sizing)
-
-    def skip(self, count: int, reason: str = "from the cache") -> None:
-        """Count ``count`` tasks done without running them."""
-        if count <= 0:
-            return
-        self.done += count
-        if self._bar is not None:
-            self._bar.update(count)
-            self._bar.set_postfix_str(f"{count} {reason}", refresh=True)
-        elif self.enabled:
-            print(f"[{self.done}/{self.total}] {count} {reason}", file=self.stream, flush=True)
-
-    def update(self, label: str, outcome: str) -> None:
-        """One task finished with ``outcome`` (e.g. ``done in 0.41 s``)."""
-        self.done += 1
-        if self._bar is not None:
-            self._bar.update(1)
-            if outcome.startswith("FAILED"):
-                self._bar.write(f"{label}: {outcome}", file=self.stream)
-            return
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.started
-        remaining = self.total - self.done
-        eta = ""
-        if remaining and self.done:
-            eta = f", ETA {_seconds(elapsed / self.done * remaining)}"
-        print(f"[{self.done}/{self.total}] {label}: {outcome}{eta}", file=self.stream,
-              flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-
-def _seconds(value: float) -> str:
-    if not math.isfinite(value):
-        return "?"
-    if value < 60:
-        return f"{value:.0f} s"
-    minutes, seconds = divmod(int(value), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else \
-        f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 # Running a list of tasks --------------------------------------------------------------------

@@ -22,11 +22,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from crosssim.errors import MechanismBuildError
+from crosssim.files import atomic_folder
 from crosssim.provenance import cache_base, mod_source_dir, package_version
 
 __all__ = [
@@ -165,10 +165,11 @@ def _find_library(folder: Path) -> Path | None:
 
 
 def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
-    """Run nrnivmodl in a staging folder, then rename it to ``target`` (caller holds the lock)."""
+    """Run nrnivmodl in a staging folder, then rename it to ``target`` (caller holds the lock;
+    a ``target`` without manifest is an incomplete leftover and is replaced)."""
     nrnivmodl = _check_tools()
-    staging = Path(tempfile.mkdtemp(prefix=f".mod-{digest[:16]}-", dir=root))
-    try:
+    with atomic_folder(target, prefix=f".mod-{digest[:16]}-", replace=True) as staged:
+        staging = staged.path
         sources = staging / "mod"
         sources.mkdir()
         for path in files:
@@ -205,12 +206,6 @@ def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
             "compile_seconds": round(seconds, 3),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if target.exists():  # an incomplete leftover (no manifest): replace it
-            shutil.rmtree(target, ignore_errors=True)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def ensure_mechanisms() -> Path:

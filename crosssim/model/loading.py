@@ -84,6 +84,6 @@ def dumps_model(model: Model, *, resolved: bool = False) -> str:
 
 def dump_model(model: Model, path: str | Path, *, resolved: bool = False) -> None:
     """Write the model as a TOML file."""
-    from crosssim.io import atomic_write_text
+    from crosssim.files import atomic_write_text
 
     atomic_write_text(Path(path), dumps_model(model, resolved=resolved))

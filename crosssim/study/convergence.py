@@ -371,7 +371,7 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
         elif reference is not None:
             try:
                 comparisons = compare_results(
-                    outcome.result, reference, kind="analytic", tolerance_mV=None,
+                    outcome.result, reference, kind="reference", tolerance_mV=None,
                     probes=probes, window_start_ms=model.tolerance.window_start_ms,
                     start_ms=0.0, stop_ms=model.simulation.t_stop_ms)
             except AlignmentError as exc:

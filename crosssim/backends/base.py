@@ -7,7 +7,6 @@ names here are that registry seen from the simulators' side, kept for the public
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crosssim.result import TRACE_COLUMNS, RunResult, nominal_grid, results_to_frame

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosssim.result import RunResult, nominal_grid
 from crosssim.errors import BackendError
+from crosssim.result import RunResult, nominal_grid
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosssim.result import RunResult, nominal_grid
 from crosssim.backends.neuron.mechanisms import (
     MECHANISM_NAME,
     ensure_mechanisms,
@@ -43,6 +42,7 @@ from crosssim.backends.neuron.mechanisms import (
 )
 from crosssim.backends.neuron.simulator import lower
 from crosssim.errors import BackendError
+from crosssim.result import RunResult, nominal_grid
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model

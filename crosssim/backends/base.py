@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crosssim.result import TRACE_COLUMNS, RunResult, nominal_grid, results_to_frame
-from crosssim.sources import SIMULATOR, available_sources, known_sources, run_source
+from crosssim.sources import (
+    SIMULATOR,
+    SourceSpec,
+    available_sources,
+    known_sources,
+    run_source,
+    source_spec,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
@@ -20,6 +27,7 @@ __all__ = [
     "Backend",
     "RunResult",
     "available_backends",
+    "backend_spec",
     "known_backends",
     "nominal_grid",
     "results_to_frame",
@@ -42,6 +50,12 @@ def known_backends() -> list[str]:
 def available_backends() -> list[str]:
     """Registered simulators whose package is installed."""
     return available_sources(SIMULATOR)
+
+
+def backend_spec(name: str) -> SourceSpec:
+    """The registry entry of source ``name`` (BackendUnavailableError lists the known and
+    installed names when it is unknown); see :func:`crosssim.sources.source_spec`."""
+    return source_spec(name)
 
 
 def run_backend(name: str, model: Model, **options: Any) -> RunResult:

@@ -63,7 +63,9 @@ class SourceSpec:
     ``target``: ``"package.module:function"`` or ``"package.module"`` (its ``run``);
     ``requires``: top-level packages that must be importable; ``origin``: ``built-in`` or
     the distribution that registered it; ``default``: whether it runs when the user names
-    no sources (every simulator and every default reference that is installed).
+    no sources (every simulator and every default reference that is installed);
+    ``install``: what to ``pip install`` to get it (a requirement such as
+    ``crosssim[jaxley]``); by default the distributions of the missing packages.
     """
 
     name: str
@@ -73,6 +75,7 @@ class SourceSpec:
     description: str = ""
     origin: str = "built-in"
     default: bool = True
+    install: str | None = None
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -91,7 +94,9 @@ class SourceSpec:
         return not self.missing()
 
     def install_hint(self) -> str:
-        """What to run to make this source available."""
+        """What to run to make this source available, e.g. ``pip install 'crosssim[jaxley]'``."""
+        if self.install:  # quoted: shells expand the brackets of an extra
+            return f"pip install '{self.install}'"
         missing = self.missing() or list(self.requires)
         return "pip install " + " ".join(distribution_name(name) for name in missing)
 
@@ -133,6 +138,10 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
     "NEURON sections with crosssim's NMODL gap junction, in a child process"))
+register_source(SourceSpec(
+    "jaxley", SIMULATOR, "crosssim.backends.jaxley:run", ("jaxley", "jax"),
+    "Jaxley networks (JAX, float64), junction halves implicit in their own site",
+    install="crosssim[jaxley]"))
 register_source(SourceSpec(
     "analytic", REFERENCE, "crosssim.analytic.cable:exact_cable", (),
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))

@@ -20,6 +20,7 @@ import numpy as np
 # Before jaxley is imported, so that every array it creates is float64.
 jax.config.update("jax_enable_x64", True)
 
+import jax.numpy as jnp  # noqa: E402
 import jaxley  # noqa: E402
 from jaxley.channels import Leak  # noqa: E402
 from jaxley.integrate import build_init_and_step_fn  # noqa: E402
@@ -140,8 +141,32 @@ def initial_states(net: Any, v_init: Any, all_params: dict, delta_t: float) -> d
 
 
 def to_jax(net: Any) -> None:
-    """Copy the node and edge tables into the arrays the step reads."""
-    net.to_jax()
+    """Copy the node and edge tables into the arrays the step reads (``Module.to_jax``).
+
+    Jaxley 0.14's ``to_jax`` turns every node column into a Python list and scatters it
+    into a JAX array (about 1-2 s for 11,000 compartments).  This does the same per column
+    with numpy, giving the same float64 arrays (-1 where a node has no row); a table with
+    a column numpy cannot read as floats goes through Jaxley's own ``to_jax``.
+    """
+    base = net.base
+    nodes = base.nodes
+    rows = nodes.index.to_numpy()
+    try:
+        columns = {}
+        for key in nodes.columns:
+            column = np.full(base._n_nodes, -1.0)
+            column[rows] = nodes[key].to_numpy(dtype=np.float64)
+            columns[key] = column
+    except (TypeError, ValueError):
+        net.to_jax()
+        return
+    base.jaxnodes = {key: jnp.asarray(column) for key, column in columns.items()}
+    base.jaxedges = {}
+    edges = base.edges
+    for index, synapse in enumerate(base.synapses):
+        selected = edges[edges["type_ind"].to_numpy() == index]
+        for key in (*synapse.synapse_params, *synapse.synapse_states):
+            base.jaxedges[key] = jnp.asarray(selected[key].to_numpy())
 
 
 def compilation_cache(path: str | None) -> str | None:

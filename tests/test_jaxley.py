@@ -260,3 +260,67 @@ def test_one_structure_compiles_once_and_values_are_arguments():
 
     moved = base.replace(probes=[{"cell": "c0", "x": 0.1}])  # another recorded CV
     assert not _run("jaxley", moved).info["reused"]
+
+
+@pytest.mark.parametrize("n_cvs", [2, 11])
+@three_way
+def test_site_and_probe_grid_agrees(n_cvs):
+    """test_backends' grid: clamps, junctions and probes at x = 0, 0.1, 0.25, 0.5, 0.77, 1
+    (CV boundaries and ends included) on cells of 2 and 11 CVs."""
+    from test_backends import SITES, _cell, _model
+
+    count = len(SITES)
+    cells = [_cell(f"c{k}", -90.0 + 6.0 * k) for k in range(count)]
+    junctions = [((f"c{k}", f"c{k + 1}"), (SITES[k], SITES[(k + 2) % count]), 0.004 * (k + 1))
+                 for k in range(count - 1)]
+    stimuli = [(f"c{k}", SITES[k], 0.1 * k, 0.6, 0.02 * (k + 1)) for k in range(count)]
+    probes = [(f"c{k}", x) for k in range(count) for x in SITES]
+    _assert_three_agree(_model(f"sites{n_cvs}", cells, junctions=junctions, probes=probes,
+                               stimuli=stimuli, t_stop=1.5, dt=0.025, cvs=n_cvs))
+
+
+@requires_jaxley
+def test_node_table_copy_equals_jaxleys_own_to_jax():
+    """_compat.to_jax (numpy) gives exactly the arrays Jaxley's Module.to_jax gives."""
+    from crosssim.backends.jaxley import _compat, network
+
+    model = builtin_model("ring", {"n_cells": 6, "cvs_per_cell": 3, "clamp_every": 2})
+    structure, values, _ = network.lower(model)
+    net = network.build(structure, values).network
+    net.to_jax()
+    nodes, edges = dict(net.jaxnodes), dict(net.jaxedges)
+    _compat.to_jax(net)
+    assert set(net.jaxnodes) == set(nodes) and set(net.jaxedges) == set(edges)
+    for mine, theirs in ((net.jaxnodes, nodes), (net.jaxedges, edges)):
+        for key, array in theirs.items():
+            assert np.asarray(mine[key]).dtype == np.asarray(array).dtype, key
+            np.testing.assert_array_equal(np.asarray(mine[key]), np.asarray(array), err_msg=key)
+
+
+@pytest.mark.slow
+@requires_jaxley
+def test_values_stay_out_of_the_program_so_a_fresh_process_hits_the_compilation_cache(
+        tmp_path):
+    """A sweep point in a fresh process (as the study executors run them) compiles nothing
+    new when a model of the same structure ran before: JAX's persistent cache (which the
+    first process filled) gains no entry."""
+    code = textwrap.dedent("""
+        import sys
+        from crosssim.backends import run_backend
+        from crosssim.builtin import builtin_model
+        params = {"n_cells": int(sys.argv[1]), "cvs_per_cell": 3, "t_stop_ms": 1.0,
+                  "g_uS": float(sys.argv[2]), "clamp_every": 2, "clamp_nA": float(sys.argv[2])}
+        print(run_backend("jaxley", builtin_model("ring", params)).info["compilation_cache"])
+    """)
+    env = {**__import__("os").environ, "CROSSSIM_CACHE_DIR": str(tmp_path)}
+
+    def entries_after(n_cells: int, g: float) -> int:
+        done = subprocess.run([sys.executable, "-c", code, str(n_cells), str(g)], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(tmp_path / "jax")
+        return len(list((tmp_path / "jax").iterdir()))
+
+    first = entries_after(4, 0.01)
+    assert first > 0
+    assert entries_after(4, 0.05) == first  # other values: every compile answered

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crosssim.errors import BackendUnavailableError
 from crosssim.result import TRACE_COLUMNS, RunResult, nominal_grid, results_to_frame
 from crosssim.sources import (
     SIMULATOR,
@@ -53,8 +54,12 @@ def available_backends() -> list[str]:
 
 
 def backend_spec(name: str) -> SourceSpec:
-    """The registry entry of source ``name`` (BackendUnavailableError lists the known and
-    installed names when it is unknown); see :func:`crosssim.sources.source_spec`."""
+    """The registry entry of simulator ``name``; BackendUnavailableError ("unknown backend")
+    lists the known and the installed simulators when ``name`` is not one."""
+    if name not in known_backends():
+        raise BackendUnavailableError(
+            name, f"unknown backend; known: {', '.join(known_backends())}; "
+            f"installed: {', '.join(available_backends()) or 'none'}")
     return source_spec(name)
 
 

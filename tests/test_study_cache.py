@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import requires_arbor, requires_neuron
 
-from crosssim.result import RunResult
 from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides
+from crosssim.result import RunResult
 
 
 def _small(**overrides) -> object:

@@ -3,9 +3,11 @@ bandwidth.
 
 For rings of N cells (crosssim's built-in ``ring``) with 1, 11 and 101 CVs per cell, run each
 backend through crosssim and divide the integration time (Arbor: ``simulation.run``; NEURON:
-``psolve`` inside the child) by (CVs x steps).  Build, process start and sampling set-up are
-not part of this number (see ``overhead.py`` for end to end).  Only ``min(10, N)`` probes are
-sampled, every ``sample_dt`` = 1 ms, so sampling does not weigh on small models.
+``psolve`` inside the child; Jaxley: the compiled simulation, after its compilation) by
+(CVs x steps); Jaxley runs when it is installed (``--backend`` chooses).  Build, process
+start and sampling set-up (and Jaxley's compilation) are not part of this number (see
+``overhead.py`` for end to end).  Only ``min(10, N)`` probes are sampled, every
+``sample_dt`` = 1 ms, so sampling does not weigh on small models.
 
 Bandwidth reference: numpy ``np.add(b, c, out=a)`` on float64 arrays (STREAM "add": 24 bytes
 moved per element: two reads, one write) and ``np.copyto`` (16 bytes), once with arrays far
@@ -72,7 +74,9 @@ def main() -> int:
     parser.add_argument("--cvs", default="1,11,101")
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--dt", type=float, default=0.025)
-    parser.add_argument("--backend", default="arbor,neuron")
+    parser.add_argument("--backend", default=None,
+                        help="comma-separated (default: arbor, neuron and, when installed, "
+                        "jaxley)")
     parser.add_argument("--plot", type=Path, default=Path("cost_per_cv.png"))
     args = parser.parse_args()
     cells = [int(n) for n in (args.cells or ("2,100,1000" if args.quick
@@ -81,6 +85,11 @@ def main() -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     target = 1.5e7 if args.quick else 6e7
     max_steps = 20000 if args.quick else 40000
+    if args.backend is None:
+        import importlib.util
+
+        args.backend = "arbor,neuron" + (",jaxley" if importlib.util.find_spec("jaxley")
+                                         else "")
     backends = [name.strip() for name in args.backend.split(",") if name.strip()]
 
     from crosssim.backends import run_backend
@@ -149,7 +158,7 @@ def _plot(measured, floors, path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     markers = {1: "o", 11: "s", 101: "^"}
-    colours = {"arbor": "tab:blue", "neuron": "tab:orange"}
+    colours = {"arbor": "tab:blue", "neuron": "tab:orange", "jaxley": "tab:green"}
     for (name, cvs), points in sorted(measured.items()):
         points = sorted(points)
         axes.plot([p[0] for p in points], [p[1] for p in points],

@@ -10,6 +10,14 @@ What is timed, per backend (A and B interleaved, ``--repeat`` rounds, medians co
 * Arbor, in this process: crosssim ``run_backend("arbor", model)`` (recipe, simulation,
   sampling, run, traces on the model's grid, checks) against ``handwritten/arbor_ring.run``
   (its recipe, simulation, sampling, run, traces as numpy arrays).
+* Jaxley, in this process: crosssim ``run_backend("jaxley", model,
+  compilation_cache=False)`` with its per-process cache of compiled structures emptied
+  before every call (network, trace, compile, run, probes) against
+  ``handwritten/jaxley_ring.run`` (``jx.Network``, ``connect``, ``record``, ``jx.integrate``
+  in ``jax.jit``: network, trace, compile, run).  Both pay the full build and compile every
+  round; JAX's in-process caches of small eager operations are warm for both after the
+  warm-up round.  No persistent compilation cache on either side (crosssim's default
+  persistent cache would make its side cheaper for a reason that is not overhead).
 * NEURON, each in a fresh process: crosssim ``run_backend("neuron", model)`` (lowering,
   MOD-cache lookup, request file, child process: start, imports, build, run, result file,
   traces) against ``python handwritten/neuron_ring.py`` started as a child process that
@@ -59,6 +67,27 @@ def _time_arbor(model, args, repeat: int):
     return interleaved({"crosssim": crosssim_arbor, "hand": hand_arbor}, repeat), outputs
 
 
+def _time_jaxley(model, args, repeat: int):
+    """Interleaved timings of crosssim's Jaxley backend and ``handwritten/jaxley_ring.run``."""
+    from crosssim.backends import run_backend
+    from crosssim.backends.jaxley import network
+
+    sys.path.insert(0, str(HANDWRITTEN))
+    import jaxley_ring
+
+    outputs: dict[str, np.ndarray] = {}
+
+    def crosssim_jaxley() -> None:
+        network.clear_cache()
+        outputs["crosssim"] = run_backend("jaxley", model, compilation_cache=False).values_mV
+
+    def hand_jaxley() -> None:
+        outputs["hand"] = jaxley_ring.run(args.cells, args.cvs, args.t_stop, args.dt,
+                                          len(model.probes))[1]
+
+    return interleaved({"crosssim": crosssim_jaxley, "hand": hand_jaxley}, repeat), outputs
+
+
 def _time_neuron(model, args, repeat: int):
     """Interleaved timings of crosssim's NEURON backend and ``python neuron_ring.py``."""
     from crosssim.backends import run_backend
@@ -91,11 +120,18 @@ def main() -> int:
     parser.add_argument("--t-stop", type=float, default=50.0)
     parser.add_argument("--dt", type=float, default=0.025)
     parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--backend", default="arbor,neuron")
+    parser.add_argument("--backend", default=None,
+                        help="comma-separated (default: arbor, neuron and, when installed, "
+                        "jaxley)")
     parser.add_argument("--check", action="store_true",
                         help=f"exit 1 if a ratio is over {LIMIT}")
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 7)
+    if args.backend is None:
+        import importlib.util
+
+        args.backend = "arbor,neuron" + (",jaxley" if importlib.util.find_spec("jaxley")
+                                         else "")
     backends = [name.strip() for name in args.backend.split(",") if name.strip()]
 
     from crosssim.builtin import builtin_model
@@ -116,8 +152,10 @@ def main() -> int:
             seconds, outputs = _time_arbor(model, args, repeat)
         elif backend == "neuron":
             seconds, outputs = _time_neuron(model, args, repeat)
+        elif backend == "jaxley":
+            seconds, outputs = _time_jaxley(model, args, repeat)
         else:
-            raise SystemExit(f"unknown backend {backend!r}; allowed: arbor, neuron")
+            raise SystemExit(f"unknown backend {backend!r}; allowed: arbor, neuron, jaxley")
         difference = float(np.max(np.abs(outputs["crosssim"] - outputs["hand"])))
         a, b = median(seconds["crosssim"]), median(seconds["hand"])
         ratio = a / b

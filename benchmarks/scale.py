@@ -12,14 +12,23 @@ in N shows as a constant "MB per 1000 cells" of the simulator's process between 
 
 ``--quick``: N = 500, 1000, 2000.  Defaults: 11 CVs per cell, dt 0.025 ms, 50 ms, 10 probes
 sampled every step (``--probes N`` samples every cell's middle).
+
+Jaxley (``--backend jaxley``, needs ``pip install 'crosssim[jaxley]'``) runs twice per N, in
+fresh processes sharing a fresh ``CROSSSIM_CACHE_DIR``: "cold" (JAX compiles everything, as
+on a first run) and "warm" (JAX's persistent compilation cache, which crosssim keeps under
+that folder, answers the compile steps).  Its "build s" is the Jaxley network and "compile
+s" the XLA compilation of the simulation; "total s" is the whole process: imports, model,
+``run_backend``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,7 +48,7 @@ finished = time.perf_counter()
 info = result.info
 print(json.dumps({
     "import_s": imported - started, "model_s": built - imported,
-    "build_s": info["build_s"], "run_s": info["run_s"],
+    "build_s": info["build_s"], "run_s": info["run_s"], "compile_s": info.get("compile_s"),
     "backend_s": finished - built,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -47,9 +56,12 @@ print(json.dumps({
 """
 
 
-def measure(backend: str, params: dict) -> dict:
+def measure(backend: str, params: dict, cache_dir: str | None = None) -> dict:
+    env = child_env()
+    if cache_dir is not None:
+        env["CROSSSIM_CACHE_DIR"] = cache_dir
     done = subprocess.run([sys.executable, "-c", _MEASURE, backend, json.dumps(params)],
-                          env=child_env(), capture_output=True, text=True, check=False)
+                          env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{backend} N={params['n_cells']} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -74,24 +86,38 @@ def main() -> int:
         for n_cells in sizes:
             params = {"n_cells": n_cells, "cvs_per_cell": args.cvs, "t_stop_ms": args.t_stop,
                       "dt_ms": args.dt, "n_probes": min(args.probes, n_cells)}
-            m = measure(backend, params)
-            # the process where the simulator runs: this one (Arbor) or the child (NEURON)
-            peak = m["child_rss_mb"] if backend == "neuron" else m["rss_mb"]
-            slope = ""
-            if previous is not None:
-                slope = f"{(peak - previous[1]) / (n_cells - previous[0]) * 1000:.1f}"
-            previous = (n_cells, peak)
-            rows.append((backend, n_cells, f"{m['model_s']:.2f}", f"{m['build_s']:.2f}",
-                         f"{m['run_s']:.2f}", f"{m['backend_s']:.2f}",
-                         f"{m['rss_mb']:.0f}",
-                         f"{m['child_rss_mb']:.0f}" if backend == "neuron" else "-", slope))
+            runs = [(backend, measure(backend, params))]
+            if backend == "jaxley":
+                cache_dir = tempfile.mkdtemp(prefix="crosssim-scale-")
+                runs = [(f"{backend} ({state})", measure(backend, params, cache_dir))
+                        for state in ("cold", "warm")]
+                os.environ.get("CROSSSIM_KEEP_SCALE_CACHE") or _remove(cache_dir)
+            for label, m in runs:
+                # the process where the simulator runs: this one or the child (NEURON)
+                peak = m["child_rss_mb"] if backend == "neuron" else m["rss_mb"]
+                slope = ""
+                if previous is not None and previous[2] == label:
+                    slope = f"{(peak - previous[1]) / (n_cells - previous[0]) * 1000:.1f}"
+                compile_s = "-" if m["compile_s"] is None else f"{m['compile_s']:.2f}"
+                total = m["import_s"] + m["model_s"] + m["backend_s"]
+                rows.append((label, n_cells, f"{m['model_s']:.2f}", f"{m['build_s']:.2f}",
+                             compile_s, f"{m['run_s']:.2f}", f"{m['backend_s']:.2f}",
+                             f"{total:.2f}", f"{m['rss_mb']:.0f}",
+                             f"{m['child_rss_mb']:.0f}" if backend == "neuron" else "-", slope))
+            previous = (n_cells, peak, runs[-1][0])
             print(f"  done: {backend} N={n_cells}", file=sys.stderr, flush=True)
     print(f"ring, {args.cvs} CVs/cell, {args.t_stop:g} ms at dt {args.dt:g} ms, "
           f"{args.probes} probes sampled every step; one fresh process per row")
-    print_table(("backend", "N cells", "model s", "build s", "run s", "run_backend s",
-                 "peak RSS MB", "NEURON child MB", "simulator MB per 1000 cells (vs previous)"),
-                rows)
+    print_table(("backend", "N cells", "model s", "build s", "compile s", "run s",
+                 "run_backend s", "total s", "peak RSS MB", "NEURON child MB",
+                 "simulator MB per 1000 cells (vs previous)"), rows)
     return 0
+
+
+def _remove(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

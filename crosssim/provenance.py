@@ -24,6 +24,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "crosssim": ("crosssim",),
     "neuron": ("neuron", "NEURON", "neuron-nightly", "neuron-gpu", "neuron-gpu-nightly"),
     "arbor": ("arbor",),
+    "jaxley": ("jaxley",),
+    "jax": ("jax",),
+    "jaxlib": ("jaxlib",),
     "numpy": ("numpy",),
 }
 
@@ -112,12 +115,15 @@ def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def software_versions() -> dict[str, str | None]:
-    """Versions that change results: NEURON, Arbor, crosssim and the MOD sources' sha256."""
+    """Versions that change results: NEURON, Arbor, Jaxley and JAX, crosssim and the MOD
+    sources' sha256."""
     from crosssim import __version__
 
     return {
         "neuron": package_version("neuron"),
         "arbor": package_version("arbor"),
+        "jaxley": package_version("jaxley"),
+        "jax": package_version("jax"),
         "crosssim": __version__,
         "mod_sha256": mod_source_hash()["sha256"],
     }

@@ -93,6 +93,8 @@ class SourceSpec:
     runs with a note (plugins, optional extras); a source that is not optional (crosssim's
     own dependencies) is run anyway and fails with the install hint, so a broken install
     never passes quietly.
+    ``install``: what to ``pip install`` to get it (a requirement such as
+    ``crosssim[jaxley]``); by default the distributions of the missing packages.
     """
 
     name: str
@@ -107,6 +109,7 @@ class SourceSpec:
     #: Whether leaving this source out of a default run deserves a note.
     note_left_out: bool = True
     optional: bool = False
+    install: str | None = None
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -125,7 +128,9 @@ class SourceSpec:
         return not self.missing()
 
     def install_hint(self) -> str:
-        """What to run to make this source available."""
+        """What to run to make this source available, e.g. ``pip install 'crosssim[jaxley]'``."""
+        if self.install:  # quoted: shells expand the brackets of an extra
+            return f"pip install '{self.install}'"
         missing = self.missing() or list(self.requires)
         return "pip install " + " ".join(distribution_name(name) for name in missing)
 
@@ -167,6 +172,10 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
     "NEURON sections with crosssim's NMODL gap junction, in a child process"))
+register_source(SourceSpec(
+    "jaxley", SIMULATOR, "crosssim.backends.jaxley:run", ("jaxley", "jax"),
+    "Jaxley networks (JAX, float64), junction halves implicit in their own site",
+    install="crosssim[jaxley]", optional=True))
 register_source(SourceSpec(
     ANALYTIC, REFERENCE, "crosssim.analytic.cable:exact_cable", (),
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))

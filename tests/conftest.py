@@ -12,11 +12,18 @@ from crosssim.builtin import builtin_model
 
 
 def _installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name: not installed
+        return False
 
 
 requires_arbor = pytest.mark.skipif(not _installed("arbor"), reason="arbor is not installed")
 requires_neuron = pytest.mark.skipif(not _installed("neuron"), reason="neuron is not installed")
+#: Jaxley is an optional extra (``pip install 'crosssim[jaxley]'``).
+requires_jaxley = pytest.mark.skipif(not _installed("jaxley"),
+                                     reason="jaxley is not installed (pip install "
+                                     "'crosssim[jaxley]')")
 
 #: Parametrise a test over the simulator backends:
 #: ``@pytest.mark.parametrize("backend", BACKENDS)``.

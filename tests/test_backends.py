@@ -261,7 +261,7 @@ def _arbor_cell_recipe(cases, rl_ohm_cm, probe_xs):
 @requires_arbor
 def test_site_cv_matches_arbor_assignment():
     """A clamp on a decoupled cable (huge rL) raises only the CV Arbor assigned its site to."""
-    from crosssim.backends.neuron.simulator import site_cv
+    from crosssim.discretization import site_cv
 
     cases = []
     for n_cvs in (1, 2, 3, 4, 7, 10, 11, 49, 98):
@@ -279,7 +279,7 @@ def test_site_cv_matches_arbor_assignment():
 
 @requires_arbor
 def test_probe_stencil_matches_arbor_interpolation():
-    from crosssim.backends.neuron.simulator import probe_stencil
+    from crosssim.discretization import probe_stencil
 
     probe_xs = list(SITES) + [1 / 3, 2 / 3, 1 / 6, 0.05, 0.95, 1 / 22, 21 / 22]
     cases = [(n_cvs, 0.13) for n_cvs in (1, 2, 3, 4, 11)]
@@ -293,7 +293,7 @@ def test_probe_stencil_matches_arbor_interpolation():
 
 
 def test_clamp_steps_rule():
-    from crosssim.backends.neuron.simulator import clamp_steps
+    from crosssim.discretization import clamp_steps
 
     assert clamp_steps(1.0, 0.5, 0.25, 100) == (4, 5)  # t = 1.0, 1.25; 1.5 is off
     assert clamp_steps(0.9, 0.1, 0.25, 100) is None  # [0.9, 1.0) holds no step start

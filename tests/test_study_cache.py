@@ -64,7 +64,8 @@ def test_key_includes_simulator_versions_and_mod_sources(monkeypatch):
     model = _small()
     before = cache.cache_key(model, "neuron")
     document = cache.key_document(model, "neuron")
-    assert set(document["versions"]) == {"neuron", "arbor", "crosssim", "mod_sha256"}
+    assert set(document["versions"]) == {"neuron", "arbor", "jaxley", "jax", "crosssim",
+                                          "mod_sha256"}
     monkeypatch.setattr(cache, "software_versions",
                         lambda: {**document["versions"], "neuron": "0.0.1"})
     assert cache.cache_key(model, "neuron") != before

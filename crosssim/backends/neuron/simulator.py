@@ -2,13 +2,15 @@
 
 Two halves, one file, so that every NEURON semantic lives in one place:
 
-* **Parent side** (pure Python + numpy): :func:`site_cv`, :func:`probe_stencil`,
-  :func:`clamp_steps` and :func:`lower`, which turns a :class:`~crosssim.model.Model` into a
-  :class:`Plan` of flat numpy arrays (sections, junction halves, clamps, recorded nodes).
+* **Parent side** (pure Python + numpy): :func:`lower`, which turns a
+  :class:`~crosssim.model.Model` into a :class:`Plan` of flat numpy arrays (sections,
+  junction halves, clamps, recorded nodes), using the shared rules of
+  :mod:`crosssim.discretization` (``site_cv``, ``probe_stencil``, ``clamp_steps``).
 * **Child side** (:func:`simulate`): builds the plan as NEURON sections and runs it.  The
   child never imports the ``crosssim`` package (whose model layer pulls in pydantic, about
   0.2 s per process): ``worker.py`` runs by path and imports this file as a sibling, so
-  this module imports nothing from ``crosssim`` at run time.
+  this module imports nothing from ``crosssim`` at module level (:func:`lower`, parent side
+  only, imports :mod:`crosssim.discretization` when it runs).
 
 Semantics (the contract shared with the Arbor backend, which NEURON is made to reproduce):
 
@@ -16,7 +18,7 @@ Semantics (the contract shared with the Arbor backend, which NEURON is made to r
   volume (CV) ``[i/n, (i+1)/n]`` and its node sits at the CV centre ``(i + 0.5)/n``.
 * **Point sources act on the CV containing x.**  Every junction half and current clamp is
   placed on the centre of the segment of the CV that Arbor assigns ``x`` to
-  (:func:`site_cv`): the CV ``i`` with ``b_i <= x < b_(i+1)``, where Arbor's boundaries are
+  (``site_cv``): the CV ``i`` with ``b_i <= x < b_(i+1)``, where Arbor's boundaries are
   ``b_k = k * (1/n)`` in floating point and ``x = 1`` belongs to the last CV.  A site exactly
   on an interior boundary belongs to the *distal* CV (x = 0.5 with 2 CVs -> CV 1), x = 0 to
   the first CV.  NEURON's zero-area end nodes (x = 0, 1) are never used.
@@ -37,7 +39,6 @@ Semantics (the contract shared with the Arbor backend, which NEURON is made to r
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -50,77 +51,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Plan",
     "SimulationOutput",
-    "clamp_steps",
-    "cv_centre",
     "lower",
-    "probe_stencil",
     "simulate",
-    "site_cv",
 ]
 
-
-# Site and probe semantics (pure Python) ----------------------------------------------------
-
-
-def site_cv(x: float, n_cvs: int) -> int:
-    """Index of the CV (0 .. n_cvs-1) that Arbor assigns position ``x`` to.
-
-    Arbor's CV boundaries for ``n`` CVs per branch are ``k * (1/n)`` (k < n) and 1; a point
-    is in CV ``i`` when ``b_i <= x < b_(i+1)`` (boundary sites go distal), x = 1 is in the
-    last CV.
-    """
-    if n_cvs <= 1:
-        return 0
-    step = 1.0 / n_cvs
-    index = min(max(int(x * n_cvs), 0), n_cvs - 1)
-    while index + 1 < n_cvs and (index + 1) * step <= x:
-        index += 1
-    while index > 0 and index * step > x:
-        index -= 1
-    return index
+#: Names that moved to :mod:`crosssim.discretization` (still importable from here).
+_MOVED = ("clamp_steps", "cv_centre", "probe_stencil", "site_cv")
 
 
-def cv_centre(index: int, n_cvs: int) -> float:
-    """Position (0..1) of the centre of CV ``index``: NEURON's segment node ``(i + 0.5)/n``."""
-    return (index + 0.5) / n_cvs
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from crosssim import discretization
 
-
-def probe_stencil(x: float, n_cvs: int) -> tuple[int, int, float]:
-    """``(i, j, w)`` such that the probe at ``x`` reads ``(1 - w) * V_i + w * V_j``.
-
-    Linear interpolation between neighbouring CV centres, extrapolated from the first or
-    last pair beyond the outermost centres (``w`` < 0 or > 1 there).  One CV: ``(0, 0, 0)``.
-    """
-    if n_cvs <= 1:
-        return 0, 0, 0.0
-    position = x * n_cvs - 0.5  # in units of CV lengths from the first centre
-    first = min(max(math.floor(position), 0), n_cvs - 2)
-    return first, first + 1, position - first
-
-
-def clamp_steps(delay_ms: float, duration_ms: float, dt_ms: float,
-                n_steps: int) -> tuple[int, int] | None:
-    """First and last integration step (0-based) a step clamp is on, or None if never.
-
-    Arbor's rule: step ``j`` (from ``j*dt`` to ``(j+1)*dt``) carries the amplitude when
-    ``delay <= j*dt < delay + duration`` (floating-point products and sum).  Only steps
-    ``0 .. n_steps-1`` matter.
-    """
-    end = delay_ms + duration_ms
-    first = max(0, math.ceil(delay_ms / dt_ms))
-    while first > 0 and (first - 1) * dt_ms >= delay_ms:
-        first -= 1
-    while first * dt_ms < delay_ms:
-        first += 1
-    last = max(-1, math.ceil(end / dt_ms) - 1)
-    while (last + 1) * dt_ms < end:
-        last += 1
-    while last >= 0 and last * dt_ms >= end:
-        last -= 1
-    last = min(last, n_steps - 1)
-    if last < first:
-        return None
-    return first, last
+        return getattr(discretization, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # The plan: a model lowered to flat arrays (parent side) ------------------------------------
@@ -218,6 +162,8 @@ class Plan:
 
 def lower(model: Model) -> Plan:
     """The NEURON plan of ``model`` (see :class:`Plan`); O(cells + junctions + probes)."""
+    from crosssim.discretization import clamp_steps, probe_stencil, site_cv
+
     sim = model.simulation
     dt = sim.dt_ms
     n_steps = sim.n_steps

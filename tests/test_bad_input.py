@@ -214,7 +214,7 @@ COMMAND_LINE_CASES = [
     (["--set", "probes.pa.name=.hidden"], ["probes.0.name", "not starting with '.'"]),
     (["--backend", "brian2"], ["--backend", "unknown source", "simulators: arbor, neuron"]),
     (["--backend", "arbor,nest"], ["--backend", "nest", "unknown source"]),
-    (["--backend", " , "], ["--backend", "give arbor, neuron or all"]),
+    (["--backend", " , "], ["--backend", "give arbor, neuron, jaxley or all"]),
     (["--param", "n_cells=3"], ["--param"]),
 ]
 

@@ -26,6 +26,8 @@ def crosssim(tmp_path: Path, *args: str, env: dict | None = None, timeout: float
     """Run ``python -m crosssim check ARGS`` in ``tmp_path``; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CROSSSIM_DEBUG", None)
+    if "--backend" not in args:  # the core two: an installed Jaxley would add a JAX process
+        args = (*args, "--backend", "arbor,neuron")
     return subprocess.run([sys.executable, "-m", "crosssim", "check", *args], cwd=tmp_path,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
 

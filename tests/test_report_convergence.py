@@ -30,7 +30,8 @@ pytestmark = [requires_arbor, requires_neuron]
 OVERRIDES = [("simulation.t_stop_ms", 1.0)]
 DTS = [0.02, 0.01]
 CVS = [1, 3, 9]
-ARGS = ["--set", "simulation.t_stop_ms=1", "--dt", "0.02,0.01", "--cvs", "1,3,9"]
+ARGS = ["--set", "simulation.t_stop_ms=1", "--dt", "0.02,0.01", "--cvs", "1,3,9",
+        "--backend", "arbor,neuron"]
 #: Keys of the study document that describe one execution, not the results.
 RUNTIME_KEYS = ("runs", "wall_time_s", "executor")
 
@@ -76,7 +77,8 @@ def reported(tmp_path_factory, cache_env):
     assert completed.returncode in (0, 1), completed.stderr
     [folder] = (root / "two_cells").iterdir()
     model = apply_overrides(builtin_model("two_cells"), OVERRIDES)
-    study = converge(model, dts=DTS, cvs=CVS, cache=ResultsCache())
+    study = converge(model, dts=DTS, cvs=CVS, backends=["arbor", "neuron"],
+                     cache=ResultsCache())
     assert study.computed == 0 and study.ok, "the study did not come from the report's runs"
     return folder, study, completed.stdout
 

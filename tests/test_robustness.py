@@ -59,9 +59,24 @@ def _env(**changes: str | None) -> dict[str, str]:
     return env
 
 
+#: Commands that run simulators run the two core ones unless a test names others: a third
+#: simulator installed as an extra (Jaxley) would add a fresh JAX process to every run.
+CORE = ("--backend", "arbor,neuron")
+
+
+def _pinned(args):
+    """``args`` with ``--backend arbor,neuron`` added to a run/check/report/sweep command
+    that names no backend."""
+    args = list(args)
+    if args and args[0] in ("run", "check", "report", "sweep") and "--backend" not in args:
+        args += CORE
+    return args
+
+
 def crosssim(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
              python: str = sys.executable) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-m", "crosssim", *args], capture_output=True, text=True,
+    return subprocess.run([python, "-m", "crosssim", *_pinned(args)], capture_output=True,
+                          text=True,
                           env=env or _env(), cwd=cwd, timeout=300, check=False)
 
 
@@ -181,7 +196,7 @@ def _wait_for_neuron_child(process: subprocess.Popen, timeout: float = 60) -> in
 def _check_killing_the_neuron_child(tmp_path: Path) -> tuple[int, dict]:
     """``crosssim check`` while a thread SIGKILLs its NEURON child mid-run."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "crosssim", "check", "--format", "json", "--quiet"],
+        [sys.executable, "-m", "crosssim", "check", "--format", "json", "--quiet", *CORE],
         cwd=tmp_path, env=_env(CROSSSIM_TEST_CRASH="hang"), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     killed: list[int] = []
@@ -284,7 +299,8 @@ def test_nan_in_one_real_trace_keeps_the_other_comparisons(seed_model):
         values[1, 250] = np.nan
         return RunResult("neuron", arbor.probes, arbor.times_ms, values)
 
-    outcome = check(seed_model, runner=runner, references=["analytic", "lumped"])
+    outcome = check(seed_model, runner=runner, backends=["arbor", "neuron"],
+                    references=["analytic", "lumped"])
     assert outcome.verdict == "error" and outcome.exit_code == 3
     assert "non-finite voltage (nan) at probe 'b_gj', t = 2.5 ms" in outcome.failures["neuron"]
     assert {(c.a, c.b) for c in outcome.comparisons} == {
@@ -310,7 +326,7 @@ def test_interrupt_during_the_neuron_run_leaves_no_output(tmp_path, signum, code
     and writes nothing (no half-written traces.csv, no temporary file)."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [*_command(), "run", "--out", str(out), "--quiet"],
+        [*_command(), "run", "--out", str(out), "--quiet", *CORE],
         env=_env(CROSSSIM_TEST_CRASH="hang"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
@@ -338,7 +354,7 @@ def test_interrupt_at_any_moment_leaves_complete_files_or_none(tmp_path, after, 
     line and no truncated file -- never a temporary file left in the output folder."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [*_command(), "run", "--out", str(out)], env=_env(),
+        [*_command(), "run", "--out", str(out), *CORE], env=_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         seen = []

@@ -236,7 +236,8 @@ def test_ctrl_c_stops_the_sweep_and_a_rerun_resumes(cache_dir, tmp_path):
     command = [sys.executable, "-c", launcher, "sweep", "--set", "simulation.t_stop_ms=0.5",
                "--grid", "gap_junctions.0.g_uS=0.001,0.01,0.1",
                "--grid", "cells.b.length_um=60,100,140", "--out", str(tmp_path),
-               "--references", "analytic,lumped", "--workers", "2", "--format", "json",
+               "--backend", "arbor,neuron", "--references", "analytic,lumped",
+               "--workers", "2", "--format", "json",
                "--no-plot"]
     env = dict(os.environ)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,

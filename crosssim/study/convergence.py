@@ -316,7 +316,7 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
     every core) and ``cache``.  Raises UsageError for bad levels, InvalidModelError when a
     level is not a valid model (e.g. t_stop not a multiple of the sample interval).
     """
-    from crosssim.backends.base import known_backends
+    from crosssim.check import select_sources
     from crosssim.compare import AlignmentError, compare_results
     from crosssim.study.executors import SourceTask, run_tasks
 
@@ -333,7 +333,7 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
     else:
         space_parameter = "max_extent_um"
         space_values = sorted(_check_levels(max_extents, "--max-extent"), reverse=True)
-    names = list(known_backends() if backends is None else backends)
+    names = list(select_sources(backends, [], model)[0])
     if not names:
         raise UsageError("no backend to study")
     sample = float(sample_dt_ms) if sample_dt_ms is not None else dts[0]

@@ -75,6 +75,7 @@ def run(model: Model, *, compilation_cache: bool = True) -> RunResult:
         "jax_version": _compat.JAX_VERSION,
         "cvs": _cvs_info(structure.compartments),
         "method": "implicit Euler",
+        "scheme": "implicit-euler",
         "voltage_solver": _compat.VOLTAGE_SOLVER,
         "dtype": "float64",
         "dt_ms": sim.dt_ms,

@@ -234,7 +234,8 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     listed = [c for c in outcome.comparisons if c.kind != "references"]
     shown = _shown_rows(listed, max_rows)
     for c, probe in shown:
-        floor = (("-" if c.floor_mV is None else format_mV(c.floor_mV, 2)),) if floors else ()
+        # as many digits as the tolerance: a gate raised to the floor shows the same number
+        floor = (("-" if c.floor_mV is None else f"{c.floor_mV:.3g}"),) if floors else ()
         rows.append((
             _pair(c), probe, format_mV(c.max_abs_mV, 3), f"{c.t_max_abs_ms:g}",
             format_mV(c.rms_mV, 3),

@@ -462,8 +462,8 @@ def plot_decomposition(outcome: CheckOutcome, path: Path, *, probes: Sequence[st
                              linewidth=0.9)
                 axes.annotate(f"tolerance {gate.tolerance_mV:g} mV",
                               xy=(0.99, gate.tolerance_mV),
-                              xycoords=("axes fraction", "data"), xytext=(0, 3),
-                              textcoords="offset points", ha="right", va="bottom",
+                              xycoords=("axes fraction", "data"), xytext=(0, -3),
+                              textcoords="offset points", ha="right", va="top",
                               fontsize=8)
             if gate is not None and gate.window_start_ms > 0:
                 axes.axvspan(0.0, gate.window_start_ms, color="grey", alpha=0.15)
@@ -479,10 +479,13 @@ def plot_decomposition(outcome: CheckOutcome, path: Path, *, probes: Sequence[st
                 break
     figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
                   title=f"dotted grey: zero (drawn at {floor:.0e} mV)", title_fontsize=8)
-    shown = _shown_note(len(chosen), len(all_probes)).strip()
+    left_out = []
+    if len(chosen) < len(all_probes):
+        worst = "worst " if probes is None else ""
+        left_out.append(f"{worst}{len(chosen)} of {len(all_probes)} probes")
     if len(simulators) < len(all_simulators):
-        shown = (f"{shown[:-1]}; " if shown else "(") + (
-            f"first {len(simulators)} of {len(all_simulators)} simulators)")
+        left_out.append(f"first {len(simulators)} of {len(all_simulators)} simulators")
+    shown = f"({'; '.join(left_out)})" if left_out else ""
     figure.suptitle("Where the error comes from: simulator - exact = implementation + time "
                     "stepping + space" + (f" {shown}" if shown else ""), fontsize=11)
     return _save_png(figure, path, dpi)

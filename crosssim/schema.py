@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from crosssim.decomposition import Decomposition
 from crosssim.notes import Note
 from crosssim.outcome import Comparison, Verdict
 from crosssim.sources import SourceKind
@@ -69,6 +70,9 @@ class CheckDocument(BaseModel):
     comparisons: list[Comparison]
     errors: list[SourceError]
     notes: list[Note]
+    #: Written by every check since the decomposition was added; optional, so documents
+    #: of earlier versions still validate.
+    decomposition: list[Decomposition] = []
     wall_time_s: dict[str, float]
 
 

@@ -106,7 +106,7 @@ def test_report_orders_are_the_studys(reported):
 def test_figure_is_embedded_and_decodes(reported):
     folder, _, _ = reported
     page = parse((folder / "index.html").read_text())
-    assert len(page.images) == 3  # traces, deviation, convergence
+    assert len(page.images) == 4  # traces, deviation, decomposition, convergence
     section = parse(_section((folder / "index.html").read_text()))
     [source] = section.images
     png = _png(source)
@@ -216,7 +216,7 @@ def test_dom_dump_shows_the_convergence_section(reported, tmp_path):
     folder, study, _ = reported
     dom = chromium(tmp_path, "--dump-dom", (folder / "index.html").as_uri()).stdout
     assert '<section id="convergence"><h2>Convergence</h2>' in dom
-    assert dom.count('<img src="data:image/png;base64,') == 3
+    assert dom.count('<img src="data:image/png;base64,') == 4  # with the decomposition
     assert dom.count('<table class="orders">') == 1
     assert sum(dom.count(f'data-backend="{name}" data-study="dt"')
                for name in study.backends) == 2 + len(DTS) * 2

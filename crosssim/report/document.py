@@ -19,6 +19,7 @@ from crosssim.files import json_ready, json_text
 from crosssim.outcome import Comparison
 
 if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.decomposition import Decomposition, Part
     from crosssim.outcome import CheckOutcome
 
 #: Version of the report.json layout; bump when a key changes meaning or disappears.
@@ -124,6 +125,59 @@ def verdict_sentence(outcome: CheckOutcome) -> str:
     if outcome.verdict == "fail":
         return f"{len(failing)} of {len(gated)} gated comparisons exceed their tolerance"
     return f"all {len(gated)} gated comparisons are within tolerance"
+
+
+#: The fix each dominant part calls for, in a few words for table cells (the whole
+#: sentence is :data:`crosssim.decomposition.FIXES`).
+SHORT_FIXES: dict[str, str] = {
+    "implementation": "the simulator, not the model",
+    "time_stepping": "smaller dt",
+    "space": "more CVs",
+}
+
+
+def part_label(part: str) -> str:
+    """``time stepping`` for ``time_stepping``: a part of the decomposition for people."""
+    return part.replace("_", " ")
+
+
+def decomposition_at(comparison: Comparison,
+                     decomposition: Iterable[Decomposition]) -> Decomposition | None:
+    """The decomposition of the simulator of ``comparison`` (its ``a``) at its probe, if made."""
+    for part in decomposition:
+        if (part.simulator, part.probe) == (comparison.a, comparison.probe):
+            return part
+    return None
+
+
+def cause(comparison: Comparison, decomposition: Iterable[Decomposition]) -> Part | None:
+    """The part of the error that explains a simulator's deviation in ``comparison``.
+
+    Simulator - exact solution (``analytic``): the dominant part of the simulator's
+    decomposition at that probe (None if it was not made).  Simulator - the reference that
+    steps its own recurrence (a pair with a round-off floor): ``implementation``, since the
+    two compute the same numbers.  Any other pair: None.
+    """
+    from crosssim.sources import ANALYTIC
+
+    if comparison.kind != "reference":
+        return None
+    if comparison.b == ANALYTIC:
+        found = decomposition_at(comparison, decomposition)
+        return None if found is None else found.dominant
+    return "implementation" if comparison.floor_mV is not None else None
+
+
+def cause_text(part: str) -> str:
+    """``space \u2192 more CVs``: a dominant part and its fix in a few words."""
+    return f"{part_label(part)} \u2192 {SHORT_FIXES[part]}"
+
+
+def raised_to_floor(comparison: Comparison) -> bool:
+    """Whether the tolerance of ``comparison`` was raised to its round-off floor (the
+    tolerance asked for was below it; :func:`crosssim.check.compare_all`)."""
+    return (comparison.floor_mV is not None and comparison.tolerance_mV is not None
+            and comparison.tolerance_mV == comparison.floor_mV)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from crosssim.study.convergence import fit_order
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from crosssim.outcome import Comparison
+    from crosssim.outcome import CheckOutcome, Comparison
 
 #: Line styles per source, so backends stay distinguishable in greyscale print.
 _STYLES = {
@@ -360,3 +360,132 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         figure.suptitle(title, fontsize=11)
     return _save_png(figure, path, dpi)
 
+
+
+#: Line style, colour and label of each part of the decomposition (greyscale-readable:
+#: every part has its own dash pattern; the total is the thick black line).
+_PART_STYLES: dict[str, dict[str, Any]] = {
+    "total": {"color": "black", "linestyle": "-", "linewidth": 2.2, "alpha": 0.55,
+              "label": "total (simulator - exact)"},
+    "space": {"color": "C2", "linestyle": (0, (6, 2)), "linewidth": 1.5,
+              "label": "space (semidiscrete - exact)"},
+    "time_stepping": {"color": "C0", "linestyle": (0, (2, 1.5)), "linewidth": 1.5,
+                      "label": "time stepping (discrete - semidiscrete)"},
+    "implementation": {"color": "C3", "linestyle": (0, (6, 2, 1, 2)), "linewidth": 1.2,
+                       "label": "implementation (simulator - discrete)"},
+}
+#: Simulators (columns) in the decomposition figure.
+MAX_DECOMPOSITION_SIMULATORS = 3
+
+
+def decomposition_probes(outcome: CheckOutcome) -> list[str]:
+    """The probes of ``outcome.decomposition``, worst first: those where a simulator fails
+    against the exact solution, then by the largest total over the simulators (ties keep
+    the model's order)."""
+    from crosssim.sources import ANALYTIC
+
+    failing = {c.probe for c in outcome.failing() if c.kind == "reference" and c.b == ANALYTIC}
+    worst: dict[str, float] = {}
+    for part in outcome.decomposition:
+        total = part.total_mV if math.isfinite(part.total_mV) else math.inf
+        worst[part.probe] = max(worst.get(part.probe, -math.inf), total)
+    return sorted(worst, key=lambda probe: (probe not in failing, -worst[probe]))
+
+
+def plot_decomposition(outcome: CheckOutcome, path: Path, *, probes: Sequence[str] | None = None,
+                       dpi: int = 110) -> Path:
+    """Where each simulator's error comes from, over time: |part(t)| in mV on a log axis.
+
+    One row of panels per probe (``probes``, default :func:`decomposition_probes`; at most
+    :data:`MAX_PANELS`), one column per simulator (at most
+    :data:`MAX_DECOMPOSITION_SIMULATORS`) of ``outcome.decomposition``, each with the three
+    parts of :func:`crosssim.decomposition.part_traces` and the total.  The parts can differ
+    by ten orders of magnitude, hence the log axis; a zero (every part is zero at t = 0) is
+    drawn on the dotted line at the bottom of the axis.  The tolerance of the simulator -
+    exact gate is a dashed line, the ignored window is shaded.  Raises ValueError when the
+    outcome has no decomposition.
+    """
+    from crosssim.decomposition import PARTS, part_traces
+    from crosssim.sources import ANALYTIC, SEMIDISCRETE
+
+    if not outcome.decomposition:
+        raise ValueError("plot_decomposition: the outcome has no decomposition")
+    found = {(part.simulator, part.probe): part for part in outcome.decomposition}
+    all_probes = decomposition_probes(outcome)
+    chosen = _chosen_probes(all_probes, probes) or all_probes[:1]
+    all_simulators = list(dict.fromkeys(part.simulator for part in outcome.decomposition))
+    simulators = all_simulators[:MAX_DECOMPOSITION_SIMULATORS]
+    exact, semidiscrete = outcome.results[ANALYTIC], outcome.results[SEMIDISCRETE]
+    gates = {(c.a, c.probe): c for c in outcome.comparisons
+             if c.kind == "reference" and c.b == ANALYTIC}
+
+    curves: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    smallest = math.inf
+    for row, probe in enumerate(chosen):
+        for column, simulator in enumerate(simulators):
+            part = found.get((simulator, probe))
+            if part is None:
+                continue
+            traces = part_traces(outcome.results[simulator], outcome.results[part.discrete],
+                                 semidiscrete, exact, probe)
+            curves[row, column] = {name: np.abs(trace) for name, trace in traces.items()}
+            for magnitude in curves[row, column].values():
+                positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
+                if positive.size:
+                    smallest = min(smallest, float(positive.min()))
+    # zeros are drawn a decade below the smallest value shown
+    floor = 10.0 ** (math.floor(math.log10(smallest)) - 1) if math.isfinite(smallest) else 1e-15
+
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.2 + 4.6 * len(simulators), 0.9 + 2.9 * len(chosen)),
+                    layout="constrained")
+    grid = figure.subplots(len(chosen), len(simulators), sharex=True, sharey=True,
+                           squeeze=False)
+    times = exact.times_ms
+    for row, probe in enumerate(chosen):
+        for column, simulator in enumerate(simulators):
+            axes = grid[row, column]
+            axes.set_yscale("log")
+            axes.set_title(f"{simulator} at probe {probe}", fontsize=10)
+            magnitudes = curves.get((row, column))
+            if magnitudes is None:
+                axes.text(0.5, 0.5, "not decomposed", ha="center", va="center",
+                          transform=axes.transAxes)
+                continue
+            for name in ("total", *reversed(PARTS)):
+                axes.plot(times, np.maximum(magnitudes[name], floor), **_PART_STYLES[name])
+            axes.axhline(floor, color="grey", linestyle=":", linewidth=0.8)
+            gate = gates.get((simulator, probe))
+            if gate is not None and gate.tolerance_mV:
+                axes.axhline(gate.tolerance_mV, color="black", linestyle=(0, (2, 2)),
+                             linewidth=0.9)
+                axes.annotate(f"tolerance {gate.tolerance_mV:g} mV",
+                              xy=(0.99, gate.tolerance_mV),
+                              xycoords=("axes fraction", "data"), xytext=(0, -3),
+                              textcoords="offset points", ha="right", va="top",
+                              fontsize=8)
+            if gate is not None and gate.window_start_ms > 0:
+                axes.axvspan(0.0, gate.window_start_ms, color="grey", alpha=0.15)
+            axes.grid(True, which="major", alpha=0.3)
+        grid[row, 0].set_ylabel("|part| (mV)")
+    for axes in grid[-1]:
+        axes.set_xlabel("t (ms)")
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    if not handles:
+        for axes in grid.flat:
+            handles, labels = axes.get_legend_handles_labels()
+            if handles:
+                break
+    figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
+                  title=f"dotted grey: zero (drawn at {floor:.0e} mV)", title_fontsize=8)
+    left_out = []
+    if len(chosen) < len(all_probes):
+        worst = "worst " if probes is None else ""
+        left_out.append(f"{worst}{len(chosen)} of {len(all_probes)} probes")
+    if len(simulators) < len(all_simulators):
+        left_out.append(f"first {len(simulators)} of {len(all_simulators)} simulators")
+    shown = f"({'; '.join(left_out)})" if left_out else ""
+    figure.suptitle("Where the error comes from: simulator - exact = implementation + time "
+                    "stepping + space" + (f" {shown}" if shown else ""), fontsize=11)
+    return _save_png(figure, path, dpi)

@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from crosssim.report.document import (
     ReportFigure,
+    cause,
+    cause_text,
     ordered_comparisons,
     pair_label,
+    part_label,
     probes_failing_first,
+    raised_to_floor,
     status,
     tolerance_ratio,
     verdict_sentence,
@@ -34,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import jinja2
     from markupsafe import Markup
 
+    from crosssim.decomposition import Decomposition
     from crosssim.outcome import CheckOutcome, Comparison
 
 #: Rows of the comparison table shown open (more if more fail); the rest up to
@@ -205,7 +210,17 @@ def _result_text(comparison: Comparison) -> str:
     return "reported"
 
 
-def _comparison_row(c: Comparison) -> dict:
+def _cause_cell(c: Comparison, decomposition: Sequence[Decomposition]) -> dict[str, str]:
+    """For a failing simulator - reference row: the dominant part of the error and its fix."""
+    from crosssim.decomposition import FIXES
+
+    part = cause(c, decomposition) if status(c) == "fail" else None
+    if part is None:
+        return {"text": "", "title": ""}
+    return {"text": cause_text(part), "title": f"fix: {FIXES[part]}"}
+
+
+def _comparison_row(c: Comparison, decomposition: Sequence[Decomposition] = ()) -> dict:
     state = status(c)
     return {
         "state": state, "a": c.a, "b": c.b, "probe": c.probe, "result": _result_text(c),
@@ -216,6 +231,9 @@ def _comparison_row(c: Comparison) -> dict:
         "mismatched": f"{c.n_mismatched}/{c.n_samples}" if c.passed is not None else "",
         "window_start": _number(c.window_start_ms),
         "suggested": _number(c.suggested_tolerance_mV) if state == "fail" else _BLANK,
+        "floor": _BLANK if c.floor_mV is None else _number(c.floor_mV),
+        "floor_raised": raised_to_floor(c),
+        "cause": _cause_cell(c, decomposition),
     }
 
 
@@ -226,12 +244,56 @@ def _comparisons(outcome: CheckOutcome) -> dict:
     failing = len(outcome.failing())
     listed = ordered[:MAX_TABLE_ROWS]
     inline = listed[:max(INLINE_ROWS, failing)]
+    parts = outcome.decomposition
     return {"count": len(ordered), "failing": failing,
             "windowed": any(c.window_start_ms > 0 for c in ordered),
             "suggested": bool(failing),
-            "inline": [_comparison_row(c) for c in inline],
-            "folded": [_comparison_row(c) for c in listed[len(inline):]],
+            "floors": any(c.floor_mV is not None for c in ordered),
+            "raised": any(raised_to_floor(c) for c in ordered),
+            "causes": any(cause(c, parts) is not None for c in outcome.failing()),
+            "inline": [_comparison_row(c, parts) for c in inline],
+            "folded": [_comparison_row(c, parts) for c in listed[len(inline):]],
             "left_out": max(0, len(ordered) - MAX_TABLE_ROWS)}
+
+
+def _decomposition_row(part: Decomposition, failing: bool) -> dict:
+    from crosssim.decomposition import FIXES, PARTS
+
+    values = {"implementation": part.implementation_mV,
+              "time_stepping": part.time_stepping_mV, "space": part.space_mV}
+    return {"failing": failing, "simulator": part.simulator,
+            "probe": part.probe, "discrete": part.discrete,
+            "parts": [{**_number(values[name]), "dominant": name == part.dominant}
+                      for name in PARTS],
+            "total": _number(part.total_mV), "dominant": part_label(part.dominant),
+            "fix": FIXES[part.dominant]}
+
+
+def _decomposition(outcome: CheckOutcome, figure: ReportFigure | None) -> dict | None:
+    """The "Where the error comes from" section: a row per simulator and probe (those whose
+    simulator - exact comparison fails first; INLINE_ROWS open, the rest up to
+    MAX_TABLE_ROWS folded) and the figure of the parts over time.  None without a
+    decomposition."""
+    from crosssim.sources import ANALYTIC
+
+    if not outcome.decomposition:
+        return None
+    failing = {(c.a, c.probe) for c in outcome.failing()
+               if c.kind == "reference" and c.b == ANALYTIC}
+    ordered = sorted(outcome.decomposition,
+                     key=lambda part: (part.simulator, part.probe) not in failing)
+    listed = ordered[:MAX_TABLE_ROWS]
+    inline = listed[:max(INLINE_ROWS, len(failing))]
+
+    def row(part: Decomposition) -> dict:
+        return _decomposition_row(part, (part.simulator, part.probe) in failing)
+
+    window = max((c.window_start_ms for c in outcome.comparisons), default=0.0)
+    return {"inline": [row(part) for part in inline],
+            "folded": [row(part) for part in listed[len(inline):]],
+            "left_out": max(0, len(ordered) - MAX_TABLE_ROWS),
+            "window": format_mV(window) if window > 0 else None,
+            "figure": None if figure is None else _figure(figure)}
 
 
 def _worse(candidate: Comparison, held: Comparison) -> bool:
@@ -422,11 +484,13 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                 figures: Sequence[ReportFigure] = (), given_toml: str, resolved_toml: str,
                 run_id: str = "", files: Sequence[str] = (),
                 convergence: Mapping[str, Any] | None = None,
-                convergence_figure: ReportFigure | None = None) -> str:
+                convergence_figure: ReportFigure | None = None,
+                decomposition_figure: ReportFigure | None = None) -> str:
     """The complete report page as one HTML string (UTF-8, no external resources).
 
     ``convergence`` (a study's JSON document) adds the "Convergence" section, with
-    ``convergence_figure`` embedded in it.
+    ``convergence_figure`` embedded in it.  An outcome with a decomposition gets the
+    section "Where the error comes from", with ``decomposition_figure`` embedded in it.
     """
     return render_page(
         "report.html.j2",
@@ -437,6 +501,7 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                   for name, reason in sorted(outcome.failures.items())],
         comparisons=_comparisons(outcome),
         matrices=_matrices(outcome),
+        decomposition=_decomposition(outcome, decomposition_figure),
         figures=[_figure(figure) for figure in figures],
         convergence=_convergence(convergence, convergence_figure),
         tolerances=_tolerances(outcome),

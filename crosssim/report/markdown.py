@@ -14,18 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 from crosssim.report.document import (
     ReportFigure,
+    cause,
+    cause_text,
     ordered_comparisons,
     pair_label,
+    part_label,
+    raised_to_floor,
     status,
     verdict_sentence,
 )
 from crosssim.report.text import format_mV
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.outcome import CheckOutcome
+    from crosssim.outcome import CheckOutcome, Comparison
 
 #: Table rows shown (failing first); the rest is counted.
 MAX_ROWS = 25
+#: Rows of the decomposition table; with more simulators x probes, each simulator's worst
+#: probe.
+MAX_DECOMPOSITION_ROWS = 8
 _VERDICT = {"pass": "\u2705 PASS", "fail": "\u274c FAIL", "error": "\u26a0\ufe0f ERROR"}
 _STATUS = {"fail": "\u274c fail", "pass": "\u2705 pass", "info": "reported"}
 _SPECIAL = re.compile(r"([\\`*_\[\]{}()#|!~])")
@@ -81,13 +88,65 @@ def _convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> li
     return lines
 
 
+def _floor(c: Comparison) -> str:
+    """The round-off floor cell: blank for pairs without one, marked when the tolerance was
+    raised to it."""
+    if c.floor_mV is None:
+        return ""
+    return format_mV(c.floor_mV) + (" (raised)" if raised_to_floor(c) else "")
+
+
+def _decomposition(outcome: CheckOutcome, figure: ReportFigure | None) -> list[str]:
+    """The error decomposition as one short table (every simulator and probe, or each
+    simulator's worst probe when there are more than MAX_DECOMPOSITION_ROWS), the fixes of
+    the dominant parts shown, and the figure."""
+    from crosssim.decomposition import FIXES
+    from crosssim.sources import ANALYTIC
+
+    parts = list(outcome.decomposition)
+    if not parts:
+        return []
+    failing = {(c.a, c.probe) for c in outcome.failing()
+               if c.kind == "reference" and c.b == ANALYTIC}
+    parts.sort(key=lambda part: (part.simulator, part.probe) not in failing)
+    probe_cells = {id(part): md_code(part.probe) for part in parts}
+    if len(parts) > MAX_DECOMPOSITION_ROWS:
+        by_simulator: dict[str, list] = {}
+        for part in parts:
+            by_simulator.setdefault(part.simulator, []).append(part)
+        parts = []
+        for group in by_simulator.values():
+            worst = group[max(range(len(group)),
+                              key=lambda i: (group[i].total_mV, -i))]  # first on ties
+            probe_cells[id(worst)] = f"{md_code(worst.probe)} (worst of {len(group)})"
+            parts.append(worst)
+    lines = ["", ("**Where the error comes from** (simulator \u2212 exact = implementation "
+                  "+ time stepping + space; largest \\|part\\| in mV)"), "",
+             _row(["simulator", "probe", "implementation", "time stepping", "space", "total",
+                   "dominant \u2192 fix"]),
+             _row(["---", "---", "---:", "---:", "---:", "---:", "---"])]
+    for part in parts:
+        lines.append(_row([md_code(part.simulator), probe_cells[id(part)],
+                           format_mV(part.implementation_mV), format_mV(part.time_stepping_mV),
+                           format_mV(part.space_mV), format_mV(part.total_mV),
+                           md_text(cause_text(part.dominant))]))
+    dominant = list(dict.fromkeys(part.dominant for part in parts))
+    lines += ["", "_Fix: " + "; ".join(f"{part_label(name)}: {md_text(FIXES[name])}"
+                                       for name in dominant) + "._"]
+    if figure is not None:
+        lines += ["", f"![{md_text(figure.title)}]({figure.filename})"]
+    return lines
+
+
 def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                     figures: Sequence[ReportFigure] = (), run_id: str = "",
                     convergence: Mapping[str, Any] | None = None,
-                    convergence_figure: ReportFigure | None = None) -> str:
+                    convergence_figure: ReportFigure | None = None,
+                    decomposition_figure: ReportFigure | None = None) -> str:
     """The Markdown report (ends in a newline).
 
-    ``convergence`` (a study's JSON document) adds its fitted orders and figure.
+    ``convergence`` (a study's JSON document) adds its fitted orders and figure; an outcome
+    with a decomposition adds its table and ``decomposition_figure``.
     """
     model = outcome.model
     lines = [f"### {_VERDICT[outcome.verdict]} \u00b7 crosssim: {md_code(model.name)}", ""]
@@ -109,16 +168,25 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
     if ordered:
         # a failing gate says what would pass it (as the HTML page and the terminal do)
         suggest = any(status(c) == "fail" for c in ordered)
+        floors = any(c.floor_mV is not None for c in ordered)
+        causes = any(cause(c, outcome.decomposition) is not None for c in outcome.failing())
         lines += ["", _row(["pair", "probe", "max \\|dV\\| (mV)", "tolerance (mV)"]
-                           + (["suggested tolerance (mV)"] if suggest else []) + ["result"]),
-                  _row(["---", "---", "---:", "---:"] + (["---:"] if suggest else []) + ["---"])]
+                           + (["round-off floor (mV)"] if floors else [])
+                           + (["suggested tolerance (mV)"] if suggest else [])
+                           + (["cause \u2192 fix"] if causes else []) + ["result"]),
+                  _row(["---", "---", "---:", "---:"] + (["---:"] if floors else [])
+                       + (["---:"] if suggest else []) + (["---"] if causes else [])
+                       + ["---"])]
         shown = ordered[:MAX_ROWS]
         for c in shown:
-            extra = []
+            extra = [_floor(c)] if floors else []
             if suggest:
-                extra = [format_mV(c.suggested_tolerance_mV)
-                         if status(c) == "fail" and c.suggested_tolerance_mV is not None
-                         else ""]
+                extra.append(format_mV(c.suggested_tolerance_mV)
+                             if status(c) == "fail" and c.suggested_tolerance_mV is not None
+                             else "")
+            if causes:
+                part = cause(c, outcome.decomposition) if status(c) == "fail" else None
+                extra.append(md_text(cause_text(part)) if part else "")
             lines.append(_row([md_text(pair_label(c)), md_code(c.probe),
                                format_mV(c.max_abs_mV), format_mV(c.tolerance_mV)]
                               + extra + [_STATUS[status(c)]]))
@@ -127,12 +195,16 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
             failing = sum(status(c) == "fail" for c in rest)
             lines += ["", (f"_{len(rest)} more comparisons ({failing} failing): see "
                            "`report.json` or `index.html`._")]
+        if any(raised_to_floor(c) for c in shown):
+            lines += ["", "_Round-off floor (raised): the tolerance asked for was below "
+                          "the floor, so the pair is gated at the floor._"]
         window = max((c.window_start_ms for c in ordered), default=0.0)
         if window > 0:
             lines += ["", f"_Samples before t = {window:g} ms are ignored "
                           "(`tolerance.window_start_ms`)._"]
     else:
         lines += ["", "_No comparison could be made._"]
+    lines += _decomposition(outcome, decomposition_figure)
     if figures:
         lines += [""]
         lines += [f"![{md_text(figure.title)}]({figure.filename})" for figure in figures]

@@ -128,21 +128,24 @@ def failure_message(c: Comparison, decomposition: Iterable[Decomposition] = ()) 
 def _cause_lines(c: Comparison, decomposition: Iterable[Decomposition]) -> list[str]:
     """Where the deviation of a simulator comes from, when its decomposition was made."""
     from crosssim.decomposition import FIXES
+    from crosssim.report.document import cause, decomposition_at, part_label
     from crosssim.sources import ANALYTIC
 
-    if c.kind == "reference" and c.b != ANALYTIC and c.floor_mV is not None:
+    decomposition = list(decomposition)
+    part = cause(c, decomposition)
+    if part is None:
+        return []
+    if c.b != ANALYTIC:
         return [f"Cause: implementation: {c.a} does not compute the recurrence {c.b} solves "
                 f"exactly (fix: {FIXES['implementation']})"]
-    if not (c.kind == "reference" and c.b == ANALYTIC):
+    found = decomposition_at(c, decomposition)
+    if found is None:  # pragma: no cover - cause() found it
         return []
-    for part in decomposition:
-        if (part.simulator, part.probe) == (c.a, c.probe):
-            return [f"Error decomposition (largest |part|): implementation "
-                    f"{format_mV(part.implementation_mV, 3)} mV, time stepping "
-                    f"{format_mV(part.time_stepping_mV, 3)} mV, space "
-                    f"{format_mV(part.space_mV, 3)} mV",
-                    f"Cause: {part.dominant.replace('_', ' ')} dominates (fix: {part.fix})"]
-    return []
+    return [f"Error decomposition (largest |part|): implementation "
+            f"{format_mV(found.implementation_mV, 3)} mV, time stepping "
+            f"{format_mV(found.time_stepping_mV, 3)} mV, space "
+            f"{format_mV(found.space_mV, 3)} mV",
+            f"Cause: {part_label(part)} dominates (fix: {found.fix})"]
 
 
 def render_decomposition(decomposition: Sequence[Decomposition], max_rows: int = 40) -> list[str]:
@@ -231,7 +234,8 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     listed = [c for c in outcome.comparisons if c.kind != "references"]
     shown = _shown_rows(listed, max_rows)
     for c, probe in shown:
-        floor = (("-" if c.floor_mV is None else format_mV(c.floor_mV, 2)),) if floors else ()
+        # as many digits as the tolerance: a gate raised to the floor shows the same number
+        floor = (("-" if c.floor_mV is None else f"{c.floor_mV:.3g}"),) if floors else ()
         rows.append((
             _pair(c), probe, format_mV(c.max_abs_mV, 3), f"{c.t_max_abs_ms:g}",
             format_mV(c.rms_mV, 3),

@@ -78,6 +78,26 @@ def _figures(outcome: CheckOutcome, folder: Path,
     return figures
 
 
+def _decomposition_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
+    """The figure of the error decomposition over time, None when there is none."""
+    if not outcome.decomposition:
+        return None
+    from crosssim.report.figures import MAX_PANELS, decomposition_probes, plot_decomposition
+
+    path = plot_decomposition(outcome, folder / "decomposition.png")
+    probes = decomposition_probes(outcome)
+    shown = ("" if len(probes) <= MAX_PANELS
+             else f" The {MAX_PANELS} worst of {len(probes)} probes are shown.")
+    return ReportFigure(
+        "Where the error comes from, over time",
+        "|part| in mV on a log scale, per simulator (columns) and probe (rows, failing "
+        "and worst first): implementation (simulator - discrete), time stepping (discrete "
+        "- semidiscrete), space (semidiscrete - exact) and the total (simulator - exact, "
+        "their signed sum). Dashed horizontal line: the tolerance against the exact "
+        "solution; dotted grey: zero." + shown,
+        path.name, path.read_bytes())
+
+
 def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
@@ -96,7 +116,10 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     given = given_path.read_text(encoding="utf-8")
     resolved = resolved_path.read_text(encoding="utf-8")
     figures = _figures(outcome, folder, equilibria)
+    decomposition_figure = _decomposition_figure(outcome, folder)
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
+    if decomposition_figure is not None:
+        files.append(decomposition_figure.filename)
     study_figure = None
     if convergence is not None:
         from crosssim.report.convergence import TABLE_FILE, convergence_figure
@@ -106,11 +129,13 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
         files += [TABLE_FILE] + ([study_figure.filename] if study_figure else [])
     atomic_write_text(folder / "report.md",
                       render_markdown(outcome, environment, figures=figures, run_id=run_id,
-                                      convergence=study, convergence_figure=study_figure))
+                                      convergence=study, convergence_figure=study_figure,
+                                      decomposition_figure=decomposition_figure))
     atomic_write_text(folder / "index.html",
                       render_html(outcome, environment, figures=figures, given_toml=given,
                                   resolved_toml=resolved, run_id=run_id, files=files,
-                                  convergence=study, convergence_figure=study_figure))
+                                  convergence=study, convergence_figure=study_figure,
+                                  decomposition_figure=decomposition_figure))
 
 
 def _candidates(run_id: str) -> Iterator[str]:
@@ -132,7 +157,8 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
 
     The folder holds ``index.html`` (self-contained page), ``report.md``, ``report.json``
     (check document + ``environment`` + ``schema_version``), ``traces.csv`` (long form,
-    every source), the model as given and resolved, and the PNG figures.  Afterwards
+    every source), the model as given and resolved, and the PNG figures (with
+    ``decomposition.png`` when the check decomposed a simulator's error).  Afterwards
     ``out_root/index.html`` lists every run.  ``equilibria`` (cell -> mV) are drawn in the
     trace figure; by default the lumped steady state from ``crosssim.analytic``.
 

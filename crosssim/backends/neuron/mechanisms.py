@@ -230,7 +230,13 @@ def ensure_mechanisms() -> Path:
 
     with FileLock(str(root / f".mod-{digest[:16]}.lock"), timeout=1800):
         if _manifest(target) is None:
+            # First use on this machine / NEURON version: say why this run is slower.
+            print(f"crosssim: compiling NEURON mechanisms ({', '.join(p.name for p in files)}) "
+                  f"into {target} (first use only) ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
             _compile(files, digest, root, target)
+            print(f"crosssim: compiled NEURON mechanisms in "
+                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return target
 
 

@@ -127,7 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
             command = f"crosssim {args.command}"
-            return int(args._execute(args) or 0)
+            code = int(args._execute(args) or 0)
+            if argv is None:  # the program itself: the command is done and its files are
+                # complete, so a late Ctrl-C must not kill Python by the signal during
+                # interpreter teardown (exit -2 after a success; about 0.1-0.3 s window)
+                with contextlib.suppress(ValueError, OSError):  # not the main thread
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return code
         except CrossSimError as exc:
             print(f"{command}: error: {exc.one_line()}", file=sys.stderr)
             return exc.exit_code

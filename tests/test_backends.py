@@ -477,6 +477,20 @@ def test_mechanism_cache_compiles_once(monkeypatch, tmp_path):
 
 
 @requires_neuron
+def test_mechanism_compile_says_so_on_stderr(monkeypatch, tmp_path, capsys):
+    from crosssim.backends.neuron import mechanisms
+
+    monkeypatch.setenv("CROSSSIM_CACHE_DIR", str(tmp_path))
+    mechanisms.ensure_mechanisms()
+    first = capsys.readouterr()
+    assert "compiling NEURON mechanisms" in first.err and "first use only" in first.err
+    assert "compiled NEURON mechanisms in" in first.err
+    assert first.out == ""
+    mechanisms.ensure_mechanisms()  # cached: silent
+    assert capsys.readouterr().err == ""
+
+
+@requires_neuron
 def test_mechanism_cache_concurrent_first_use(tmp_path):
     script = textwrap.dedent("""
         from crosssim.backends.neuron.mechanisms import ensure_mechanisms

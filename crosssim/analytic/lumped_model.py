@@ -35,14 +35,13 @@ __all__ = ["DENSE_CELL_LIMIT", "lumped", "lumped_steady_state", "lumped_system"]
 DENSE_CELL_LIMIT = 1000
 
 
-def lumped_system(model: Model):
-    """``(C_nF, G_uS, E_mV, V0_mV, K_uS)`` of the lumped model; ``K`` is a sparse CSR matrix.
+#: Up to this many cells the steady state is one dense numpy solve (no scipy import).
+DENSE_STEADY_LIMIT = 2000
 
-    ``K = diag(G) + sum_j g_j (e_a - e_b)(e_a - e_b)^T`` over junctions between two
-    different cells.
-    """
-    from scipy import sparse
 
+def _lumped_parts(model: Model):
+    """``(C_nF, G_uS, E_mV, V0_mV, pairs)``: per-cell arrays and the junctions between two
+    different cells as ``(a, b, g_uS)`` index triples."""
     constants = [cable_constants(cell) for cell in model.cells]
     capacitance = np.array([c.capacitance_nF for c in constants])
     conductance = np.array([c.conductance_uS for c in constants])
@@ -51,7 +50,19 @@ def lumped_system(model: Model):
     index = model.cell_index()
     pairs = [(index[j.cells[0]], index[j.cells[1]], j.g_uS) for j in model.gap_junctions]
     pairs = [(a, b, g) for a, b, g in pairs if a != b and g > 0.0]
-    n = len(constants)
+    return capacitance, conductance, e_leak, v_init, pairs
+
+
+def lumped_system(model: Model):
+    """``(C_nF, G_uS, E_mV, V0_mV, K_uS)`` of the lumped model; ``K`` is a sparse CSR matrix.
+
+    ``K = diag(G) + sum_j g_j (e_a - e_b)(e_a - e_b)^T`` over junctions between two
+    different cells.
+    """
+    from scipy import sparse
+
+    capacitance, conductance, e_leak, v_init, pairs = _lumped_parts(model)
+    n = capacitance.size
     if pairs:
         a, b, g = (np.array(column) for column in zip(*pairs))
         rows = np.concatenate([a, b, a, b])
@@ -97,11 +108,22 @@ def lumped(model: Model) -> RunResult:
 
 def lumped_steady_state(model: Model) -> dict[str, float]:
     """Resting voltage (mV) of every cell of the lumped model, no clamps: ``K V = G E``."""
-    from scipy.sparse.linalg import spsolve
-
-    _, conductance, e_leak, _, matrix = lumped_system(model)
-    if matrix.shape[0] == 1:
+    _, conductance, e_leak, _, pairs = _lumped_parts(model)
+    n = conductance.size
+    if n == 1:
         solution = e_leak.astype(float)
+    elif n <= DENSE_STEADY_LIMIT:  # dense: numpy only, no scipy import (run's plot labels)
+        matrix = np.diag(conductance)
+        if pairs:
+            a, b, g = (np.array(column) for column in zip(*pairs))
+            np.add.at(matrix, (a, a), g)
+            np.add.at(matrix, (b, b), g)
+            np.add.at(matrix, (a, b), -g)
+            np.add.at(matrix, (b, a), -g)
+        solution = np.linalg.solve(matrix, conductance * e_leak)
     else:
+        from scipy.sparse.linalg import spsolve
+
+        matrix = lumped_system(model)[4]
         solution = np.asarray(spsolve(matrix.tocsc(), conductance * e_leak))
     return {cell.name: float(v) for cell, v in zip(model.cells, solution)}

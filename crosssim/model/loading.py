@@ -40,6 +40,11 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model
 
 def loads_model(text: str, *, source: str = "<string>") -> Model:
     """Parse TOML ``text`` into a validated :class:`Model`."""
+    from crosssim.model import _fasttoml
+
+    data = _fasttoml.loads(text)  # the plain subset, fast; None: tomllib reads it
+    if data is not None:
+        return model_from_dict(data, source=source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -93,6 +93,7 @@ class _Frozen(BaseModel):
         return data
 
 
+@functools.cache  # once per model class, not once per validated cell
 def _numeric_pair_fields(cls: type[BaseModel]) -> frozenset[str]:
     """Names of the fields of ``cls`` that hold a tuple of numbers (e.g. junction ``x``)."""
     return frozenset(name for name, info in cls.model_fields.items()

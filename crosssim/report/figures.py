@@ -81,7 +81,9 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 4.8), layout="constrained")
+    # Fixed margins instead of a constrained layout: one draw at savefig, not two.
+    figure = Figure(figsize=(8, 4.8))
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93)
     axes = figure.add_subplot()
     colours = [f"C{i}" for i in range(10)]
     probes = model.effective_probes()[:MAX_PROBES_PLOTTED]

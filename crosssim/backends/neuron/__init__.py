@@ -47,7 +47,7 @@ from crosssim.result import RunResult, nominal_grid
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
 
-__all__ = ["run"]
+__all__ = ["PendingRun", "run", "start"]
 
 _BACKEND = "neuron"
 #: The child's entry point, run by path (see worker.py: the child never imports crosssim).
@@ -118,16 +118,126 @@ def _read_results(result_path: Path, ranks: int, n_records: int):
     return times, nodes, build_s, run_s, info
 
 
-def run(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
-        mpi_ranks: int | None = None, timeout_s: float | None = None) -> RunResult:
-    """Run ``model`` on NEURON in a fresh child process; voltages in mV on the model grid.
+class PendingRun:
+    """A NEURON child process that has been started: :meth:`finish` waits for it and returns
+    its traces, :meth:`cancel` stops it.  From :func:`start`; :func:`run` is
+    ``start(...).finish()``."""
 
-    ``secondorder``, ``nthread``, ``mpi_ranks`` and ``timeout_s`` default to
-    ``[backends.neuron]`` of the model.  ``mpi_ranks > 1`` runs the child under
-    ``mpiexec -n mpi_ranks`` (needs an MPI runtime and mpi4py; BackendError otherwise).
-    ``wall_time_s`` is build + run inside the child; ``info["process_s"]`` is the whole child
-    including process start, imports and mechanism loading (``info["overhead_s"]``).
-    """
+    def __init__(self, model: Model, plan, mechanisms: Path, compile_s: float,
+                 launcher: list[str], mpi_ranks: int, options_json: dict,
+                 timeout_s: float | None) -> None:
+        self.model = model
+        self._plan = plan
+        self._mechanisms = mechanisms
+        self._compile_s = compile_s
+        self._launcher = launcher
+        self._mpi_ranks = mpi_ranks
+        self._timeout_s = timeout_s
+        self._scratch = Path(tempfile.mkdtemp(prefix="crosssim-neuron-"))
+        self._process: subprocess.Popen | None = None
+        try:
+            request_path = self._scratch / "request.npz"
+            self._result_path = self._scratch / "result.npz"
+            options_json["spawned_at"] = time.time()
+            np.savez(request_path, options_json=np.str_(json.dumps(options_json)),
+                     **plan.child_arrays())
+            command = launcher + [sys.executable, str(_WORKER), str(request_path),
+                                  str(self._result_path)]
+            # the child's output goes to files: a pipe nobody reads could fill and block it
+            self._stdout = open(self._scratch / "stdout.txt", "wb")  # noqa: SIM115
+            self._stderr = open(self._scratch / "stderr.txt", "w+b")  # noqa: SIM115
+            self._spawned = time.perf_counter()
+            try:
+                self._process = subprocess.Popen(
+                    command, env=_child_env(), stdin=subprocess.DEVNULL, stdout=self._stdout,
+                    stderr=self._stderr)
+            except OSError as exc:
+                raise BackendError(_BACKEND, f"could not start the child process: {exc}") from exc
+        except BaseException:
+            self.cancel()
+            raise
+
+    def _child_stderr(self) -> bytes:
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def cancel(self) -> None:
+        """Stop the child (if it still runs) and remove its files."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        for handle in (getattr(self, "_stdout", None), getattr(self, "_stderr", None)):
+            if handle is not None:
+                handle.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def finish(self) -> RunResult:
+        """Wait for the child and return its traces (BackendError if it failed)."""
+        try:
+            return self._finish()
+        finally:
+            self.cancel()
+
+    def _finish(self) -> RunResult:
+        process = self._process
+        if process is None:
+            raise BackendError(_BACKEND, "the child process was stopped")
+        timeout_s = self._timeout_s
+        remaining = None if timeout_s is None else max(
+            0.0, timeout_s - (time.perf_counter() - self._spawned))
+        try:
+            code = process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise BackendError(_BACKEND, _with_stderr(
+                f"child process timed out after {timeout_s:g} s and was killed",
+                self._child_stderr())) from None
+        process_s = time.perf_counter() - self._spawned
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            raise BackendError(_BACKEND, _with_stderr(
+                f"child process crashed: killed by {name} (signal {-code})",
+                self._child_stderr()))
+        if code != 0:
+            stderr = self._child_stderr()
+            message = f"child process failed with exit code {code}"
+            if self._launcher and b"as root" in (stderr or b""):
+                message += (" (Open MPI refuses to run as root unless OMPI_ALLOW_RUN_AS_ROOT=1 "
+                            "and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are set)")
+            raise BackendError(_BACKEND, _with_stderr(message, stderr))
+        plan, model = self._plan, self.model
+        try:
+            raw_times, nodes, build_s, run_s, info = _read_results(
+                self._result_path, self._mpi_ranks, int(plan.record_gid.shape[0]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise BackendError(_BACKEND, f"child process wrote no readable result: {exc}") from exc
+
+        times = nominal_grid(raw_times, model, _BACKEND)
+        values = plan.probe_values(nodes)
+        info.update({
+            "cvs": _cvs_info(model),
+            "mechanisms": str(self._mechanisms),
+            "compile_check_s": self._compile_s,
+            "process_s": process_s,
+            "overhead_s": max(0.0, process_s - build_s - run_s),
+            "build_s": build_s,
+            "run_s": run_s,
+        })
+        probes = [probe.label for probe in model.effective_probes()]
+        return RunResult(backend=_BACKEND, probes=probes, times_ms=times, values_mV=values,
+                         wall_time_s=build_s + run_s, info=info)
+
+
+def start(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
+          mpi_ranks: int | None = None, timeout_s: float | None = None) -> PendingRun:
+    """Start ``model``'s NEURON child process and return at once (see :func:`run`);
+    the caller overlaps other work with it and then calls ``finish()`` (or ``cancel()``)."""
     options = model.backends.neuron
     secondorder = options.secondorder if secondorder is None else secondorder
     nthread = options.nthread if nthread is None else nthread
@@ -153,55 +263,19 @@ def run(model: Model, *, secondorder: int | None = None, nthread: int | None = N
         "library": str(mechanism_library(mechanisms)),
         "mechanism": MECHANISM_NAME,
     }
-    with tempfile.TemporaryDirectory(prefix="crosssim-neuron-") as scratch:
-        request_path = Path(scratch) / "request.npz"
-        result_path = Path(scratch) / "result.npz"
-        options_json["spawned_at"] = time.time()
-        np.savez(request_path, options_json=np.str_(json.dumps(options_json)),
-                 **plan.child_arrays())
-        command = launcher + [sys.executable, str(_WORKER), str(request_path), str(result_path)]
-        spawned = time.perf_counter()
-        try:
-            completed = subprocess.run(command, env=_child_env(), stdin=subprocess.DEVNULL,
-                                       capture_output=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise BackendError(_BACKEND, _with_stderr(
-                f"child process timed out after {timeout_s:g} s and was killed",
-                exc.stderr)) from None
-        except OSError as exc:
-            raise BackendError(_BACKEND, f"could not start the child process: {exc}") from exc
-        process_s = time.perf_counter() - spawned
-        code = completed.returncode
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            raise BackendError(_BACKEND, _with_stderr(
-                f"child process crashed: killed by {name} (signal {-code})", completed.stderr))
-        if code != 0:
-            message = f"child process failed with exit code {code}"
-            if launcher and b"as root" in (completed.stderr or b""):
-                message += (" (Open MPI refuses to run as root unless OMPI_ALLOW_RUN_AS_ROOT=1 "
-                            "and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are set)")
-            raise BackendError(_BACKEND, _with_stderr(message, completed.stderr))
-        try:
-            raw_times, nodes, build_s, run_s, info = _read_results(
-                result_path, mpi_ranks, int(plan.record_gid.shape[0]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise BackendError(_BACKEND, f"child process wrote no readable result: {exc}") from exc
+    return PendingRun(model, plan, mechanisms, compile_s, launcher, mpi_ranks, options_json,
+                      timeout_s)
 
-    times = nominal_grid(raw_times, model, _BACKEND)
-    values = plan.probe_values(nodes)
-    info.update({
-        "cvs": _cvs_info(model),
-        "mechanisms": str(mechanisms),
-        "compile_check_s": compile_s,
-        "process_s": process_s,
-        "overhead_s": max(0.0, process_s - build_s - run_s),
-        "build_s": build_s,
-        "run_s": run_s,
-    })
-    probes = [probe.label for probe in model.effective_probes()]
-    return RunResult(backend=_BACKEND, probes=probes, times_ms=times, values_mV=values,
-                     wall_time_s=build_s + run_s, info=info)
+
+def run(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
+        mpi_ranks: int | None = None, timeout_s: float | None = None) -> RunResult:
+    """Run ``model`` on NEURON in a fresh child process; voltages in mV on the model grid.
+
+    ``secondorder``, ``nthread``, ``mpi_ranks`` and ``timeout_s`` default to
+    ``[backends.neuron]`` of the model.  ``mpi_ranks > 1`` runs the child under
+    ``mpiexec -n mpi_ranks`` (needs an MPI runtime and mpi4py; BackendError otherwise).
+    ``wall_time_s`` is build + run inside the child; ``info["process_s"]`` is the whole child
+    including process start, imports and mechanism loading (``info["overhead_s"]``).
+    """
+    return start(model, secondorder=secondorder, nthread=nthread, mpi_ranks=mpi_ranks,
+                 timeout_s=timeout_s).finish()

@@ -168,6 +168,9 @@ def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
     """Run nrnivmodl in a staging folder, then rename it to ``target`` (caller holds the lock;
     a ``target`` without manifest is an incomplete leftover and is replaced)."""
     nrnivmodl = _check_tools()
+    # First use on this machine / NEURON version: say why this run takes longer.
+    print(f"crosssim: compiling NEURON mechanisms ({', '.join(p.name for p in files)}) "
+          f"into {target} (first use only) ...", file=sys.stderr, flush=True)
     with atomic_folder(target, prefix=f".mod-{digest[:16]}-", replace=True) as staged:
         staging = staged.path
         sources = staging / "mod"
@@ -206,6 +209,8 @@ def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
             "compile_seconds": round(seconds, 3),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    print(f"crosssim: compiled NEURON mechanisms in {seconds:.1f} s", file=sys.stderr,
+          flush=True)
 
 
 def ensure_mechanisms() -> Path:

@@ -131,7 +131,7 @@ def assert_agree(model: Model, *, backends: Sequence[str] | None = None,
         error = BackendError(first, "source(s) failed\n" + message)
     else:
         error = ToleranceExceededError(message)
-    error.outcome = outcome  # type: ignore[attr-defined]
+    setattr(error, "outcome", outcome)  # noqa: B010 - documented attribute of both errors
     raise error
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import math
 import re
 import sys
@@ -56,7 +57,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -483,10 +484,11 @@ def _long_form_sources(frame: pd.DataFrame, path: Path, shown: str, file_format:
         first_row = int(np.argmax(source_codes == code))
         name = str(source_names[code])
         if "backend" in frame.columns:
-            _check_name(name, lambda row=first_row: place_of_row(row), "backend")
+            _check_name(name, functools.partial(place_of_row, first_row), "backend")
         else:
             _check_name(name, (shown, None),
                         "the file's stem (the source name without a backend column)")
+        kind: str
         if kinds is None:
             kind = _registered_kind(name)
         else:
@@ -506,7 +508,8 @@ def _long_form_sources(frame: pd.DataFrame, path: Path, shown: str, file_format:
                              allowed="one kind per source")
         info = {"file": shown, "format": f"long-form {file_format}", "time_unit": "ms",
                 "voltage_unit": "mV"}
-        sources.append(_assemble(name, kind, series, path, shown, info, model))  # type: ignore[arg-type]
+        sources.append(_assemble(name, cast(SourceKind, kind), series, path, shown, info,
+                                 model))
     return sources
 
 

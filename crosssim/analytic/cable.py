@@ -126,8 +126,8 @@ def sealed_cable_impedance(cell: Cell, x: float | np.ndarray, y: float | np.ndar
     s = np.asarray(s, dtype=complex)
     k = _wavenumber(np.asarray(constants.r_MOhm_per_um), np.asarray(constants.gl_uS_per_um),
                     np.asarray(constants.c_nF_per_um), s)
-    length = constants.length_um
-    return _impedance(k, constants.r_MOhm_per_um, length, np.asarray(x) * length,
+    length = np.asarray(constants.length_um)
+    return _impedance(k, np.asarray(constants.r_MOhm_per_um), length, np.asarray(x) * length,
                       np.asarray(y) * length)
 
 

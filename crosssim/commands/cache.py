@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="also remove NEURON's compiled mechanisms (recompiled on next use)")
 
 
-def _size(value: int) -> str:
+def _size(count: int) -> str:
+    value = float(count)
     for unit in ("B", "kB", "MB", "GB"):
         if value < 1000 or unit == "GB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"

@@ -114,6 +114,14 @@ def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _validated_multiple(value: float, unit: float) -> int:
+    """:func:`_whole_multiple` of a validated model, where it is always whole."""
+    count = _whole_multiple(value, unit)
+    if count is None:  # pragma: no cover - refused by validation
+        raise ValueError(f"{value:g} is not a whole multiple of {unit:g}")
+    return count
+
+
 def _whole_multiple(value: float, unit: float) -> int | None:
     """``round(value / unit)`` if ``value`` is a whole multiple of ``unit``, else None."""
     ratio = value / unit
@@ -174,17 +182,17 @@ class Simulation(_Frozen):
     @property
     def n_steps(self) -> int:
         """Number of integration steps, ``t_stop_ms / dt_ms``."""
-        return int(_whole_multiple(self.t_stop_ms, self.dt_ms))
+        return _validated_multiple(self.t_stop_ms, self.dt_ms)
 
     @property
     def steps_per_sample(self) -> int:
         """Integration steps between two samples."""
-        return int(_whole_multiple(self.sample_interval_ms, self.dt_ms))
+        return _validated_multiple(self.sample_interval_ms, self.dt_ms)
 
     @property
     def n_samples(self) -> int:
         """Samples per probe: ``t_stop_ms / sample_dt_ms + 1`` (t = 0 and t = t_stop included)."""
-        return int(_whole_multiple(self.t_stop_ms, self.sample_interval_ms)) + 1
+        return _validated_multiple(self.t_stop_ms, self.sample_interval_ms) + 1
 
     def sample_times_ms(self):
         """The nominal sample times in ms as a numpy array, ``k * sample_dt_ms``."""
@@ -217,7 +225,8 @@ class Discretization(_Frozen):
         """
         if self.cvs_per_cell is not None:
             return self.cvs_per_cell
-        ratio = length_um / float(self.max_extent_um)
+        assert self.max_extent_um is not None  # exactly one of the two is set (validated)
+        ratio = length_um / self.max_extent_um
         if not math.isfinite(ratio):  # refused by Model validation; guards direct use
             raise ValueError(f"max_extent_um {self.max_extent_um:g} gives no finite CV count "
                              f"for a cable of {length_um:g} um")
@@ -422,7 +431,7 @@ class Model(_Frozen):
 
     @model_validator(mode="after")
     def _check_references(self) -> Model:
-        index = {}
+        index: dict[str, int] = {}
         for i, cell in enumerate(self.cells):
             if cell.name in index:
                 raise _FieldError(f"cells.{i}.name", f"duplicate cell name {cell.name!r}",
@@ -430,9 +439,9 @@ class Model(_Frozen):
             index[cell.name] = i
         known = ", ".join(sorted(index)[:10]) + (" ..." if len(index) > 10 else "")
         for i, junction in enumerate(self.gap_junctions):
-            for cell in junction.cells:
-                if cell not in index:
-                    raise _FieldError(f"gap_junctions.{i}.cells", f"unknown cell {cell!r}",
+            for name in junction.cells:
+                if name not in index:
+                    raise _FieldError(f"gap_junctions.{i}.cells", f"unknown cell {name!r}",
                                       f"one of: {known}")
             if (junction.cells[0] == junction.cells[1]
                     and abs(junction.x[0] - junction.x[1]) < 1e-12):

@@ -69,10 +69,10 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
                                  source=source, field=field)
     if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
         # a list that is too short, e.g. a junction's x = [0.5]
-        parent = _field_path(tuple(error["loc"])[:-1], data)
+        shorter = _field_path(tuple(error["loc"])[:-1], data)
         index = error["loc"][-1]
         return InvalidModelError(f"too few items (item {index} is missing)", source=source,
-                                 field=parent, allowed=f"at least {index + 1} items")
+                                 field=shorter, allowed=f"at least {index + 1} items")
     if kind == "missing":
         return InvalidModelError("required field is missing; see README: model format",
                                  source=source, field=field)

@@ -42,7 +42,7 @@ def _entry(root: Path, document_path: Path) -> RunEntry | None:
     if not isinstance(document, dict) or "verdict" not in document:
         return None
     comparisons = [c for c in document.get("comparisons") or [] if isinstance(c, dict)]
-    deviations = [c.get("max_abs_mV") for c in comparisons
+    deviations = [float(c["max_abs_mV"]) for c in comparisons
                   if isinstance(c.get("max_abs_mV"), (int, float))]
     folder = document_path.parent
     return RunEntry(

@@ -230,6 +230,7 @@ def _context():
     global _CONTEXT
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
+            context: Any
             if "forkserver" in multiprocessing.get_all_start_methods():
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(_PRELOAD)
@@ -578,8 +579,8 @@ def run_tasks(tasks: Sequence[SourceTask], *, executor: Executor | None = None,
         try:
             payloads = [task.payload(environment=executor.ships_environment)
                         for task in pending]
-            replies = contextlib.closing(executor.map_unordered(payloads))
-            with replies as stream:
+            replies = executor.map_unordered(payloads)
+            with contextlib.closing(replies) as stream:  # type: ignore[type-var]
                 for index, reply in stream:
                     _record(index, reply)
         finally:

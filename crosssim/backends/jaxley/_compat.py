@@ -172,7 +172,7 @@ def to_jax(net: Any) -> None:
 def compilation_cache(path: str | None) -> str | None:
     """Point JAX's persistent compilation cache at ``path`` unless one is set already;
     returns the folder in use (None: no persistent cache)."""
-    current = jax.config.jax_compilation_cache_dir
+    current = getattr(jax.config, "jax_compilation_cache_dir", None)  # not in its stubs
     if current or path is None:
         return current or None
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -139,8 +139,9 @@ class PendingRun:
             request_path = self._scratch / "request.npz"
             self._result_path = self._scratch / "result.npz"
             options_json["spawned_at"] = time.time()
-            np.savez(request_path, options_json=np.str_(json.dumps(options_json)),
-                     **plan.child_arrays())
+            arrays: dict[str, Any] = {"options_json": np.str_(json.dumps(options_json)),
+                                      **plan.child_arrays()}
+            np.savez(request_path, **arrays)
             command = launcher + [sys.executable, str(_WORKER), str(request_path),
                                   str(self._result_path)]
             # the child's output goes to files: a pipe nobody reads could fill and block it

@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__:  # python -m crosssim.backends.neuron.worker
     from crosssim.backends.neuron import simulator
 else:  # python .../worker.py: the sibling module, without importing the crosssim package
-    import simulator  # type: ignore[no-redef]
+    import simulator  # type: ignore[import-not-found,no-redef]
 
 #: Environment variable of the crash test hook.
 CRASH_HOOK = "CROSSSIM_TEST_CRASH"

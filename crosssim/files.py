@@ -236,14 +236,16 @@ def write_model(folder: Path, model: Model, *, resolved: bool = False) -> list[P
 
 
 def write_check_artifacts(outcome: CheckOutcome, folder: Path | str, *,
-                          model: Model | None = None) -> list[Path]:
+                          model: Model | None = None,
+                          document: Mapping[str, Any] | None = None) -> list[Path]:
     """Write what reproduces a check into ``folder``: ``model.toml`` (when ``model`` is
-    given), ``check.json`` (:meth:`CheckOutcome.to_document`) and ``traces.csv`` (every
-    source, when any produced traces).  Returns the paths written."""
+    given), ``check.json`` (``document``, default :meth:`CheckOutcome.to_document`) and
+    ``traces.csv`` (every source, when any produced traces).  Returns the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_model(folder, model) if model is not None else []
-    written.append(write_json(folder / "check.json", outcome.to_document()))
+    written.append(write_json(folder / "check.json",
+                              outcome.to_document() if document is None else document))
     if outcome.results:
         written.append(write_traces(folder / "traces.csv", list(outcome.results.values())))
     return written

@@ -5,24 +5,34 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from crosssim.errors import InvalidModelError, UsageError
-from crosssim.model import Model, apply_overrides, load_model, parse_override
+from crosssim.model import Model
 from crosssim.report.progress import Progress as Progress  # re-exported for commands/check.py
 
 DEFAULT_MODEL = "two_cells"
 DEFAULT_REPORTS = Path("reports")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL (file or built-in name), ``--set PATH=VALUE`` and ``--param KEY=VALUE``."""
-    parser.add_argument(
-        "model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
-        help="a model file (.toml) or a built-in model name (default: two_cells; "
-        "see 'crosssim models')")
+def add_model_arguments(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """MODEL (file or built-in name), ``--set PATH=VALUE`` and ``--param KEY=VALUE``.
+
+    ``several``: MODEL may be given any number of times (``args.models``, a list), each a
+    file, a glob, a built-in name or a suite file (:mod:`crosssim.suite`)."""
+    if several:
+        parser.add_argument(
+            "models", nargs="*", default=[], metavar="MODEL",
+            help="model files (.toml), globs of them (quoted), built-in model names or suite "
+            "files listing models with their settings (default: two_cells; see "
+            "'crosssim models' and README 'Several models in CI')")
+    else:
+        parser.add_argument(
+            "model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
+            help="a model file (.toml) or a built-in model name (default: two_cells; "
+            "see 'crosssim models')")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
         help="override a model field, e.g. cells.a.e_leak_mV=-80, gap_junctions.0.g_uS=0.02, "
@@ -69,33 +79,13 @@ def add_format_argument(parser: argparse.ArgumentParser, text: str = "text table
                         help=f"{text} (default) or one JSON document on stdout")
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, value = parse_override(item)
-        params[key] = value
-    return params
-
-
 def resolve_model(args: argparse.Namespace) -> Model:
     """Load the model named by ``args.model`` (file or built-in) with its overrides applied."""
-    spec: str = args.model
-    path = Path(spec)
-    params = _parse_params(getattr(args, "params", []) or [])
-    if path.suffix.lower() == ".toml" or path.exists() or "/" in spec:
-        if params:
-            raise UsageError("--param applies to built-in network models, not to model files")
-        model = load_model(path)
-        source = str(path)
-    else:
-        from crosssim.builtin import builtin_model
+    from crosssim.suite import load_model_spec, parse_params
 
-        model = builtin_model(spec, params)
-        source = f"<built-in {spec}>"
-    overrides = getattr(args, "overrides", []) or []
-    if overrides:
-        source = f"{source} --set"
-        model = apply_overrides(model, overrides, source=source)
+    model, source = load_model_spec(args.model,
+                                    params=parse_params(getattr(args, "params", []) or []),
+                                    overrides=getattr(args, "overrides", []) or [])
     check_model_size(model, source)
     return model
 

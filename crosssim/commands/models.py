@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from crosssim.builtin import BUILTINS, _load_generators, builtin_model
-    from crosssim.commands.common import _parse_params
     from crosssim.model import dumps_model
+    from crosssim.suite import parse_params as _parse_params
 
     _load_generators()
     if args.name:

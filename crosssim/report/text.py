@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.notes import Note
     from crosssim.outcome import CheckOutcome, Comparison
     from crosssim.result import RunResult
+    from crosssim.suite import SuiteOutcome
 
 __all__ = [
     "failure_message",
@@ -28,6 +29,7 @@ __all__ = [
     "render_decomposition",
     "render_notes",
     "render_sources",
+    "render_suite_table",
     "render_table",
     "run_summary",
     "text_table",
@@ -280,6 +282,32 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     if flags:
         lines.append(f"To pass every comparison: {flags} (observed max x{HEADROOM:g} per kind)")
     lines.append(f"{summary} ({reported} reported only)")  # the verdict is the last line
+    return "\n".join(lines)
+
+
+def render_suite_table(suite: SuiteOutcome) -> str:
+    """One row per model of a suite (failing first): its verdict, failing / gated
+    comparisons and the worst one against its tolerance; the suite's verdict is the last line.
+    """
+    from crosssim.report.document import pair_label, suite_sentence, worst_comparison
+
+    order = {"error": 0, "fail": 1, "pass": 2}
+    rows = [("model", "verdict", "failing", "worst (max |dV| / tolerance, mV)", "source")]
+    for result in sorted(suite.results, key=lambda r: order[r.outcome.verdict]):
+        outcome = result.outcome
+        gated = [c for c in outcome.comparisons if c.passed is not None]
+        worst = worst_comparison(outcome)
+        shown = ("-" if worst is None else
+                 f"{pair_label(worst)} @ {worst.probe}: {format_mV(worst.max_abs_mV, 3)} / "
+                 f"{format_mV(worst.tolerance_mV, 3)}")
+        verdict = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[outcome.verdict]
+        if outcome.failures:
+            shown += f"; failed: {', '.join(sorted(outcome.failures))}"
+        rows.append((result.member.label, verdict, f"{len(outcome.failing())} of {len(gated)}",
+                     shown, result.member.source))
+    word = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[suite.verdict]
+    lines = [f"crosssim check: {len(suite.results)} models", *text_table(rows), "",
+             f"{word}: {suite_sentence(suite.counts())}"]
     return "\n".join(lines)
 
 

@@ -176,7 +176,8 @@ def _verdict(outcome: CheckOutcome) -> dict:
                  "max_abs_mV": format_mV(first.max_abs_mV),
                  "tolerance_mV": format_mV(first.tolerance_mV),
                  "suggested_mV": (None if first.suggested_tolerance_mV is None
-                                  else format_mV(first.suggested_tolerance_mV))}
+                                  else format_mV(first.suggested_tolerance_mV)),
+                 "suggestion": first.suggestion}
     else:
         gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
         if gated:

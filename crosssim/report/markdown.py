@@ -22,7 +22,7 @@ from crosssim.report.document import (
 from crosssim.report.text import format_mV
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.outcome import CheckOutcome
+    from crosssim.outcome import CheckOutcome, Comparison
 
 #: Table rows shown (failing first); the rest is counted.
 MAX_ROWS = 25
@@ -81,6 +81,22 @@ def _convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> li
     return lines
 
 
+def _suggestions(comparisons: Sequence[Comparison]) -> list[str]:
+    """The distinct suggested fixes of the failing comparisons, with their evidence."""
+    fixes: dict[str, tuple[str, list[str]]] = {}
+    for c in comparisons:
+        if c.passed is False and c.suggestion is not None:
+            why, where = fixes.setdefault(c.suggestion.action, (c.suggestion.why, []))
+            where.append(f"{pair_label(c)} @ {c.probe}")
+    if not fixes:
+        return []
+    lines = ["", "**Suggested fixes**", ""]
+    for action, (why, where) in fixes.items():
+        shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        lines.append(f"- {md_code(action)} ({md_text(shown)}): {md_text(why)}")
+    return lines
+
+
 def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                     figures: Sequence[ReportFigure] = (), run_id: str = "",
                     convergence: Mapping[str, Any] | None = None,
@@ -127,6 +143,7 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
             failing = sum(status(c) == "fail" for c in rest)
             lines += ["", (f"_{len(rest)} more comparisons ({failing} failing): see "
                            "`report.json` or `index.html`._")]
+        lines += _suggestions(ordered)
         window = max((c.window_start_ms for c in ordered), default=0.0)
         if window > 0:
             lines += ["", f"_Samples before t = {window:g} ms are ignored "

@@ -160,27 +160,53 @@ def output_dir(args: argparse.Namespace, model: Model) -> Path:
     return path
 
 
-def check_writable(path: Path, *, what: str, folder: bool) -> None:
+def check_writable(path: Path, *, what: str, folder: bool, hint: str = "") -> None:
     """Raise UsageError if ``path`` (a folder, or a file when ``folder`` is False) cannot be
     written: it is the wrong kind of thing, or its nearest existing parent is not a
-    writable folder.  Creates nothing."""
+    writable folder (tried with a temporary file, removed at once: permission bits say
+    nothing on a read-only file system or for root).  ``hint`` ends the message."""
     path = Path(path)
+    suffix = f"; {hint}" if hint else ""
     if path.exists():
         if folder and not path.is_dir():
-            raise UsageError(f"{what} {path}: exists and is not a folder")
+            raise UsageError(f"{what} {path}: exists and is not a folder{suffix}")
         if not folder and path.is_dir():
             raise UsageError(f"{what} {path}: is a folder; give a file name")
         target = path if folder else path.parent
-        if not os.access(target, os.W_OK | os.X_OK):
-            raise UsageError(f"{what} {path}: {target} is not writable")
+        if not _can_write_in(target):
+            raise UsageError(f"{what} {path}: {target} is not writable{suffix}")
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"{what} {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable")
+        raise UsageError(f"{what} {path}: {parent} is not a folder{suffix}")
+    if not _can_write_in(parent):
+        raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable{suffix}")
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried, then removed)."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".crosssim-probe."):
+            return True
+    except OSError:
+        return False
+
+
+def check_cache_writable(args: argparse.Namespace) -> None:
+    """Refuse (UsageError, before anything runs) when the results cache is on and its
+    folder (``CROSSSIM_CACHE_DIR``) cannot be written."""
+    if getattr(args, "no_cache", False):
+        return
+    from crosssim.study.cache import cache_root
+
+    check_writable(cache_root(), what="results cache (CROSSSIM_CACHE_DIR)", folder=True,
+                   hint="set CROSSSIM_CACHE_DIR to a writable folder, or --no-cache")
 
 
 def window_start(args: argparse.Namespace, model: Model) -> float | None:

@@ -23,6 +23,7 @@ from crosssim.commands.common import (
     add_format_argument,
     add_model_arguments,
     add_output_argument,
+    check_cache_writable,
     output_dir,
     resolve_model,
     selected_backends,
@@ -118,6 +119,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
     dts = args.dt if args.dt is not None else _float_list(DEFAULT_DTS)
     cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
         _int_list(DEFAULT_CVS)
+    check_cache_writable(args)
     cache = ResultsCache(enabled=not args.no_cache)
     executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
     progress = StudyProgress(0, description="converge", enabled=not args.quiet)

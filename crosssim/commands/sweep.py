@@ -23,6 +23,7 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_output_argument,
     add_tolerance_arguments,
+    check_cache_writable,
     output_dir,
     resolve_model,
     selected_sources,
@@ -112,6 +113,7 @@ def execute(args: argparse.Namespace) -> int:
         options["window_start_ms"] = start
 
     out = output_dir(args, model)  # checked before anything runs
+    check_cache_writable(args)
     cache = ResultsCache(enabled=not args.no_cache)
     executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
     progress = StudyProgress(0, description="sweep", enabled=not args.quiet)

@@ -218,7 +218,23 @@ def write_traces(path: Path, results: Sequence[RunResult]) -> Path:
     precision (backends agree to ~1e-12 mV) to ``path`` atomically."""
     from crosssim.result import results_to_frame
 
-    return write_csv(path, results_to_frame(list(results)))
+    frame = results_to_frame(list(results))
+    frame["t_ms"] = grid_times(frame["t_ms"].to_numpy(),
+                               [r.times_ms for r in results if len(r.times_ms) > 1])
+    return write_csv(path, frame)
+
+
+def grid_times(times_ms: Any, grids: Sequence[Any]) -> Any:
+    """``times_ms`` as the decimal grid values people wrote: ``k * 0.01`` is
+    ``0.15000000000000002`` in binary, written ``0.15``.  Rounded to 6 decimal places below
+    the finest step of ``grids`` (each a sample-time array); unchanged without a grid."""
+    import numpy as np
+
+    steps = [float(grid[1] - grid[0]) for grid in grids if grid[1] > grid[0]]
+    if not steps:
+        return times_ms
+    decimals = min(15, max(0, 6 - math.floor(math.log10(min(steps)))))
+    return np.round(np.asarray(times_ms, dtype=float), decimals)
 
 
 def write_model(folder: Path, model: Model, *, resolved: bool = False) -> list[Path]:

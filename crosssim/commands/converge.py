@@ -30,7 +30,7 @@ from crosssim.commands.common import (
     time_ms,
     window_start,
 )
-from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+from crosssim.errors import EXIT_BACKEND, EXIT_OK, StudyInterrupted, UsageError
 
 DEFAULT_DTS = "0.04,0.02,0.01,0.005"
 DEFAULT_CVS = "1,3,9,27"
@@ -127,11 +127,10 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
         return converge(model, dts=dts, cvs=cvs, max_extents=args.max_extent, backends=names,
                         sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
                         executor=executor, cache=cache, progress=progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.close()
-        print(f"crosssim {command}: interrupted; finished runs of the convergence study are "
-              "kept in the cache, run the same command again to resume", file=sys.stderr)
-        raise
+        raise StudyInterrupted(exc, "finished runs of the convergence study are kept in the "
+                               "cache, run the same command again to resume") from None
     finally:
         progress.close()
         executor.close()

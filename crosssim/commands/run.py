@@ -80,8 +80,11 @@ def execute(args: argparse.Namespace) -> int:
         written = _write_outputs(args, model, list(results.values()), out, reference)
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
-    print(f"model {model.name}: {len(model.cells)} cells, {len(model.gap_junctions)} gap "
-          f"junctions, {model.simulation.n_samples} samples per probe "
+    from crosssim.report.text import plural
+
+    print(f"model {model.name}: {plural(len(model.cells), 'cell')}, "
+          f"{plural(len(model.gap_junctions), 'gap junction')}, "
+          f"{model.simulation.n_samples} samples per probe "
           f"(t = 0..{model.simulation.t_stop_ms:g} ms)")
     for line in run_summary(list(results.values()), failures, reference):
         print(line)

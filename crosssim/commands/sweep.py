@@ -31,7 +31,7 @@ from crosssim.commands.common import (
     tolerance_overrides,
     window_start,
 )
-from crosssim.errors import UsageError
+from crosssim.errors import StudyInterrupted, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,11 +121,10 @@ def execute(args: argparse.Namespace) -> int:
         result = sweep(model, dimensions, backends=names, references=references,
                        executor=executor, cache=cache, progress=progress,
                        check_options=options)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.close()
-        print("crosssim sweep: interrupted; finished simulations are kept in the cache, run "
-              "the same command again to resume", file=sys.stderr)
-        raise
+        raise StudyInterrupted(exc, "finished simulations are kept in the cache, run the "
+                               "same command again to resume") from None
     finally:
         progress.close()
         executor.close()

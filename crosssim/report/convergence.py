@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosssim.report.document import ReportFigure
-from crosssim.report.text import text_table
+from crosssim.report.text import plural, text_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.convergence import ConvergenceResult, Level, OrderFit
@@ -198,7 +198,7 @@ def render_text(result: ConvergenceResult) -> str:
     model = result.model
     space_name = "CVs/cell" if result.space_parameter == "cvs_per_cell" else "max extent um"
     lines = [
-        (f"crosssim converge: {model.name} ({len(model.cells)} cells, t = 0..."
+        (f"crosssim converge: {model.name} ({plural(len(model.cells), 'cell')}, t = 0..."
          f"{model.simulation.t_stop_ms:g} ms sampled every {result.sample_dt_ms:g} ms; "
          "error = deviation from the exact cable solution, largest over the probes)"),
     ]

@@ -27,6 +27,7 @@ __all__ = [
     "failure_message",
     "format_mV",
     "passing_flags",
+    "plural",
     "render_decomposition",
     "render_notes",
     "render_sources",
@@ -37,6 +38,11 @@ __all__ = [
     "tolerance_flag",
     "tolerance_key",
 ]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 cell``, ``2 cells``, ``1 gap junction`` (``many``: an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def format_mV(value: float | None, digits: int = 4) -> str:
@@ -175,7 +181,7 @@ def _header(outcome: CheckOutcome) -> str:
     starts = {c.window_start_ms for c in outcome.comparisons}
     if any(start > 0 for start in starts):
         window = f", window t >= {max(starts):g} ms"
-    return (f"crosssim check: {model.name} ({len(model.cells)} cells, {cvs}, "
+    return (f"crosssim check: {model.name} ({plural(len(model.cells), 'cell')}, {cvs}, "
             f"dt {simulation.dt_ms:g} ms, {simulation.n_samples} samples/probe to "
             f"{simulation.t_stop_ms:g} ms{window})")
 

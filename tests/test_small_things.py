@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from conftest import requires_arbor
 from report_fixtures import synthetic_check
 
 from crosssim import cli
@@ -89,3 +90,16 @@ def test_an_interrupted_sweep_says_so_once(capsys, cache_dir, monkeypatch, tmp_p
     assert code == 130
     assert err.count("interrupted") == 1, err
     assert "kept in the cache" in err
+
+
+@requires_arbor
+def test_run_without_a_plot_removes_the_earlier_runs_plot(tmp_path, capsys):
+    """run --no-plot rewrote traces.csv and left the previous two-backend traces.png."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "traces.png").write_bytes(b"\x89PNG earlier run")
+    assert cli.main(["run", "--backend", "arbor", "--no-plot", "--no-analytic", "--quiet",
+                     "--out", str(out)]) == 0
+    assert not (out / "traces.png").exists()
+    assert f"removed {out / 'traces.png'}" in capsys.readouterr().out
+    assert (out / "traces.csv").is_file()

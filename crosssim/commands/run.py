@@ -52,6 +52,10 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
     if not results:
         return []
     written = [write_traces(out / "traces.csv", results)]
+    stale = out / "traces.png"
+    if args.no_plot and stale.exists():  # an earlier run's plot would not match traces.csv
+        stale.unlink()
+        print(f"removed {stale} (an earlier run's plot; --no-plot)")
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
         from crosssim.report.figures import plot_traces

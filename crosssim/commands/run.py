@@ -61,8 +61,13 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
         from crosssim.report.figures import plot_traces
 
         path = out / "traces.png"
+        t_stop = model.simulation.t_stop_ms
+        clamped = [i for i, stimulus in enumerate(model.stimuli) if stimulus.amplitude_nA
+                   and stimulus.delay_ms <= t_stop < stimulus.delay_ms + stimulus.duration_ms]
+        note = ("no lumped equilibrium drawn: a clamp is on at t_stop (stimuli."
+                f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
         plot_traces(model, [*results, *([reference] if reference is not None else [])], path,
-                    equilibria=lumped_steady_state(model))
+                    equilibria=None if clamped else lumped_steady_state(model), note=note)
         written.append(path)
     return written
 

@@ -99,10 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plot(result, path: Path) -> Path:
     """The log-log figure (error against dt and against CV length, fitted orders)."""
-    from crosssim.report.figures import plot_convergence
+    from crosssim.report.convergence import plot_study
 
-    return plot_convergence(result.figure_table(), path,
-                            title=f"{result.model.name}: error against the exact cable solution")
+    return plot_study(result, path)  # the report's figure: same orders, "(floor)" marks
 
 
 def run_study(args: argparse.Namespace, model, names: list[str], *, command: str):

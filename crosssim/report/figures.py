@@ -325,7 +325,7 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         value, error = float(row["value"]), float(row["error_mV"])
         points[value] = max(points.get(value, -math.inf), error)
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     parameters = list(series)
     given = dict(orders or {})
@@ -360,10 +360,13 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
                           linestyle=(0, (1, 2)), linewidth=0.9, alpha=0.8)
         axes.set_xscale("log")
         axes.set_yscale("log")
+        levels = sorted({v for points in series[parameter].values() for v in points})
         for axis in (axes.xaxis, axes.yaxis):  # 1-2-5 ticks as plain numbers
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axis.set_minor_formatter(NullFormatter())
+        axes.xaxis.set_major_locator(FixedLocator(levels))  # a tick at every level run
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
         axes.set_xlabel(_PARAMETER_LABELS.get(parameter, parameter))
         axes.set_ylabel("max |error| (mV)")
         if panel_titles and parameter in panel_titles:

@@ -27,6 +27,7 @@ from crosssim.errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     CrossSimError,
+    StudyInterrupted,
 )
 
 #: Subcommand name -> (module, one-line help).  A module that is absent is not offered.
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                          f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()))
     parser.add_argument("--version", action="version", version=f"crosssim {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(_subparsers={})
     for name, (module_name, help_text) in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
@@ -75,7 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub)
         sub.set_defaults(_execute=module.execute)
+        parser.get_default("_subparsers")[name] = sub
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown option is reported by the subcommand it was given to
+    (``crosssim check: error: unrecognized arguments: ...``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = parser.get_default("_subparsers").get(getattr(args, "command", None))
+        (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 class _Terminated(KeyboardInterrupt):
@@ -120,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             parser = build_parser()
             try:
-                args = parser.parse_args(argv)
+                args = _parse(parser, argv)
             except SystemExit as exc:  # --help, --version, or a usage error already printed
                 return exc.code if isinstance(exc.code, int) else EXIT_USAGE
             if getattr(args, "_execute", None) is None:
@@ -137,13 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CrossSimError as exc:
             print(f"{command}: error: {exc.one_line()}", file=sys.stderr)
             return exc.exit_code
-        except _Terminated:
-            print(f"{command}: terminated (SIGTERM); files being written were discarded",
-                  file=sys.stderr)
-            return EXIT_TERMINATED
-        except KeyboardInterrupt:
-            print(f"{command}: interrupted; files being written were discarded",
-                  file=sys.stderr)
+        except KeyboardInterrupt as exc:  # one line, whatever was interrupted
+            detail = exc.detail if isinstance(exc, StudyInterrupted) else ""
+            cause = exc.original if isinstance(exc, StudyInterrupted) else exc
+            done = ("; " + detail) if detail else "; files being written were discarded"
+            if isinstance(cause, _Terminated):
+                print(f"{command}: terminated (SIGTERM){done}", file=sys.stderr)
+                return EXIT_TERMINATED
+            print(f"{command}: interrupted{done}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except BrokenPipeError:
             _silence_stdout()

@@ -313,6 +313,10 @@ class Metrics:
     n_mismatched: np.ndarray
     n_samples: int
     window_start_ms: float
+    #: Per probe: the time of the last mismatched sample and of the sample after it (NaN
+    #: where nothing is mismatched; the next time is NaN when the last sample mismatches).
+    t_last_mismatch_ms: np.ndarray | None = None
+    t_after_mismatch_ms: np.ndarray | None = None
 
 
 def _window_start_index(times: np.ndarray, window_start_ms: float) -> int:
@@ -352,6 +356,7 @@ def deviation_metrics(times_ms: np.ndarray, a: np.ndarray, b: np.ndarray, *,
         "max_abs_mV", "t_max_abs_ms", "a_at_max_mV", "b_at_max_mV", "rms_mV",
         "max_rel_range", "rms_rel_range", "max_rel_diff", "final_abs_mV")}
     mismatched = np.zeros(n_probes, dtype=np.int64)
+    last = np.full(n_probes, -1, dtype=np.int64)
     rows_per_block = max(1, min(n_probes, _BLOCK_VALUES // n))
     buffers = np.empty((3, rows_per_block, n))  # reused by every block: no page faults
     for lo in range(0, n_probes, rows_per_block):
@@ -359,15 +364,21 @@ def deviation_metrics(times_ms: np.ndarray, a: np.ndarray, b: np.ndarray, *,
         block = slice(lo, hi)
         _block_metrics(a[block], b[block], tolerance[block], window_times, symmetric,
                        {name: array[block] for name, array in out.items()},
-                       mismatched[block], buffers[:, : hi - lo])
+                       mismatched[block], buffers[:, : hi - lo], last[block])
+    found = last >= 0
+    t_last = np.where(found, window_times[np.maximum(last, 0)], np.nan)
+    after = np.minimum(last + 1, n - 1)
+    t_after = np.where(found & (last + 1 < n), window_times[after], np.nan)
     return Metrics(n_samples=int(n), window_start_ms=float(window_start_ms),
-                   n_mismatched=mismatched, **out)
+                   n_mismatched=mismatched, t_last_mismatch_ms=t_last,
+                   t_after_mismatch_ms=t_after, **out)
 
 
 def _block_metrics(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray, times: np.ndarray,
                    symmetric: bool, out: dict[str, np.ndarray], mismatched: np.ndarray,
-                   buffers: np.ndarray) -> None:
-    """Fill ``out``/``mismatched`` (views) for one block of rows, using ``buffers`` (3 x a)."""
+                   buffers: np.ndarray, last: np.ndarray) -> None:
+    """Fill ``out``/``mismatched``/``last`` (index of the last mismatched sample, -1 for
+    none) (views) for one block of rows, using ``buffers`` (3 x a)."""
     rows = np.arange(a.shape[0])
     n = a.shape[1]
     diff, denominator, scratch = buffers
@@ -387,8 +398,9 @@ def _block_metrics(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray, times: n
     with np.errstate(invalid="ignore"):
         over = ~np.isnan(tolerance) & ~(max_abs <= tolerance)
     if over.any():
-        within = np.count_nonzero(diff[over] <= tolerance[over, None], axis=1)
-        mismatched[over] = n - within
+        bad = ~(diff[over] <= tolerance[over, None])  # NaN counts as mismatched
+        mismatched[over] = np.count_nonzero(bad, axis=1)
+        last[over] = n - 1 - np.argmax(bad[:, ::-1], axis=1)
 
     # Normalisation by the reference trace's range (max |b| if flat).
     high = b.max(axis=1)
@@ -446,6 +458,12 @@ def _plain(value: float) -> float:
     return float(value)
 
 
+def _time_or_none(times: np.ndarray | None, index: int) -> float | None:
+    if times is None or not math.isfinite(times[index]):
+        return None
+    return float(times[index])
+
+
 def compare_results(a: RunResult, b: RunResult, *, kind: PairKind,
                     tolerance_mV: Sequence[float | None] | float | None = None,
                     probes: Sequence[str] | None = None, window_start_ms: float = 0.0,
@@ -493,5 +511,7 @@ def compare_results(a: RunResult, b: RunResult, *, kind: PairKind,
             max_rel_diff=_plain(metrics.max_rel_diff[i]),
             suggested_tolerance_mV=suggest_tolerance(max_abs),
             alignment=aligned.method,
+            t_last_mismatch_ms=_time_or_none(metrics.t_last_mismatch_ms, i),
+            t_after_mismatch_ms=_time_or_none(metrics.t_after_mismatch_ms, i),
         ))
     return comparisons

@@ -176,3 +176,13 @@ def raise_if_interrupted(exc: BaseException) -> None:
             raise KeyboardInterrupt() from exc
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a study, with what the user should know (``detail``: the
+    finished runs are kept in the cache); the command line prints one line with it."""
+
+    def __init__(self, original: BaseException, detail: str) -> None:
+        super().__init__(detail)
+        self.original = original
+        self.detail = detail

@@ -9,7 +9,7 @@ the terminal, the JSON document, JUnit, HTML, Markdown, ``assert_agree`` and swe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,7 +20,7 @@ NoteKind = Literal["stiff-junction", "mixed-methods", "idle-stimulus", "source-l
                    "source-skipped", "roundoff-floor", "unit-slip", "probe-not-compared",
                    "partial-span", "other"]
 
-__all__ = ["Note", "NoteKind", "model_notes"]
+__all__ = ["Note", "NoteKind", "model_notes", "unit_slip_notes"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,55 @@ def stiff_junction_note(model: Model) -> Note | None:
         f"simulation.dt_ms < {dt / ratio:.3g} (or a weaker junction, or larger CVs)")
 
 
+#: Likely unit slips, per cell field: (is it suspicious?, what it probably is, the value
+#: that was probably meant).  A warning, never a refusal: unusual cells exist.
+_UNIT_SLIPS: dict[str, tuple[Callable[[float], bool], str, Callable[[float], float]]] = {
+    "cm_F_per_m2": (lambda v: v >= 0.5,
+                    "a value in uF/cm^2 (1 uF/cm^2 = 0.01 F/m^2; membranes are ~0.01 F/m^2)",
+                    lambda v: v / 100),
+    "g_leak_S_per_cm2": (lambda v: v >= 0.5,
+                         "a value in mS/cm^2 (1 mS/cm^2 = 0.001 S/cm^2) or S/m^2 "
+                         "(1 S/m^2 = 1e-4 S/cm^2); leaks are ~1e-5..1e-2 S/cm^2",
+                         lambda v: v / 1000),
+    "e_leak_mV": (lambda v: 0 < abs(v) < 1,
+                  "a value in volts (-0.1 V = -100 mV); potentials are tens of mV",
+                  lambda v: v * 1000),
+    "v_init_mV": (lambda v: 0 < abs(v) < 1,
+                  "a value in volts (-0.1 V = -100 mV); potentials are tens of mV",
+                  lambda v: v * 1000),
+    "ra_ohm_cm": (lambda v: v < 1,
+                  "a value in ohm*m (1 ohm*m = 100 ohm*cm); axoplasm is ~30..300 ohm*cm",
+                  lambda v: v * 100),
+}
+
+
+def unit_slip_notes(model: Model) -> list[Note]:
+    """A ``unit-slip`` note per cell field whose value is typical of another unit (a
+    uF/cm^2 value in an F/m^2 field, volts in a mV field, ...), naming the probable slip and
+    the value that was probably meant.  Cells with the same slip share one note."""
+    found: dict[tuple[str, float], list[str]] = {}
+    for cell in model.cells:
+        for field, (suspicious, _, _) in _UNIT_SLIPS.items():
+            value = getattr(cell, field)
+            if value is not None and suspicious(value):
+                found.setdefault((field, value), []).append(cell.name)
+    notes = []
+    for (field, value), cells in found.items():
+        _, probably, meant = _UNIT_SLIPS[field]
+        shown = ", ".join(cells[:3]) + (f" and {len(cells) - 3} more" if len(cells) > 3 else "")
+        subject = (f"cells.{cells[0]}.{field}" if len(cells) == 1
+                   else f"cells.{{{shown}}}.{field}")
+        notes.append(Note(
+            "unit-slip", subject,
+            f"{field} = {value:g} looks like {probably}; checked as given",
+            f"{field} = {meant(value):g} if that was meant"))
+    return notes
+
+
 def model_notes(model: Model, sources: Sequence[str]) -> list[Note]:
     """Notes that explain a deviation before it is seen: a junction too strong for dt,
-    simulators set to different numerical methods, clamps outside the run.
+    simulators set to different numerical methods, clamps outside the run, values that
+    look like a unit slip.
 
     ``sources``: the names of the sources that will run (a note about two simulators is
     made only when both run).
@@ -91,4 +137,5 @@ def model_notes(model: Model, sources: Sequence[str]) -> list[Note]:
             "idle-stimulus", listed,
             f"starts at or after t_stop_ms ({t_stop:g} ms) or lasts 0 ms, so it injects no "
             "current in this run"))
+    notes.extend(unit_slip_notes(model))
     return notes

@@ -29,6 +29,25 @@ PairKind = Literal["backends", "reference", "references"]
 PAIR_KINDS: tuple[PairKind, ...] = ("backends", "reference", "references")
 
 
+FixKind = Literal["dt", "cvs", "window", "tolerance"]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The change that would make a failing comparison pass, chosen from the evidence.
+
+    ``fix``: ``dt`` (a smaller time step), ``cvs`` (more control volumes), ``window`` (a
+    window start past an initial transient) or ``tolerance`` (only when nothing else
+    explains the deviation); ``action``: the command-line flags that make the change
+    (``--set simulation.dt_ms=0.001``, ``--window-start 0.02``, ``--tolerance-analytic
+    0.16``); ``why``: the evidence, one sentence for people.
+    """
+
+    fix: FixKind
+    action: str
+    why: str
+
+
 @dataclass
 class Comparison:
     """Deviation between sources ``a`` and ``b`` at one probe, on their common grid (mV, ms).
@@ -66,6 +85,12 @@ class Comparison:
     #: (simulator vs simulator, simulator vs its discrete reference); the gate is never
     #: below it.  None for other pairs.
     floor_mV: float | None = None
+    #: The time of the last sample over the tolerance, and of the sample after it (None
+    #: when none is over, or the last sample is): evidence for a window start.
+    t_last_mismatch_ms: float | None = None
+    t_after_mismatch_ms: float | None = None
+    #: For a failing comparison: the fix the evidence points to (:mod:`crosssim.suggestions`).
+    suggestion: Suggestion | None = None
 
     @property
     def gate(self) -> str | None:

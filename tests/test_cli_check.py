@@ -78,14 +78,17 @@ def test_exit_0_json_document_junit_out_and_report(tmp_path):
     pair = next(c for c in document["comparisons"] if (c["a"], c["b"]) == ("arbor", "neuron"))
     assert pair["passed"] is True and pair["max_abs_mV"] <= 1e-9
     assert "[1/4] arbor: running" in result.stderr  # progress on stderr
-    assert json.loads((out / "check.json").read_text()) == document
-    header = (out / "traces.csv").read_text().splitlines()[0]
+    # one folder per model under --out; the document lists what was written
+    assert json.loads((out / "two_cells" / "check.json").read_text()) == document
+    assert document["outputs"]["report_md"].startswith(str(out / "two_cells"))
+    header = (out / "two_cells" / "traces.csv").read_text().splitlines()[0]
     assert header == "backend,probe,t_ms,v_mV"
-    sources = {line.split(",")[0] for line in (out / "traces.csv").read_text().splitlines()[1:]}
+    sources = {line.split(",")[0]
+               for line in (out / "two_cells" / "traces.csv").read_text().splitlines()[1:]}
     assert sources == {"arbor", "neuron", "analytic", "lumped"}
     suite = ET.parse(junit).getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("12", "0", "0")
-    reports = list((out / "two_cells").iterdir())
+    reports = [path for path in (out / "two_cells").iterdir() if path.is_dir()]
     assert len(reports) == 1 and (reports[0] / "index.html").is_file()
 
 
@@ -104,7 +107,7 @@ def test_exit_1_when_a_tolerance_is_below_the_observed_deviation(tmp_path):
     assert "Suggested tolerance: analytic_abs_mV = 0.16 mV" in text
     assert "--tolerance-analytic 0.16" in text
     assert "FAIL: 4 of 6 gated comparisons exceed tolerance" in text
-    document = json.loads((out / "check.json").read_text())
+    document = json.loads((out / "two_cells" / "check.json").read_text())
     _validate(document)
     assert document["verdict"] == "fail"
     failing = [c for c in document["comparisons"] if c["passed"] is False]

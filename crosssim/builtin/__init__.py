@@ -48,25 +48,52 @@ def two_cells() -> Model:
 
 #: name -> factory(**params) returning a Model.  Network generators register here too.
 BUILTINS: dict[str, Callable[..., Model]] = {"two_cells": two_cells}
+#: name -> the generator parameters it takes and their defaults (None: derived).
+PARAMETERS: dict[str, dict[str, Any]] = {"two_cells": {}}
 
 
-def register(name: str, factory: Callable[..., Model]) -> None:
-    """Make ``factory`` available as built-in model ``name``."""
+def register(name: str, factory: Callable[..., Model],
+             parameters: Mapping[str, Any] | None = None) -> None:
+    """Make ``factory`` available as built-in model ``name``; ``parameters`` (name ->
+    default) are those it takes besides the named arguments of its signature."""
+    import inspect
+
     BUILTINS[name] = factory
+    named = {key: (None if p.default is inspect.Parameter.empty else p.default)
+             for key, p in inspect.signature(factory).parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    PARAMETERS[name] = {**named, **dict(parameters or {})}
 
 
-def builtin_model(name: str, params: Mapping[str, Any] | None = None) -> Model:
-    """The built-in model ``name`` built with ``params``; UsageError lists the known names."""
+def builtin_parameters(name: str) -> dict[str, Any]:
+    """The generator parameters of built-in model ``name`` and their defaults."""
     _load_generators()
+    _known(name)
+    return dict(PARAMETERS.get(name, {}))
+
+
+def _known(name: str) -> Callable[..., Model]:
     try:
-        factory = BUILTINS[name]
+        return BUILTINS[name]
     except KeyError:
         known = ", ".join(sorted(BUILTINS))
         raise UsageError(f"unknown built-in model {name!r}; known: {known}") from None
-    try:
-        return factory(**dict(params or {}))
-    except TypeError as exc:
-        raise UsageError(f"built-in model {name!r}: {exc}") from None
+
+
+def builtin_model(name: str, params: Mapping[str, Any] | None = None) -> Model:
+    """The built-in model ``name`` built with ``params``; UsageError lists the known names,
+    or the parameters this model takes."""
+    _load_generators()
+    factory = _known(name)
+    params = dict(params or {})
+    allowed = PARAMETERS.get(name, {})
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        takes = (f"allowed: {', '.join(sorted(allowed))}" if allowed
+                 else "it takes no --param (use --set to change a field)")
+        raise UsageError(f"built-in model {name!r}: unknown --param {', '.join(unknown)}; "
+                         f"{takes}")
+    return factory(**params)
 
 
 def _load_generators() -> None:

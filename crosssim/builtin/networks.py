@@ -122,13 +122,18 @@ _COMMON_DOC = """
     ``clamp_nA`` (0.05)."""
 
 
+#: The parameters every network generator takes, with their defaults (None: dt_ms).
+COMMON_PARAMETERS: dict[str, Any] = {
+    "cvs_per_cell": 11, "g_uS": 0.01, "x_from": 1.0, "x_to": 0.0, "e_leak_mV": -100.0,
+    "e_leak_alt_mV": -60.0, "t_stop_ms": 5.0, "dt_ms": 0.025, "sample_dt_ms": None,
+    "n_probes": 10, "clamp_every": 0, "clamp_nA": 0.05}
+
+
 def _common(params: dict[str, Any]) -> dict[str, Any]:
-    known = {"cvs_per_cell", "g_uS", "x_from", "x_to", "e_leak_mV", "e_leak_alt_mV",
-             "t_stop_ms", "dt_ms", "sample_dt_ms", "n_probes", "clamp_every", "clamp_nA"}
-    unknown = set(params) - known
-    if unknown:
+    unknown = set(params) - set(COMMON_PARAMETERS)
+    if unknown:  # builtin_model checks names first; this guards direct calls
         raise UsageError(f"unknown --param {', '.join(sorted(unknown))}; allowed: "
-                         + ", ".join(sorted(known | {"n_cells", "rows", "cols"})))
+                         + ", ".join(sorted(COMMON_PARAMETERS)))
     sample = params.get("sample_dt_ms")
     return {
         "cvs_per_cell": _int("cvs_per_cell", params.get("cvs_per_cell", 11), 1),
@@ -173,4 +178,4 @@ def grid(rows: int = 4, cols: int = 4, **params: Any) -> Model:
 
 for _name, _factory in (("chain", chain), ("ring", ring), ("grid", grid)):
     _factory.__doc__ = (_factory.__doc__ or "") + "\n" + _COMMON_DOC
-    register(_name, _factory)
+    register(_name, _factory, COMMON_PARAMETERS)

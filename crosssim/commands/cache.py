@@ -18,8 +18,9 @@ from crosssim.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+    actions = parser.add_subparsers(dest="action", metavar="ACTION",
                                     parser_class=type(parser))
+    parser.set_defaults(action="info", format="text")  # bare 'crosssim cache' = 'cache info'
     info = actions.add_parser("info", help="where the caches are, how many entries, how big")
     info.add_argument("--format", choices=("text", "json"), default="text")
     clear = actions.add_parser("clear", help="remove every cached simulation result")

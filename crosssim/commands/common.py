@@ -5,24 +5,34 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from crosssim.errors import InvalidModelError, UsageError
-from crosssim.model import Model, apply_overrides, load_model, parse_override
+from crosssim.model import Model
 from crosssim.report.progress import Progress as Progress  # re-exported for commands/check.py
 
 DEFAULT_MODEL = "two_cells"
 DEFAULT_REPORTS = Path("reports")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL (file or built-in name), ``--set PATH=VALUE`` and ``--param KEY=VALUE``."""
-    parser.add_argument(
-        "model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
-        help="a model file (.toml) or a built-in model name (default: two_cells; "
-        "see 'crosssim models')")
+def add_model_arguments(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """MODEL (file or built-in name), ``--set PATH=VALUE`` and ``--param KEY=VALUE``.
+
+    ``several``: MODEL may be given any number of times (``args.models``, a list), each a
+    file, a glob, a built-in name or a suite file (:mod:`crosssim.suite`)."""
+    if several:
+        parser.add_argument(
+            "models", nargs="*", default=[], metavar="MODEL",
+            help="model files (.toml), globs of them (quoted), built-in model names or suite "
+            "files listing models with their settings (default: two_cells; see "
+            "'crosssim models' and README 'Several models in CI')")
+    else:
+        parser.add_argument(
+            "model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
+            help="a model file (.toml) or a built-in model name (default: two_cells; "
+            "see 'crosssim models')")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
         help="override a model field, e.g. cells.a.e_leak_mV=-80, gap_junctions.0.g_uS=0.02, "
@@ -69,33 +79,13 @@ def add_format_argument(parser: argparse.ArgumentParser, text: str = "text table
                         help=f"{text} (default) or one JSON document on stdout")
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, value = parse_override(item)
-        params[key] = value
-    return params
-
-
 def resolve_model(args: argparse.Namespace) -> Model:
     """Load the model named by ``args.model`` (file or built-in) with its overrides applied."""
-    spec: str = args.model
-    path = Path(spec)
-    params = _parse_params(getattr(args, "params", []) or [])
-    if path.suffix.lower() == ".toml" or path.exists() or "/" in spec:
-        if params:
-            raise UsageError("--param applies to built-in network models, not to model files")
-        model = load_model(path)
-        source = str(path)
-    else:
-        from crosssim.builtin import builtin_model
+    from crosssim.suite import load_model_spec, parse_params
 
-        model = builtin_model(spec, params)
-        source = f"<built-in {spec}>"
-    overrides = getattr(args, "overrides", []) or []
-    if overrides:
-        source = f"{source} --set"
-        model = apply_overrides(model, overrides, source=source)
+    model, source = load_model_spec(args.model,
+                                    params=parse_params(getattr(args, "params", []) or []),
+                                    overrides=getattr(args, "overrides", []) or [])
     check_model_size(model, source)
     return model
 
@@ -170,27 +160,53 @@ def output_dir(args: argparse.Namespace, model: Model) -> Path:
     return path
 
 
-def check_writable(path: Path, *, what: str, folder: bool) -> None:
+def check_writable(path: Path, *, what: str, folder: bool, hint: str = "") -> None:
     """Raise UsageError if ``path`` (a folder, or a file when ``folder`` is False) cannot be
     written: it is the wrong kind of thing, or its nearest existing parent is not a
-    writable folder.  Creates nothing."""
+    writable folder (tried with a temporary file, removed at once: permission bits say
+    nothing on a read-only file system or for root).  ``hint`` ends the message."""
     path = Path(path)
+    suffix = f"; {hint}" if hint else ""
     if path.exists():
         if folder and not path.is_dir():
-            raise UsageError(f"{what} {path}: exists and is not a folder")
+            raise UsageError(f"{what} {path}: exists and is not a folder{suffix}")
         if not folder and path.is_dir():
             raise UsageError(f"{what} {path}: is a folder; give a file name")
         target = path if folder else path.parent
-        if not os.access(target, os.W_OK | os.X_OK):
-            raise UsageError(f"{what} {path}: {target} is not writable")
+        if not _can_write_in(target):
+            raise UsageError(f"{what} {path}: {target} is not writable{suffix}")
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"{what} {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable")
+        raise UsageError(f"{what} {path}: {parent} is not a folder{suffix}")
+    if not _can_write_in(parent):
+        raise UsageError(f"{what} {path}: cannot create it, {parent} is not writable{suffix}")
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried, then removed)."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".crosssim-probe."):
+            return True
+    except OSError:
+        return False
+
+
+def check_cache_writable(args: argparse.Namespace) -> None:
+    """Refuse (UsageError, before anything runs) when the results cache is on and its
+    folder (``CROSSSIM_CACHE_DIR``) cannot be written."""
+    if getattr(args, "no_cache", False):
+        return
+    from crosssim.study.cache import cache_root
+
+    check_writable(cache_root(), what="results cache (CROSSSIM_CACHE_DIR)", folder=True,
+                   hint="set CROSSSIM_CACHE_DIR to a writable folder, or --no-cache")
 
 
 def window_start(args: argparse.Namespace, model: Model) -> float | None:

@@ -23,13 +23,14 @@ from crosssim.commands.common import (
     add_format_argument,
     add_model_arguments,
     add_output_argument,
+    check_cache_writable,
     output_dir,
     resolve_model,
     selected_backends,
     time_ms,
     window_start,
 )
-from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+from crosssim.errors import EXIT_BACKEND, EXIT_OK, StudyInterrupted, UsageError
 
 DEFAULT_DTS = "0.04,0.02,0.01,0.005"
 DEFAULT_CVS = "1,3,9,27"
@@ -98,10 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plot(result, path: Path) -> Path:
     """The log-log figure (error against dt and against CV length, fitted orders)."""
-    from crosssim.report.figures import plot_convergence
+    from crosssim.report.convergence import plot_study
 
-    return plot_convergence(result.figure_table(), path,
-                            title=f"{result.model.name}: error against the exact cable solution")
+    return plot_study(result, path)  # the report's figure: same orders, "(floor)" marks
 
 
 def run_study(args: argparse.Namespace, model, names: list[str], *, command: str):
@@ -118,6 +118,7 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
     dts = args.dt if args.dt is not None else _float_list(DEFAULT_DTS)
     cvs = args.cvs if args.cvs is not None or args.max_extent is not None else \
         _int_list(DEFAULT_CVS)
+    check_cache_writable(args)
     cache = ResultsCache(enabled=not args.no_cache)
     executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
     progress = StudyProgress(0, description="converge", enabled=not args.quiet)
@@ -125,11 +126,10 @@ def run_study(args: argparse.Namespace, model, names: list[str], *, command: str
         return converge(model, dts=dts, cvs=cvs, max_extents=args.max_extent, backends=names,
                         sample_dt_ms=args.sample_dt[0] if args.sample_dt else None,
                         executor=executor, cache=cache, progress=progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.close()
-        print(f"crosssim {command}: interrupted; finished runs of the convergence study are "
-              "kept in the cache, run the same command again to resume", file=sys.stderr)
-        raise
+        raise StudyInterrupted(exc, "finished runs of the convergence study are kept in the "
+                               "cache, run the same command again to resume") from None
     finally:
         progress.close()
         executor.close()

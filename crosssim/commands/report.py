@@ -93,8 +93,10 @@ def execute(args: argparse.Namespace) -> int:
     names = [name for name, kind in select_sources(backends, [])[0].items()
              if kind == "simulator"]
     study = None
+    # the report folder is refused before anything runs (a read-only folder is exit 2)
+    check_writable(args.out, what="--out" if args.out != DEFAULT_REPORTS else "report folder",
+                   folder=True)
     if args.converge:
-        check_writable(args.out, what="--out", folder=True)  # before the study runs
         study = _study(args, model, names)
     else:
         given = [flag for key, flag in _STUDY_OPTIONS.items()
@@ -104,7 +106,11 @@ def execute(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.quiet, stream=sys.stderr)
     outcome = check(model, backends=backends, references=references, progress=progress,
                     traces=args.traces)
-    folder = write_report(outcome, args.out, convergence=study)
+    try:
+        folder = write_report(outcome, args.out, convergence=study)
+    except OSError as exc:  # the folder became unwritable while the check ran
+        raise UsageError(f"cannot write {exc.filename or args.out}: "
+                         f"{exc.strerror or exc}") from None
     print(render_table(outcome, details=False))
     if study is not None:
         from crosssim.report.convergence import render_text

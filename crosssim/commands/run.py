@@ -113,13 +113,22 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
     if not results:
         return []
     written = [write_traces(out / "traces.csv", results)]
+    stale = out / "traces.png"
+    if args.no_plot and stale.exists():  # an earlier run's plot would not match traces.csv
+        stale.unlink()
+        print(f"removed {stale} (an earlier run's plot; --no-plot)")
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
         from crosssim.report.figures import plot_traces
 
         path = out / "traces.png"
+        t_stop = model.simulation.t_stop_ms
+        clamped = [i for i, stimulus in enumerate(model.stimuli) if stimulus.amplitude_nA
+                   and stimulus.delay_ms <= t_stop < stimulus.delay_ms + stimulus.duration_ms]
+        note = ("no lumped equilibrium drawn: a clamp is on at t_stop (stimuli."
+                f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
         plot_traces(model, [*results, *([reference] if reference is not None else [])], path,
-                    equilibria=lumped_steady_state(model))
+                    equilibria=None if clamped else lumped_steady_state(model), note=note)
         written.append(path)
     return written
 
@@ -148,8 +157,11 @@ def execute(args: argparse.Namespace) -> int:
         written = _write_outputs(args, model, list(results.values()), out, reference)
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
-    print(f"model {model.name}: {len(model.cells)} cells, {len(model.gap_junctions)} gap "
-          f"junctions, {model.simulation.n_samples} samples per probe "
+    from crosssim.report.text import plural
+
+    print(f"model {model.name}: {plural(len(model.cells), 'cell')}, "
+          f"{plural(len(model.gap_junctions), 'gap junction')}, "
+          f"{model.simulation.n_samples} samples per probe "
           f"(t = 0..{model.simulation.t_stop_ms:g} ms)")
     for line in run_summary(list(results.values()), failures, reference):
         print(line)

@@ -1,5 +1,6 @@
-"""``crosssim schema NAME``: print the JSON Schema of the model file, the check document or
-report.json (generated from the types that define them; see :mod:`crosssim.schema`)."""
+"""``crosssim schema NAME``: print the JSON Schema of the model file, the check document,
+report.json, the suite document or a suite file (generated from the types that define them;
+see :mod:`crosssim.schema`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("name", choices=SCHEMA_NAMES,
                         help="model (the model file), check (check --format json, "
-                        "check.json) or report (report.json)")
+                        "check.json), report (report.json), suite (check --format json with "
+                        "several models) or suite-file (a suite file listing models)")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_output_argument,
     add_tolerance_arguments,
+    check_cache_writable,
     output_dir,
     resolve_model,
     selected_sources,
@@ -30,7 +31,7 @@ from crosssim.commands.common import (
     tolerance_overrides,
     window_start,
 )
-from crosssim.errors import UsageError
+from crosssim.errors import StudyInterrupted, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +113,7 @@ def execute(args: argparse.Namespace) -> int:
         options["window_start_ms"] = start
 
     out = output_dir(args, model)  # checked before anything runs
+    check_cache_writable(args)
     cache = ResultsCache(enabled=not args.no_cache)
     executor = make_executor(args.workers, args.scheduler, timeout_s=args.timeout)
     progress = StudyProgress(0, description="sweep", enabled=not args.quiet)
@@ -119,11 +121,10 @@ def execute(args: argparse.Namespace) -> int:
         result = sweep(model, dimensions, backends=names, references=references,
                        executor=executor, cache=cache, progress=progress,
                        check_options=options)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.close()
-        print("crosssim sweep: interrupted; finished simulations are kept in the cache, run "
-              "the same command again to resume", file=sys.stderr)
-        raise
+        raise StudyInterrupted(exc, "finished simulations are kept in the cache, run the "
+                               "same command again to resume") from None
     finally:
         progress.close()
         executor.close()

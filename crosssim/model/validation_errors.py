@@ -65,6 +65,11 @@ def _translate(exc: ValidationError, data: Any, source: str) -> InvalidModelErro
         siblings = [str(e["loc"][-1]) for e in errors
                     if e.get("type") == "missing" and tuple(e["loc"])[:-1] == parent]
         hint = spelling_hint(key, siblings or _all_field_names())
+        if not siblings and "did you mean" in hint:  # name where the field lives
+            match = hint.split("'")[1]
+            where = [path for path in field_paths().get(match, []) if "<" not in path]
+            if len(parent) <= 1 and where and where[0] != match:
+                hint = f"did you mean {where[0]!r}?"
         return InvalidModelError(f"unknown key; {hint} (see README: model format)",
                                  source=source, field=field)
     if kind == "missing" and error.get("loc") and isinstance(error["loc"][-1], int):
@@ -94,8 +99,45 @@ def spelling_hint(word: str, candidates: Iterable[str]) -> str:
     ``check the spelling``."""
     import difflib
 
-    close = difflib.get_close_matches(word, list(candidates), n=1)
+    candidates = list(candidates)
+    # a name without its unit (dt -> dt_ms, radius -> radius_um) is the likeliest slip
+    stems = sorted((c for c in candidates if c.lower().startswith(word.lower() + "_")),
+                   key=len)
+    close = stems[:1] or difflib.get_close_matches(word, candidates, n=1)
     return f"did you mean {close[0]!r}?" if close else "check the spelling"
+
+
+def field_paths() -> dict[str, list[str]]:
+    """Every field name of the model format -> the dotted paths where it lives
+    (``dt_ms`` -> ``simulation.dt_ms``; list items as ``cells.<name>``)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from crosssim.model.schema import Model
+
+    paths: dict[str, list[str]] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        for name, info in cls.model_fields.items():
+            path = f"{prefix}{name}"
+            paths.setdefault(name, []).append(path)
+            pending, seen = [info.annotation], set()
+            while pending:
+                kind = pending.pop()
+                if id(kind) in seen:
+                    continue
+                seen.add(id(kind))
+                if isinstance(kind, type) and issubclass(kind, BaseModel) and kind is not cls:
+                    item = typing.get_origin(info.annotation) in (list, tuple)
+                    walk(kind, f"{path}.<name>." if item else f"{path}.")
+                else:
+                    pending.extend(typing.get_args(kind))
+            if prefix.count(".") > 6:  # pragma: no cover - the format is shallow
+                return
+
+    walk(Model, "")
+    return paths
 
 
 def _all_field_names() -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosssim.report.document import ReportFigure
-from crosssim.report.text import text_table
+from crosssim.report.text import plural, text_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.convergence import ConvergenceResult, Level, OrderFit
@@ -157,22 +157,27 @@ def methods_sentence(document: Mapping[str, Any]) -> str:
     return "; ".join(f"{name}: {method}" for name, method in methods.items())
 
 
-def convergence_figure(result: ConvergenceResult, folder: Path) -> ReportFigure | None:
-    """Draw ``folder/convergence.png`` (error vs dt and vs CV length, log-log, the study's
-    fitted orders in the legend); None when no level produced an error to plot."""
+def plot_study(result: ConvergenceResult, path: Path) -> Path:
+    """The study's log-log figure at ``path``, with the study's own fitted orders and floors
+    (the same figure for ``crosssim converge`` and the report)."""
     from crosssim.report.figures import plot_convergence
 
-    table = result.figure_table()
-    if not table:
-        return None
     orders = {(_PARAMETER[fit.study], fit.backend): fit.order_max for fit in result.orders}
     floors = [(_PARAMETER[fit.study], fit.backend) for fit in result.orders if fit.floor]
     titles = {_PARAMETER[fit.study]: ("dt study" if fit.study == "dt" else "space study")
               + f" (at {fixed_label(fit.fixed)})" for fit in result.orders}
-    path = plot_convergence(table, folder / FIGURE_FILE, orders=orders, floors=floors,
+    return plot_convergence(result.figure_table(), path, orders=orders, floors=floors,
                             panel_titles=titles,
                             title=f"{result.model.name}: error against the exact cable "
                                   "solution")
+
+
+def convergence_figure(result: ConvergenceResult, folder: Path) -> ReportFigure | None:
+    """Draw ``folder/convergence.png`` (error vs dt and vs CV length, log-log, the study's
+    fitted orders in the legend); None when no level produced an error to plot."""
+    if not result.figure_table():
+        return None
+    path = plot_study(result, folder / FIGURE_FILE)
     caption = ("Largest |error| over the probes against the exact cable solution, log-log, "
                "one line per backend; the legend gives the fitted order (slope), the dotted "
                "line the fit. Panels: dt (at the finest space level) and control-volume "
@@ -198,7 +203,7 @@ def render_text(result: ConvergenceResult) -> str:
     model = result.model
     space_name = "CVs/cell" if result.space_parameter == "cvs_per_cell" else "max extent um"
     lines = [
-        (f"crosssim converge: {model.name} ({len(model.cells)} cells, t = 0..."
+        (f"crosssim converge: {model.name} ({plural(len(model.cells), 'cell')}, t = 0..."
          f"{model.simulation.t_stop_ms:g} ms sampled every {result.sample_dt_ms:g} ms; "
          "error = deviation from the exact cable solution, largest over the probes)"),
     ]

@@ -188,3 +188,31 @@ class ReportFigure:
     caption: str
     filename: str
     png: bytes
+
+
+def worst_comparison(outcome: CheckOutcome) -> Comparison | None:
+    """The comparison that is most over its tolerance, or (nothing failing) the gated one
+    closest to its limit; None when nothing is gated."""
+    gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
+    if not gated:
+        return None
+    failing = [c for c in gated if status(c) == "fail"]
+    if failing:
+        return ordered_comparisons(failing)[0]
+
+    def used(comparison: Comparison) -> float:
+        ratio = tolerance_ratio(comparison)
+        return -1.0 if ratio is None or math.isnan(ratio) else ratio
+
+    return max(gated, key=used)
+
+
+def suite_sentence(counts: Mapping[str, int]) -> str:
+    """One line on a suite's verdict from its counts (``pass``/``fail``/``error`` -> n)."""
+    total = sum(counts.values())
+    if counts.get("error"):
+        return (f"{counts['error']} of {total} models had a source fail; "
+                f"{counts.get('fail', 0)} exceed a tolerance")
+    if counts.get("fail"):
+        return f"{counts['fail']} of {total} models exceed a tolerance"
+    return f"all {total} models within tolerance"

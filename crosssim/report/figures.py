@@ -73,17 +73,19 @@ def _source_style(name: str, index: int) -> dict[str, Any]:
 
 
 def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
-                equilibria: Mapping[str, float] | None = None, dpi: int = 120) -> Path:
+                equilibria: Mapping[str, float] | None = None, note: str | None = None,
+                dpi: int = 120) -> Path:
     """Plot every probe of every source on one axes and save a PNG at ``path``.
 
-    Colour = probe, line style = source.  ``equilibria`` (cell name -> mV, e.g. the lumped
-    steady state) are drawn dashed and labelled with the cell they belong to.
+    Colour = probe, line style = source; the legend sits outside the axes, right of them.
+    ``equilibria`` (cell name -> mV, e.g. the lumped steady state) are drawn dashed; cells
+    with the same value share one line and one label.  ``note`` is added under the title
+    (e.g. why no equilibrium is drawn).
     """
     from matplotlib.figure import Figure
 
-    # Fixed margins instead of a constrained layout: one draw at savefig, not two.
-    figure = Figure(figsize=(8, 4.8))
-    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93)
+    # constrained layout: the legend stands outside the axes, beside them
+    figure = Figure(figsize=(9.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
     colours = [f"C{i}" for i in range(10)]
     probes = model.effective_probes()[:MAX_PROBES_PLOTTED]
@@ -97,24 +99,35 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
             axes.plot(result.times_ms, result.trace(label),
                       label=f"{label} ({_SOURCE_LABELS.get(result.backend, result.backend)})",
                       **{**style, "color": colour})
-    if equilibria:
-        shown = {probe_cell[label] for label in probe_cell}
-        for cell, value in equilibria.items():
-            if cell not in shown:
-                continue
-            axes.axhline(value, linestyle="--", color="black", alpha=0.45, linewidth=0.9)
-            axes.annotate(f"{cell}: lumped equilibrium {value:.4f} mV", xy=(1.0, value),
-                          xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                          textcoords="offset points", ha="right", va="bottom", fontsize=8)
+    shown = set(probe_cell.values())
+    for value, cells in equilibrium_groups(equilibria or {}, shown):
+        names = ", ".join(cells[:3]) + (f" +{len(cells) - 3} more" if len(cells) > 3 else "")
+        axes.axhline(value, linestyle="--", color="black", alpha=0.45, linewidth=0.9)
+        axes.annotate(f"{names}: lumped equilibrium {value:.4f} mV", xy=(1.0, value),
+                      xycoords=("axes fraction", "data"), xytext=(-4, 3),
+                      textcoords="offset points", ha="right", va="bottom", fontsize=8)
     title = model.name
     if len(model.effective_probes()) > MAX_PROBES_PLOTTED:
         title += f" (first {MAX_PROBES_PLOTTED} of {len(model.effective_probes())} probes)"
-    axes.set_title(title)
+    if note:
+        title += f"\n{note}"
+    axes.set_title(title, fontsize=10 if note else None)
     axes.set_xlabel("t (ms)")
     axes.set_ylabel("membrane potential (mV)")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="center right")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return _save_png(figure, path, dpi)
+
+
+def equilibrium_groups(equilibria: Mapping[str, float],
+                       cells: set[str]) -> list[tuple[float, list[str]]]:
+    """The equilibria of ``cells`` grouped by value as shown (4 decimals): one line and one
+    label per distinct value, its cells in model order."""
+    groups: dict[str, tuple[float, list[str]]] = {}
+    for cell, value in equilibria.items():
+        if cell in cells:
+            groups.setdefault(f"{value:.4f}", (value, []))[1].append(cell)
+    return list(groups.values())
 
 
 def _panels(n_panels: int, *, width: float = 8.0, height: float = 3.0) -> tuple[Figure, list]:
@@ -313,7 +326,7 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         value, error = float(row["value"]), float(row["error_mV"])
         points[value] = max(points.get(value, -math.inf), error)
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     parameters = list(series)
     given = dict(orders or {})
@@ -348,10 +361,13 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
                           linestyle=(0, (1, 2)), linewidth=0.9, alpha=0.8)
         axes.set_xscale("log")
         axes.set_yscale("log")
+        levels = sorted({v for points in series[parameter].values() for v in points})
         for axis in (axes.xaxis, axes.yaxis):  # 1-2-5 ticks as plain numbers
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axis.set_minor_formatter(NullFormatter())
+        axes.xaxis.set_major_locator(FixedLocator(levels))  # a tick at every level run
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
         axes.set_xlabel(_PARAMETER_LABELS.get(parameter, parameter))
         axes.set_ylabel("max |error| (mV)")
         if panel_titles and parameter in panel_titles:

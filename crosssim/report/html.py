@@ -32,7 +32,7 @@ from crosssim.report.document import (
     tolerance_ratio,
     verdict_sentence,
 )
-from crosssim.report.text import format_mV, tolerance_key
+from crosssim.report.text import format_mV, plural, tolerance_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -167,6 +167,8 @@ def _header(outcome: CheckOutcome, environment: Mapping[str, Any], run_id: str) 
             "date": str(environment.get("date_utc", "")), "run_id": run_id,
             "sources": source_names(outcome), "n_cells": len(model.cells),
             "n_junctions": len(model.gap_junctions),
+            "cells": plural(len(model.cells), "cell"),
+            "junctions": plural(len(model.gap_junctions), "gap junction"),
             "t_stop_ms": format_mV(model.simulation.t_stop_ms),
             "dt_ms": format_mV(model.simulation.dt_ms)}
 
@@ -181,7 +183,8 @@ def _verdict(outcome: CheckOutcome) -> dict:
                  "max_abs_mV": format_mV(first.max_abs_mV),
                  "tolerance_mV": format_mV(first.tolerance_mV),
                  "suggested_mV": (None if first.suggested_tolerance_mV is None
-                                  else format_mV(first.suggested_tolerance_mV))}
+                                  else format_mV(first.suggested_tolerance_mV)),
+                 "suggestion": first.suggestion}
     else:
         gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
         if gated:

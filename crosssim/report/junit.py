@@ -1,5 +1,7 @@
 """JUnit XML of a check, for CI systems: one test case per comparison, one per failed source.
 
+A check of several models (a suite) is one ``<testsuite>`` per model in one file.
+
 * ``classname`` is the model name, ``name`` is ``"<a> vs <b> @ <probe>"``;
 * a comparison over its tolerance carries a ``<failure>`` whose text is the numpy.testing
   style message (:func:`crosssim.report.text.failure_message`);
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
+    from crosssim.suite import SuiteOutcome
 
 __all__ = ["junit_bytes", "junit_element", "write_junit"]
 
@@ -35,11 +38,32 @@ def _xml_allowed(code: int) -> bool:
             or 0x10000 <= code <= 0x10FFFF)
 
 
-def junit_element(outcome: CheckOutcome) -> ET.Element:
-    """The ``<testsuites>`` element of ``outcome``."""
+def junit_element(outcome: CheckOutcome | SuiteOutcome) -> ET.Element:
+    """The ``<testsuites>`` element of ``outcome``: one ``<testsuite>`` for a check, one per
+    model for a suite (:class:`~crosssim.suite.SuiteOutcome`), named by its label."""
+    from crosssim.suite import SuiteOutcome
+
+    if isinstance(outcome, SuiteOutcome):
+        members = [(result.member.label, result.outcome) for result in outcome.results]
+        name = f"crosssim check ({len(members)} models)"
+    else:
+        members = [(outcome.model.name, outcome)]
+        name = f"crosssim check {outcome.model.name}"
+    suites = [_testsuite(label, member) for label, member in members]
+    totals = {key: sum(int(suite.get(key)) for suite in suites)
+              for key in ("tests", "failures", "errors", "skipped")}
+    seconds = sum(float(suite.get("time")) for suite in suites)
+    root = ET.Element("testsuites", {"name": name, **{k: str(v) for k, v in totals.items()},
+                                     "time": f"{seconds:.3f}"})
+    root.extend(suites)
+    return root
+
+
+def _testsuite(label: str, outcome: CheckOutcome) -> ET.Element:
+    """The ``<testsuite>`` of one check, its test cases named ``classname`` = ``label``."""
     from crosssim.report.text import failure_message
 
-    model = outcome.model.name
+    model = label
     comparisons = outcome.comparisons
     notes_text = "".join("\n" + note.text() for note in outcome.notes)
     n_failures = sum(1 for c in comparisons if c.passed is False)
@@ -54,9 +78,7 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
         "skipped": str(n_skipped),
         "time": f"{total_time:.3f}",
     }
-    root = ET.Element("testsuites", {key: attributes[key] for key in
-                                     ("name", "tests", "failures", "errors", "skipped", "time")})
-    suite = ET.SubElement(root, "testsuite", attributes)
+    suite = ET.Element("testsuite", attributes)
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", {"name": "verdict", "value": outcome.verdict})
     for index, note in enumerate(outcome.notes):
@@ -97,17 +119,17 @@ def junit_element(outcome: CheckOutcome) -> ET.Element:
     if outcome.notes:
         out = ET.SubElement(suite, "system-out")
         out.text = _clean(notes_text.lstrip("\n"))
-    return root
+    return suite
 
 
-def junit_bytes(outcome: CheckOutcome) -> bytes:
+def junit_bytes(outcome: CheckOutcome | SuiteOutcome) -> bytes:
     """The JUnit XML document as UTF-8 bytes, with an XML declaration."""
     root = junit_element(outcome)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def write_junit(outcome: CheckOutcome, path: Path | str) -> Path:
+def write_junit(outcome: CheckOutcome | SuiteOutcome, path: Path | str) -> Path:
     """Write the JUnit XML of ``outcome`` to ``path`` atomically; return the path."""
     from crosssim.files import atomic_write_bytes
 

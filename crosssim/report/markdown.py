@@ -138,6 +138,22 @@ def _decomposition(outcome: CheckOutcome, figure: ReportFigure | None) -> list[s
     return lines
 
 
+def _suggestions(comparisons: Sequence[Comparison]) -> list[str]:
+    """The distinct suggested fixes of the failing comparisons, with their evidence."""
+    fixes: dict[str, tuple[str, list[str]]] = {}
+    for c in comparisons:
+        if c.passed is False and c.suggestion is not None:
+            why, where = fixes.setdefault(c.suggestion.action, (c.suggestion.why, []))
+            where.append(f"{pair_label(c)} @ {c.probe}")
+    if not fixes:
+        return []
+    lines = ["", "**Suggested fixes**", ""]
+    for action, (why, where) in fixes.items():
+        shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        lines.append(f"- {md_code(action)} ({md_text(shown)}): {md_text(why)}")
+    return lines
+
+
 def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                     figures: Sequence[ReportFigure] = (), run_id: str = "",
                     convergence: Mapping[str, Any] | None = None,
@@ -198,6 +214,7 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
         if any(raised_to_floor(c) for c in shown):
             lines += ["", "_Round-off floor (raised): the tolerance asked for was below "
                           "the floor, so the pair is gated at the floor._"]
+        lines += _suggestions(ordered)
         window = max((c.window_start_ms for c in ordered), default=0.0)
         if window > 0:
             lines += ["", f"_Samples before t = {window:g} ms are ignored "

@@ -21,7 +21,7 @@ from crosssim.study.sweeps import param_cell, value_text
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.sweeps import SweepResult
 
-__all__ = ["default_heatmap_metric", "plot_sweep_heatmap", "render_text"]
+__all__ = ["cell_number", "default_heatmap_metric", "plot_sweep_heatmap", "render_text"]
 
 
 def default_heatmap_metric(result: SweepResult) -> str:
@@ -67,15 +67,24 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
                 if y_path else [None])
     grid = np.full((len(y_values), len(x_values)), np.nan)
     status = np.full(grid.shape, "", dtype=object)
-    rank = {"": 0, "pass": 1, "fail": 2, "error": 3}
+    # "fail" marks a cell only when what it shows fails; a point that fails another gate
+    # is "other" (dashed outline, the failing gates named), never FAIL under its number
+    rank = {"": 0, "pass": 1, "other": 2, "fail": 3, "error": 4}
+    others_failing: dict[tuple[int, int], set[str]] = {}
+    points = {point.index: point for point in result.points}
     for _, row in frame.iterrows():
         i = y_values.index(row[y_path]) if y_path else 0
         j = x_values.index(row[x_path])
         value = float(row[metric]) if row[metric] is not None else math.nan
         if math.isfinite(value) and not (value <= grid[i, j]):
             grid[i, j] = value
-        if rank[row["verdict"]] > rank[status[i, j]]:
-            status[i, j] = row["verdict"]
+        verdict = row["verdict"]
+        if verdict == "fail":
+            shown, other = _failing_for(points.get(row["point"]), metric)
+            verdict = "fail" if shown else "other"
+            others_failing.setdefault((i, j), set()).update(other)
+        if rank[verdict] > rank[status[i, j]]:
+            status[i, j] = verdict
     finite = grid[np.isfinite(grid)]
     positive = finite[finite > 0]
     if positive.size and positive.min() < positive.max():
@@ -102,14 +111,20 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             text = ""
+            failing = status[i, j] == "fail"
+            number = cell_number(grid[i, j], metric, failing)
             if status[i, j] == "error":
-                text = "ERROR" if not math.isfinite(grid[i, j]) else f"{grid[i, j]:.2g}\nERROR"
+                text = "ERROR" if not math.isfinite(grid[i, j]) else f"{number}\nERROR"
             elif annotate and math.isfinite(grid[i, j]):
-                text = f"{grid[i, j]:.2g}" + ("\nFAIL" if status[i, j] == "fail" else "")
-            elif status[i, j] == "fail":
+                text = number + ("\nFAIL" if failing else "")
+                if status[i, j] == "other":
+                    text += "\nfails " + ", ".join(sorted(others_failing.get((i, j), ())))
+            elif failing:
                 text = "FAIL"
-            if status[i, j] in ("fail", "error"):
-                axes.add_patch(_cell_outline(j, i, "red" if status[i, j] == "fail" else "black"))
+            if status[i, j] in ("fail", "error", "other"):
+                axes.add_patch(_cell_outline(j, i, {"fail": "red", "error": "black",
+                                                    "other": "orange"}[status[i, j]],
+                                             dashed=status[i, j] == "other"))
             if text:
                 axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
                           bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
@@ -117,17 +132,52 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     others = [p for p in paths if p not in chosen]
     title = f"{result.model.name}: {_metric_label(metric)}"
     if (status == "fail").any() or (status == "error").any():
-        title += "\n(outlined: the point fails a tolerance (red) or errored (black))"
+        title += "\n(outlined: this quantity fails its tolerance (red) or errored (black))"
+    if (status == "other").any():
+        title += "\n(dashed orange: within tolerance here, the point fails another gate)"
     if others:
         title += "\n(largest over " + ", ".join(others) + ")"
     axes.set_title(title, fontsize=10)
     return _save_png(figure, path, dpi)
 
 
-def _cell_outline(x: float, y: float, colour: str):
+def _cell_outline(x: float, y: float, colour: str, *, dashed: bool = False):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour, linewidth=2)
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour, linewidth=2,
+                     linestyle="--" if dashed else "-")
+
+
+def _failing_for(point: Any, metric: str) -> tuple[bool, set[str]]:
+    """Whether the failing ``point`` fails in the quantity ``metric`` shows, and the gates
+    it fails (``backends``, a reference's name) otherwise."""
+    if point is None or point.outcome is None:
+        return True, set()
+    failing = [c for c in point.outcome.comparisons if c.passed is False]
+    gates = {c.gate or "references" for c in failing}
+    if metric.startswith("worst_") and metric.endswith("_mV"):
+        gate = metric.removeprefix("worst_").removesuffix("_mV")
+        return gate in gates, gates - {gate}
+    if ":" in metric:
+        pair, probe = metric.split(":")[:2]
+        shown = any(f"{c.a}-{c.b}" == pair and c.probe == probe for c in failing)
+        return shown, gates
+    return True, set()  # worst_ratio, n_failing: every gated comparison counts
+
+
+def cell_number(value: float, metric: str, failing: bool) -> str:
+    """A heatmap cell's number: 2 significant digits; 3 for a ratio to the tolerance, and
+    more when needed so that a failing ratio never reads as 1 (1.018 -> '1.02', not '1')."""
+    if not math.isfinite(value):
+        return ""
+    if metric != "worst_ratio":
+        return f"{value:.2g}"
+    digits = 3
+    text = f"{value:.{digits}g}"
+    while failing and float(text) <= 1 < value and digits < 8:
+        digits += 1
+        text = f"{value:.{digits}g}"
+    return text
 
 
 def _metric_label(metric: str) -> str:

@@ -14,26 +14,35 @@ import numpy as np
 
 from crosssim.check import HEADROOM
 from crosssim.compare import suggest_tolerance
+from crosssim.suggestions import tolerance_flag, tolerance_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.decomposition import Decomposition
     from crosssim.notes import Note
     from crosssim.outcome import CheckOutcome, Comparison
     from crosssim.result import RunResult
+    from crosssim.suite import SuiteOutcome
 
 __all__ = [
     "failure_message",
     "format_mV",
     "passing_flags",
+    "plural",
     "render_decomposition",
     "render_notes",
     "render_sources",
+    "render_suite_table",
     "render_table",
     "run_summary",
     "text_table",
     "tolerance_flag",
     "tolerance_key",
 ]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 cell``, ``2 cells``, ``1 gap junction`` (``many``: an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def format_mV(value: float | None, digits: int = 4) -> str:
@@ -61,24 +70,6 @@ def text_table(rows: Sequence[Sequence[str]], numeric: Iterable[int] = ()) -> li
     return lines
 
 
-def tolerance_key(gate: str) -> str:
-    """The model key of a gate's tolerance: ``analytic_abs_mV`` for the fields of
-    ``[tolerance]``, ``reference_abs_mV.NAME`` for any other reference."""
-    from crosssim.model import Tolerance
-
-    field = f"{gate}_abs_mV"
-    return field if field in Tolerance.model_fields else f"reference_abs_mV.{gate}"
-
-
-def tolerance_flag(gate: str, value: float) -> str:
-    """The command-line flag that sets a gate's tolerance: ``--tolerance-analytic 0.2`` for
-    the named fields of ``[tolerance]``, ``--tolerance NAME=0.2`` for any other reference."""
-    key = tolerance_key(gate)
-    if key.startswith("reference_abs_mV."):
-        return f"--tolerance {gate}={value:g}"
-    return f"--tolerance-{gate} {value:g}"
-
-
 def render_notes(notes: Iterable[Note]) -> list[str]:
     """One line per note (``note: SUBJECT: MESSAGE (fix: ACTION)``)."""
     return [note.text() for note in notes]
@@ -93,8 +84,9 @@ def failure_message(c: Comparison, decomposition: Iterable[Decomposition] = ()) 
 
     Tolerance first, then mismatched samples, the worst sample (time, both values labelled
     with the source names), the largest absolute and relative difference, where the error
-    comes from (from ``decomposition``, when the simulator's was made), and a suggested
-    tolerance (observed maximum x1.5, rounded up to 2 significant figures).
+    comes from (from ``decomposition``, when the simulator's was made), the suggested fix
+    and its evidence (:mod:`crosssim.suggestions`), and the tolerance that would pass
+    (observed maximum x1.5, rounded up to 2 significant figures).
     """
     if c.kind == "backends":
         sides = "symmetric"
@@ -117,11 +109,19 @@ def failure_message(c: Comparison, decomposition: Iterable[Decomposition] = ()) 
         f"Max relative difference: {format_mV(c.max_rel_diff, 6)}",
     ]
     lines += _cause_lines(c, decomposition)
+    fix = c.suggestion
+    other_fix = fix is not None and fix.fix != "tolerance"
+    if other_fix:
+        lines.append(f"Suggested fix ({fix.fix}): {fix.action}")
+        lines.append(f"Why: {fix.why}")
     if c.gate is not None and suggested is not None and math.isfinite(suggested):
+        label = "Tolerance that would pass instead" if other_fix else "Suggested tolerance"
         lines.append(
-            f"Suggested tolerance: {tolerance_key(c.gate)} = {suggested:g} mV (observed max "
+            f"{label}: {tolerance_key(c.gate)} = {suggested:g} mV (observed max "
             f"x{HEADROOM:g}, rounded up to 2 significant figures; CLI: "
             f"{tolerance_flag(c.gate, suggested)})")
+    if fix is not None and not other_fix:
+        lines.append(f"Why a tolerance: {fix.why}")
     return "\n".join(lines)
 
 
@@ -184,7 +184,7 @@ def _header(outcome: CheckOutcome) -> str:
     starts = {c.window_start_ms for c in outcome.comparisons}
     if any(start > 0 for start in starts):
         window = f", window t >= {max(starts):g} ms"
-    return (f"crosssim check: {model.name} ({len(model.cells)} cells, {cvs}, "
+    return (f"crosssim check: {model.name} ({plural(len(model.cells), 'cell')}, {cvs}, "
             f"dt {simulation.dt_ms:g} ms, {simulation.n_samples} samples/probe to "
             f"{simulation.t_stop_ms:g} ms{window})")
 
@@ -282,22 +282,82 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     reported = len(outcome.comparisons) - len(gated)
     flags = passing_flags(outcome)
     if flags:
-        lines.append(f"To pass every comparison: {flags} (observed max x{HEADROOM:g} per kind)")
+        lines.append(f"To pass every comparison: {flags} ({_fix_reasons(outcome)})")
     lines.append(f"{summary} ({reported} reported only)")  # the verdict is the last line
     return "\n".join(lines)
 
 
+def render_suite_table(suite: SuiteOutcome) -> str:
+    """One row per model of a suite (failing first): its verdict, failing / gated
+    comparisons and the worst one against its tolerance; the suite's verdict is the last line.
+    """
+    from crosssim.report.document import pair_label, suite_sentence, worst_comparison
+
+    order = {"error": 0, "fail": 1, "pass": 2}
+    rows = [("model", "verdict", "failing", "worst (max |dV| / tolerance, mV)", "source")]
+    for result in sorted(suite.results, key=lambda r: order[r.outcome.verdict]):
+        outcome = result.outcome
+        gated = [c for c in outcome.comparisons if c.passed is not None]
+        worst = worst_comparison(outcome)
+        shown = ("-" if worst is None else
+                 f"{pair_label(worst)} @ {worst.probe}: {format_mV(worst.max_abs_mV, 3)} / "
+                 f"{format_mV(worst.tolerance_mV, 3)}")
+        verdict = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[outcome.verdict]
+        if outcome.failures:
+            shown += f"; failed: {', '.join(sorted(outcome.failures))}"
+        rows.append((result.member.label, verdict, f"{len(outcome.failing())} of {len(gated)}",
+                     shown, result.member.source))
+    word = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[suite.verdict]
+    lines = [f"crosssim check: {len(suite.results)} models", *text_table(rows), "",
+             f"{word}: {suite_sentence(suite.counts())}"]
+    return "\n".join(lines)
+
+
 def passing_flags(outcome: CheckOutcome) -> str:
-    """Command-line tolerance flags that would pass every failing comparison (the largest
-    suggestion of each kind), or '' when nothing fails."""
+    """Command-line flags that would pass every failing comparison, from their suggested
+    fixes: the latest window start, the smallest dt, the most CVs, and for the comparisons
+    whose fix is a tolerance the largest suggestion of each gate; '' when nothing fails."""
+    import shlex
+
+    window = dt = None
+    settings: dict[str, float] = {}
     largest: dict[str, float] = {}
     for c in outcome.failing():
-        suggested = c.suggested_tolerance_mV
-        if suggested is None:
-            suggested = suggest_tolerance(c.max_abs_mV, HEADROOM)
-        if c.gate is not None and suggested is not None and math.isfinite(suggested):
-            largest[c.gate] = max(largest.get(c.gate, 0.0), suggested)
-    return " ".join(tolerance_flag(gate, value) for gate, value in sorted(largest.items()))
+        suggestion = c.suggestion
+        if suggestion is None or suggestion.fix == "tolerance":
+            suggested = c.suggested_tolerance_mV
+            if suggested is None:
+                suggested = suggest_tolerance(c.max_abs_mV, HEADROOM)
+            if c.gate is not None and suggested is not None and math.isfinite(suggested):
+                largest[c.gate] = max(largest.get(c.gate, 0.0), suggested)
+            continue
+        words = shlex.split(suggestion.action)
+        for flag, value in zip(words[::2], words[1::2]):
+            if flag == "--window-start":
+                window = max(window or 0.0, float(value))
+            elif flag == "--set":
+                key, _, number = value.partition("=")
+                if key == "simulation.dt_ms":
+                    dt = min(dt or math.inf, float(number))
+                elif key in ("discretization.max_extent_um", "simulation.sample_dt_ms"):
+                    settings[key] = min(settings.get(key, math.inf), float(number))
+                else:
+                    settings[key] = max(settings.get(key, 0.0), float(number))
+    flags = [] if window is None else [f"--window-start {window:g}"]
+    if dt is not None:
+        flags.append(f"--set simulation.dt_ms={dt:g}")
+    flags += [f"--set {key}={value:g}" for key, value in sorted(settings.items())]
+    flags += [tolerance_flag(gate, value) for gate, value in sorted(largest.items())]
+    return " ".join(flags)
+
+
+def _fix_reasons(outcome: CheckOutcome) -> str:
+    """Which fixes the flags of :func:`passing_flags` come from, e.g. ``fixes: cvs, dt``."""
+    kinds = sorted({c.suggestion.fix if c.suggestion else "tolerance"
+                    for c in outcome.failing()})
+    if kinds == ["tolerance"]:
+        return f"observed max x{HEADROOM:g} per kind"
+    return "suggested fixes: " + ", ".join(kinds) + "; see each failure's 'Why'"
 
 
 def run_summary(results: Sequence[RunResult], failures: Mapping[str, str],

@@ -152,8 +152,12 @@ def _free_name(parent: Path, run_id: str) -> str:
 def write_report(outcome: CheckOutcome, out_root: Path | str, *,
                  equilibria: Mapping[str, float] | None | object = _COMPUTE,
                  now: _datetime.datetime | None = None,
-                 convergence: ConvergenceResult | None = None) -> Path:
+                 convergence: ConvergenceResult | None = None,
+                 folder_name: str | None = None) -> Path:
     """Write the report of ``outcome`` to ``out_root/<model>/<run id>/``; return that folder.
+
+    ``folder_name`` replaces ``<model>`` (a suite's label, so that two members that check
+    one model with different settings keep apart).
 
     The folder holds ``index.html`` (self-contained page), ``report.md``, ``report.json``
     (check document + ``environment`` + ``schema_version``), ``traces.csv`` (long form,
@@ -175,7 +179,7 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     environment = collect_environment(outcome, now=now)
     if equilibria is _COMPUTE:
         equilibria = lumped_equilibria(outcome)
-    parent = root / outcome.model.name
+    parent = root / (folder_name or outcome.model.name)
     parent.mkdir(parents=True, exist_ok=True)
     run_id = _free_name(parent, make_run_id(now, environment["model_sha256"]))
     # another run may take the name while this one writes: then the next free one

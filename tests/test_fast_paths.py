@@ -6,7 +6,7 @@ import numpy as np
 
 from crosssim.analytic import lumped_model
 from crosssim.builtin import builtin_model
-from crosssim.files import write_csv, write_traces
+from crosssim.files import grid_times, write_csv, write_traces
 from crosssim.result import RunResult, results_to_frame
 
 
@@ -20,8 +20,11 @@ def test_direct_trace_csv_is_byte_identical_to_pandas(tmp_path):
     results = [RunResult("arbor", probes, times, values),
                RunResult("neuron", probes, times, values * (1 + 1e-7))]
     direct = write_traces(tmp_path / "direct.csv", results)
-    general = write_csv(tmp_path / "pandas.csv", results_to_frame(results))
+    frame = results_to_frame(results)  # the general path: pandas, times on the decimal grid
+    frame["t_ms"] = grid_times(frame["t_ms"].to_numpy(), [times])
+    general = write_csv(tmp_path / "pandas.csv", frame)
     assert direct.read_bytes() == general.read_bytes()
+    assert b"\narbor,a,0.15," in direct.read_bytes()  # 6 * 0.025 written as the grid value
 
 
 def test_trace_csv_with_names_that_need_quoting_goes_through_pandas(tmp_path):

@@ -27,7 +27,7 @@ pytestmark = requires_chromium
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--hide-scrollbars")
-WIDTH, HEIGHT = 1280, 2400
+WIDTH, HEIGHT = 1280, 4800  # tall enough to reach the figures below the tables
 
 
 def chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:

@@ -77,7 +77,7 @@ def save_artifacts(outcome: CheckOutcome, folder: Path | str, *,
     ``model``: the model to save instead of ``outcome.model`` (``assert_agree`` passes it
     with the tolerances it applied, so the saved file reproduces the verdict).
     """
-    from crosssim.files import write_check_artifacts
+    from crosssim.report.artifacts import write_check_artifacts
 
     write_check_artifacts(outcome, folder, model=model or outcome.model)
     return Path(folder)

@@ -6,7 +6,8 @@ import numpy as np
 
 from crosssim.analytic import lumped_model
 from crosssim.builtin import builtin_model
-from crosssim.files import grid_times, write_csv, write_traces
+from crosssim.files import write_csv
+from crosssim.report.artifacts import grid_times, write_traces
 from crosssim.result import RunResult, results_to_frame
 
 

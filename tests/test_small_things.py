@@ -67,7 +67,7 @@ def test_load_model_accepts_a_built_in_name(tmp_path, monkeypatch):
 
 
 def test_csv_times_are_the_grid_values(tmp_path):
-    from crosssim.files import write_traces
+    from crosssim.report.artifacts import write_traces
 
     times = builtin_model("two_cells").simulation.sample_times_ms()
     assert float(times[35]) == 0.35000000000000003  # 35 * 0.01 in binary

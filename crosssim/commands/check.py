@@ -110,7 +110,7 @@ def _member_outputs(args: argparse.Namespace, result: SuiteResult, *, single: bo
     """Write one model's files as soon as its check is done and record their paths in
     ``result.outputs``: the report (``--report``), then ``check.json`` and ``traces.csv`` in
     ``<out>/<label>/`` (``--out``); ``check.json`` lists the paths, its own included."""
-    from crosssim.files import write_check_artifacts
+    from crosssim.report.artifacts import write_check_artifacts
 
     outcome, outputs = result.outcome, result.outputs
     try:

@@ -108,7 +108,7 @@ def _runner(args: argparse.Namespace, started: dict[str, object]):
 def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
-    from crosssim.files import write_traces
+    from crosssim.report.artifacts import write_traces
 
     if not results:
         return []

@@ -102,7 +102,8 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
                     convergence: ConvergenceResult | None = None) -> None:
-    from crosssim.files import atomic_write_text, write_csv, write_model, write_traces
+    from crosssim.files import atomic_write_text, write_csv
+    from crosssim.report.artifacts import write_model, write_traces
     from crosssim.report.document import sources_of
     from crosssim.report.html import render_html
     from crosssim.report.markdown import render_markdown

@@ -236,6 +236,7 @@ def align(a: RunResult, b: RunResult, *, probes: Sequence[str] | None = None,
     ratio = _whole_ratio(coarse.step_ms, fine.step_ms)
     coincide = ratio is not None and _on_grid(coarse.start_ms - fine.start_ms, fine.step_ms)
     if coincide:
+        assert ratio is not None  # coincide implies a whole ratio
         # The coarser grid's samples inside the span, and the same instants on the finer grid.
         coarse_slice = _grid_indices(coarse, low, high, 1)
         first_time = coarse.start_ms + coarse_slice.start * coarse.step_ms
@@ -479,7 +480,7 @@ def compare_results(a: RunResult, b: RunResult, *, kind: PairKind,
                     interpolate=interpolate)
     n_probes = len(aligned.probes)
     if tolerance_mV is None or isinstance(tolerance_mV, (int, float)):
-        tolerances: list[float | None] = [tolerance_mV] * n_probes  # type: ignore[list-item]
+        tolerances: list[float | None] = [tolerance_mV] * n_probes
     else:
         tolerances = list(tolerance_mV)
         if len(tolerances) != n_probes:

@@ -109,6 +109,7 @@ def _cvs_setting(model: Model, factor: float) -> str:
         if cvs % 2 == 1 and wanted % 2 == 0:
             wanted += 1  # keep a site in the middle at a CV centre
         return f"--set discretization.cvs_per_cell={wanted}"
+    assert discretization.max_extent_um is not None  # exactly one of the two is set (validated)
     extent = discretization.max_extent_um / factor
     return f"--set discretization.max_extent_um={float(f'{extent:.3g}'):g}"
 

@@ -118,7 +118,7 @@ def field_paths() -> dict[str, list[str]]:
 
     paths: dict[str, list[str]] = {}
 
-    def walk(cls: type, prefix: str) -> None:
+    def walk(cls: type[BaseModel], prefix: str) -> None:
         for name, info in cls.model_fields.items():
             path = f"{prefix}{name}"
             paths.setdefault(name, []).append(path)

@@ -130,7 +130,7 @@ def level_rows(document: Mapping[str, Any]) -> list[LevelRow]:
             dt_ms=float(level["dt_ms"]), space_value=_number(level.get(parameter)),
             cv_length_um=_number(level.get("cv_length_um")),
             max_abs_mV=_worst(maxima), rms_mV=_worst(level.get("rms_mV")),
-            worst_probe=max(finite, key=finite.get) if finite else "",
+            worst_probe=max(finite, key=lambda probe: finite[probe]) if finite else "",
             cached=bool(level.get("cached")), error=level.get("error")))
     return rows
 
@@ -210,16 +210,17 @@ def render_text(result: ConvergenceResult) -> str:
     lines.append("time integration: " + "; ".join(
         f"{name} {method}" for name, method in integration_methods(model,
                                                                    result.backends).items()))
-    head = ("study", "backend", "dt ms", space_name, "CV um", "max|err| mV", "rms mV",
-            "worst probe", "")
-    rows = [head]
+    head: tuple[str, ...] = ("study", "backend", "dt ms", space_name, "CV um", "max|err| mV",
+                             "rms mV", "worst probe", "")
+    rows: list[tuple[str, ...]] = [head]
     for level in result.levels:
         if level.error is not None:
             rows.append((level.study, level.backend, f"{level.dt_ms:g}",
                          _space_value(level), _g(level.cv_length_um), "FAILED", "", "",
                          level.error[:60]))
             continue
-        worst = max(level.max_abs_mV, key=level.max_abs_mV.get) if level.max_abs_mV else ""
+        maxima = level.max_abs_mV
+        worst = max(maxima, key=lambda probe: maxima[probe]) if maxima else ""
         rows.append((level.study, level.backend, f"{level.dt_ms:g}", _space_value(level),
                      _g(level.cv_length_um), _g(level.worst_max_mV), _g(level.worst_rms_mV),
                      worst, "cached" if level.cached else ""))

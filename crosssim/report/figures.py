@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome, Comparison
 
 #: Line styles per source, so backends stay distinguishable in greyscale print.
-_STYLES = {
+_STYLES: dict[str, dict[str, Any]] = {
     "arbor": {"linestyle": "-", "linewidth": 2.2, "alpha": 0.8},
     "neuron": {"linestyle": (0, (4, 2)), "linewidth": 1.4},
     "analytic": {"linestyle": ":", "linewidth": 1.6, "color": "black"},
@@ -61,12 +61,13 @@ def _save_png(figure: Figure, path: Path, dpi: int) -> Path:
 
 def _source_style(name: str, index: int) -> dict[str, Any]:
     """Line style (and colour) of source ``name``; ``index`` picks one for unknown sources."""
+    style: dict[str, Any]
     if name in _STYLES:
         style = dict(_STYLES[name])
         style.setdefault("color", _SOURCE_COLOURS.get(name, f"C{index % 10}"))
         return style
     linestyle, marker = _CYCLE[index % len(_CYCLE)]
-    style: dict[str, Any] = {"linestyle": linestyle, "linewidth": 1.4, "color": f"C{index % 10}"}
+    style = {"linestyle": linestyle, "linewidth": 1.4, "color": f"C{index % 10}"}
     if marker:
         style.update(marker=marker, markevery=0.1, markersize=4)
     return style
@@ -174,7 +175,7 @@ def plot_probe_traces(model: Model, results: Sequence[RunResult], path: Path, *,
             axes.plot(result.times_ms, result.trace(label), label=result.backend,
                       **_source_style(result.backend, index))
         cell = probe_cell.get(label)
-        if equilibria and cell in equilibria:
+        if equilibria and cell is not None and cell in equilibria:
             value = float(equilibria[cell])
             axes.axhline(value, linestyle=(0, (6, 3)), color="dimgrey", linewidth=1.0,
                          label="lumped equilibrium")

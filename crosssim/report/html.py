@@ -186,9 +186,10 @@ def _verdict(outcome: CheckOutcome) -> dict:
                                   else format_mV(first.suggested_tolerance_mV)),
                  "suggestion": first.suggestion}
     else:
-        gated = [c for c in outcome.comparisons if tolerance_ratio(c) is not None]
+        gated = [(c, ratio) for c in outcome.comparisons
+                 if (ratio := tolerance_ratio(c)) is not None]
         if gated:
-            closest = max(gated, key=lambda c: tolerance_ratio(c))
+            closest = max(gated, key=lambda pair: pair[1])[0]
             worst = {"failing": False, "pair": pair_label(closest), "probe": closest.probe,
                      "max_abs_mV": format_mV(closest.max_abs_mV),
                      "tolerance_mV": format_mV(closest.tolerance_mV)}

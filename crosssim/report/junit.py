@@ -50,9 +50,9 @@ def junit_element(outcome: CheckOutcome | SuiteOutcome) -> ET.Element:
         members = [(outcome.model.name, outcome)]
         name = f"crosssim check {outcome.model.name}"
     suites = [_testsuite(label, member) for label, member in members]
-    totals = {key: sum(int(suite.get(key)) for suite in suites)
+    totals = {key: sum(int(suite.attrib[key]) for suite in suites)
               for key in ("tests", "failures", "errors", "skipped")}
-    seconds = sum(float(suite.get("time")) for suite in suites)
+    seconds = sum(float(suite.attrib["time"]) for suite in suites)
     root = ET.Element("testsuites", {"name": name, **{k: str(v) for k, v in totals.items()},
                                      "time": f"{seconds:.3f}"})
     root.extend(suites)

@@ -80,13 +80,14 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
             grid[i, j] = value
         verdict = row["verdict"]
         if verdict == "fail":
-            shown, other = _failing_for(points.get(row["point"]), metric)
-            verdict = "fail" if shown else "other"
+            fails_shown, other = _failing_for(points.get(row["point"]), metric)
+            verdict = "fail" if fails_shown else "other"
             others_failing.setdefault((i, j), set()).update(other)
         if rank[verdict] > rank[status[i, j]]:
             status[i, j] = verdict
     finite = grid[np.isfinite(grid)]
     positive = finite[finite > 0]
+    norm: Normalize
     if positive.size and positive.min() < positive.max():
         norm = LogNorm(vmin=positive.min(), vmax=positive.max())
         shown = np.where(grid > 0, grid, np.nan)
@@ -226,12 +227,12 @@ def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
             lines.append(f"... and {len(errored) - 10} more errored points (see sweep.csv)")
     counts = result.counts()
     lines.append("")
-    worst = result.worst_point()
+    worst_point = result.worst_point()
     summary = (f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error "
                f"of {len(result.points)} points")
-    if worst is not None:
-        row = frame.iloc[worst.index]
-        summary += (f"; worst: point {worst.index} ({row['worst_pair']}, "
+    if worst_point is not None:
+        row = frame.iloc[worst_point.index]
+        summary += (f"; worst: point {worst_point.index} ({row['worst_pair']}, "
                     f"{_g(row['worst_ratio'])} x its tolerance)")
     lines.append(summary)
     lines.append(f"{result.computed + result.cached} runs: {result.computed} computed "

@@ -111,7 +111,7 @@ def failure_message(c: Comparison, decomposition: Iterable[Decomposition] = ()) 
     lines += _cause_lines(c, decomposition)
     fix = c.suggestion
     other_fix = fix is not None and fix.fix != "tolerance"
-    if other_fix:
+    if fix is not None and other_fix:
         lines.append(f"Suggested fix ({fix.fix}): {fix.action}")
         lines.append(f"Why: {fix.why}")
     if c.gate is not None and suggested is not None and math.isfinite(suggested):

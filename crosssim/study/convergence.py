@@ -63,7 +63,8 @@ _FLOOR_ORDER = 0.5
 _MIN_RICHARDSON_ORDER = 0.5
 
 
-def fit_order(steps: Sequence[float], errors: Sequence[float], *, count: bool = False) -> float:
+def fit_order(steps: Sequence[float] | np.ndarray, errors: Sequence[float] | np.ndarray, *,
+              count: bool = False) -> float:
     """Order of convergence: least-squares slope of log(error) against log(step); NaN with
     fewer than 2 usable points.
 
@@ -326,12 +327,13 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
     dts = sorted(_check_levels(dts, "--dt"), reverse=True)
     if cvs is not None:
         space_parameter: SpaceParameter = "cvs_per_cell"
-        for value in cvs:
-            if float(value) != int(value) or int(value) < 1:
-                raise UsageError(f"--cvs: CV counts are whole numbers >= 1 (got {value!r})")
+        for count in cvs:
+            if float(count) != int(count) or int(count) < 1:
+                raise UsageError(f"--cvs: CV counts are whole numbers >= 1 (got {count!r})")
         space_values = sorted(_check_levels(cvs, "--cvs"))  # coarse (few CVs) to fine
     else:
         space_parameter = "max_extent_um"
+        assert max_extents is not None  # exactly one of cvs / max_extents (checked above)
         space_values = sorted(_check_levels(max_extents, "--max-extent"), reverse=True)
     names = list(select_sources(backends, [], model)[0])
     if not names:
@@ -439,6 +441,7 @@ def _fit(backend: str, study: Study, levels: list[Level], reference: RunResult,
                     "richardson_final_mV": float(u_r[-1]),
                     "exact_final_mV": float(exact[-1]),
                 }
+    fixed: dict[str, float]
     if study == "dt":
         fixed = {space_parameter: finest_space}
         parameter = "dt_ms"

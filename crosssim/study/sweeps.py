@@ -161,13 +161,13 @@ def parse_grid_values(text: str, *, spec: str | None = None) -> tuple[Any, ...]:
         return tuple(_neat(float(v)) for v in values)
     if len(parts) > 1 and "[" not in text and '"' not in text:
         raise UsageError(f"--grid {spec}: a range is START:STOP:COUNT or log:START:STOP:COUNT")
-    values = []
+    items: list[Any] = []
     for item in _split_items(text):
         if not item:
             raise UsageError(f"--grid {spec}: empty value in the list")
         _, value = parse_override(f"v={item}")
-        values.append(value)
-    return tuple(values)
+        items.append(value)
+    return tuple(items)
 
 
 def parse_grid(specs: Sequence[str]) -> list[GridDimension]:

@@ -164,3 +164,22 @@ def test_bad_levels_are_usage_errors(capsys):
     # 0.03 is coarsest: t_stop 5 ms is not a whole multiple of the sample interval.
     assert main(["converge", "--dt", "0.03,0.01", "--cvs", "1,3", "--backend", "arbor"]) == 2
     assert "t_stop_ms" in capsys.readouterr().err
+
+
+@requires_arbor
+def test_a_floored_fit_has_no_richardson_estimate(cache_dir):
+    """At dt 0.02 ms the time-stepping error (~0.07 mV) hides the space error below 3 CVs:
+    the space fit is at a floor (local orders 0.45, 0.06, 0.01), and extrapolating it would
+    be meaningless, so no Richardson estimate is made (before, one run showed numbers and
+    another n/a, by whether the fitted order happened to cross 0.5)."""
+    from crosssim.report.convergence import order_rows
+    from crosssim.study import converge
+
+    model = apply_overrides(builtin_model("two_cells"), [("simulation.t_stop_ms", 1.0)])
+    result = converge(model, dts=[0.04, 0.02], cvs=[1, 3, 9, 27], backends=["arbor"])
+    fits = {fit.study: fit for fit in result.orders}
+    assert fits["space"].floor and fits["space"].richardson == {}
+    assert not fits["dt"].floor and set(fits["dt"].richardson) == {"a_gj", "b_gj"}
+    rows = {row.study: row for row in order_rows(result.to_document())}
+    assert rows["space"].floor and rows["space"].richardson_error_mV is None
+    assert rows["dt"].richardson_error_mV is not None

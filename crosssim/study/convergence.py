@@ -419,6 +419,31 @@ def _fit(backend: str, study: Study, levels: list[Level], reference: RunResult,
     errors_rms = [level.worst_rms_mV for level in usable]
     order_max = fit_order(steps, errors_max)
     order_rms = fit_order(steps, errors_rms)
+    fixed: dict[str, float]
+    if study == "dt":
+        fixed = {space_parameter: finest_space}
+        parameter = "dt_ms"
+    else:
+        fixed = {"dt_ms": finest_dt}
+        parameter = "cv_length_um"
+    fit = OrderFit(backend=backend, study=study, parameter=parameter, fixed=fixed,
+                   steps=steps, errors_max_mV=errors_max, errors_rms_mV=errors_rms,
+                   order_max=order_max, order_rms=order_rms,
+                   local_orders=local_orders(steps, errors_max), richardson={})
+    # A floored fit says the other discretisation's error dominates: extrapolating in this
+    # step would be meaningless, so it gets no Richardson estimate (never numbers one run and
+    # n/a the next).
+    if not fit.floor:
+        fit.richardson = _richardson_estimates(usable, order_max, reference, probes,
+                                               window_start_ms)
+    return fit
+
+
+def _richardson_estimates(usable: list[Level], order_max: float, reference: RunResult,
+                          probes: list[str], window_start_ms: float,
+                          ) -> dict[str, dict[str, float]]:
+    """Per probe: the finest level's error, the Richardson-extrapolated one from the two
+    finest levels at ``order_max``, and the finest level's estimated error (mV)."""
     extrapolated: dict[str, dict[str, float]] = {}
     if len(usable) >= 2 and math.isfinite(order_max) and order_max >= _MIN_RICHARDSON_ORDER:
         coarse, fine = usable[-2], usable[-1]
@@ -441,14 +466,5 @@ def _fit(backend: str, study: Study, levels: list[Level], reference: RunResult,
                     "richardson_final_mV": float(u_r[-1]),
                     "exact_final_mV": float(exact[-1]),
                 }
-    fixed: dict[str, float]
-    if study == "dt":
-        fixed = {space_parameter: finest_space}
-        parameter = "dt_ms"
-    else:
-        fixed = {"dt_ms": finest_dt}
-        parameter = "cv_length_um"
-    return OrderFit(backend=backend, study=study, parameter=parameter, fixed=fixed,
-                    steps=steps, errors_max_mV=errors_max, errors_rms_mV=errors_rms,
-                    order_max=order_max, order_rms=order_rms,
-                    local_orders=local_orders(steps, errors_max), richardson=extrapolated)
+    return extrapolated
+

@@ -23,7 +23,7 @@ import pytest
 from conftest import requires_arbor, requires_neuron
 
 from crosssim.builtin import builtin_model
-from crosssim.model import apply_overrides
+from crosssim.model import apply_overrides, model_from_dict
 
 FIRST_ORDER = (0.8, 1.2)
 SECOND_ORDER = (1.7, 2.3)
@@ -183,3 +183,30 @@ def test_a_floored_fit_has_no_richardson_estimate(cache_dir):
     rows = {row.study: row for row in order_rows(result.to_document())}
     assert rows["space"].floor and rows["space"].richardson_error_mV is None
     assert rows["dt"].richardson_error_mV is not None
+
+
+@requires_arbor
+def test_the_other_error_measured_directly_marks_a_floor(cache_dir):
+    """A 1 mm cable clamped at one end: at dt 0.01 ms the time-stepping error (measured as
+    discrete - semidiscrete, 0.05 mV) is most of the finest space level's 0.066 mV, so the
+    space fit is at a floor although its local orders (1.21, 0.95) look healthy; the dt fit,
+    whose floor (the space part, semidiscrete - exact) is 0.015 mV, is not."""
+    from crosssim.study import converge
+
+    model = model_from_dict({
+        "name": "cable", "simulation": {"t_stop_ms": 2.0, "dt_ms": 0.01},
+        "cells": [{"name": "a", "length_um": 1000.0, "radius_um": 1.0, "cm_F_per_m2": 0.01,
+                   "ra_ohm_cm": 100.0, "g_leak_S_per_cm2": 1e-4, "e_leak_mV": -65.0}],
+        "stimuli": [{"cell": "a", "x": 0.0, "delay_ms": 0.0, "duration_ms": 2.0,
+                     "amplitude_nA": 0.1}],
+        "probes": [{"cell": "a", "x": 0.0, "name": "end"}, {"cell": "a", "x": 0.5,
+                                                            "name": "mid"}]})
+    result = converge(model, dts=[0.04, 0.02, 0.01], cvs=[11, 33, 101], backends=["arbor"])
+    fits = {fit.study: fit for fit in result.orders}
+    space, dt = fits["space"], fits["dt"]
+    # the old rule alone would not see it: the last local order is not far below the fit
+    assert space.local_orders[-1] > 0.5 * space.order_max > 0.25
+    assert 0.5 * space.errors_max_mV[-1] <= space.other_error_mV < space.errors_max_mV[-1]
+    assert space.floor and space.richardson == {}
+    assert dt.other_error_mV < 0.5 * dt.errors_max_mV[-1] and not dt.floor
+    assert result.to_document()["orders"][1]["other_error_mV"] == space.other_error_mV

@@ -30,7 +30,7 @@ import numpy as np
 
 from crosssim.errors import UsageError
 from crosssim.files import json_ready
-from crosssim.sources import ANALYTIC
+from crosssim.sources import ANALYTIC, DISCRETE, SEMIDISCRETE
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -61,6 +61,9 @@ _FLOOR_FRACTION = 0.5
 _FLOOR_ORDER = 0.5
 #: Richardson extrapolation is skipped below this observed order (it would amplify noise).
 _MIN_RICHARDSON_ORDER = 0.5
+#: The other discretisation's measured error above this fraction of a study's finest error
+#: marks a floor: the study's last levels no longer measure their own step.
+_OTHER_FRACTION = 0.5
 
 
 def fit_order(steps: Sequence[float] | np.ndarray, errors: Sequence[float] | np.ndarray, *,
@@ -150,12 +153,20 @@ class OrderFit:
     order_rms: float
     local_orders: list[float]
     richardson: dict[str, dict[str, float]]
+    #: The other discretisation's error at the finest levels (mV), measured directly: for
+    #: the dt study the space part (semidiscrete - exact), for the space study the time part
+    #: (discrete - semidiscrete); None when it could not be measured.
+    other_error_mV: float | None = None
 
     @property
     def floor(self) -> bool:
-        """True at an error floor: the last local order is far below the fitted one, or the
-        fitted order itself is below :data:`_FLOOR_ORDER` (the error hardly falls at all
-        over the study: the other discretisation's error dominates from the start)."""
+        """True at an error floor: the other discretisation's measured error is at least
+        :data:`_OTHER_FRACTION` of this study's finest error, or the last local order is far
+        below the fitted one, or the fitted order itself is below :data:`_FLOOR_ORDER` (the
+        error hardly falls at all over the study: the other error dominates from the start)."""
+        if (self.other_error_mV is not None and self.errors_max_mV
+                and self.other_error_mV >= _OTHER_FRACTION * self.errors_max_mV[-1]):
+            return True
         if not self.local_orders or not math.isfinite(self.order_max):
             return False
         if self.order_max < _FLOOR_ORDER:
@@ -169,7 +180,8 @@ class OrderFit:
             "fixed": self.fixed, "steps": self.steps, "errors_max_mV": self.errors_max_mV,
             "errors_rms_mV": self.errors_rms_mV, "order_max": self.order_max,
             "order_rms": self.order_rms, "local_orders": self.local_orders,
-            "error_floor": self.floor, "richardson": self.richardson,
+            "error_floor": self.floor, "other_error_mV": self.other_error_mV,
+            "richardson": self.richardson,
         })
 
 
@@ -348,12 +360,15 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
     models = {(dt, value): _level_model(model, dt, sample, space_parameter, value)
               for _, _, dt, value in plan}
     reference_model = models[(finest_dt, finest_space)]
-    tasks = [SourceTask(ANALYTIC, reference_model, label="analytic (exact cable)")]
+    tasks = [SourceTask(ANALYTIC, reference_model, label="analytic (exact cable)"),
+             SourceTask(SEMIDISCRETE, reference_model, label="semidiscrete (finest CVs)"),
+             SourceTask(DISCRETE, reference_model, label="discrete (finest dt and CVs)")]
     for _study, backend, dt, value in plan:
         label = f"{backend} dt={dt:g} {_space_label(space_parameter, value)}"
         tasks.append(SourceTask(backend, models[(dt, value)], label=label))
     run = run_tasks(tasks, executor=executor, cache=cache, progress=progress)
-    reference_outcome, level_outcomes = run.outcomes[0], run.outcomes[1:]
+    reference_outcome, level_outcomes = run.outcomes[0], run.outcomes[3:]
+    semidiscrete, discrete = (outcome.result for outcome in run.outcomes[1:3])
     failures: dict[str, str] = {}
     reference = reference_outcome.result
     if reference is None:
@@ -389,19 +404,42 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
 
     orders = []
     if reference is not None:
+        window = model.tolerance.window_start_ms
+        space_part = _largest_difference(semidiscrete, reference, probes, window)
+        time_part = _largest_difference(discrete, semidiscrete, probes, window)
         for backend in names:
             for study in ("dt", "space"):
                 chosen = [level for level in levels
                           if level.backend == backend and level.study == study]
-                orders.append(_fit(backend, study, chosen, reference, probes,
-                                   finest_dt, finest_space, space_parameter,
-                                   model.tolerance.window_start_ms))
+                fit = _fit(backend, study, chosen, reference, probes, finest_dt,
+                           finest_space, space_parameter, window)
+                # the time part is the implicit-Euler recurrence's: evidence for a simulator
+                # that steps that scheme only
+                same_scheme = all(level.result is None
+                                  or level.result.info.get("scheme", "implicit-euler")
+                                  == "implicit-euler" for level in chosen)
+                other = space_part if study == "dt" else (time_part if same_scheme else None)
+                if other is not None:
+                    fit.other_error_mV = other
+                    if fit.floor:
+                        fit.richardson = {}
+                orders.append(fit)
     executor_text = getattr(executor, "description", "") if executor is not None else "local"
     return ConvergenceResult(
         model=model, dts=dts, space_parameter=space_parameter, space_values=space_values,
         sample_dt_ms=sample, backends=names, levels=levels, orders=orders,
         reference=reference, failures=failures, computed=run.computed, cached=run.cached,
         wall_time_s=time.perf_counter() - started, executor=executor_text)
+
+
+def _largest_difference(a: RunResult | None, b: RunResult | None, probes: list[str],
+                        window_start_ms: float) -> float | None:
+    """max |a - b| in mV over ``probes`` from the window start, None if either is missing."""
+    if a is None or b is None or a.times_ms.shape != b.times_ms.shape:
+        return None
+    keep = a.times_ms >= window_start_ms - 1e-9
+    return max(float(np.max(np.abs(a.trace(probe) - b.trace(probe))[keep], initial=0.0))
+               for probe in probes)
 
 
 def _space_label(parameter: SpaceParameter, value: float) -> str:

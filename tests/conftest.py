@@ -63,3 +63,17 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+#: Commands that run simulators run the two core ones unless a test names others: a third
+#: simulator installed as an extra (Jaxley) would add a fresh JAX process to every run.
+CORE = ("--backend", "arbor,neuron")
+
+
+def pinned(args):
+    """``args`` with ``--backend arbor,neuron`` added to a run/check/report/sweep command
+    that names no backend."""
+    args = list(args)
+    if args and args[0] in ("run", "check", "report", "sweep") and "--backend" not in args:
+        args += CORE
+    return args

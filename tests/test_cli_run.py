@@ -9,24 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import requires_arbor, requires_neuron
-
-#: Commands that run simulators run the two core ones unless a test names others: a third
-#: simulator installed as an extra (Jaxley) would add a fresh JAX process to every run.
-CORE = ("--backend", "arbor,neuron")
-
-
-def _pinned(args):
-    """``args`` with ``--backend arbor,neuron`` added to a run/check/report/sweep command
-    that names no backend."""
-    args = list(args)
-    if args and args[0] in ("run", "check", "report", "sweep") and "--backend" not in args:
-        args += CORE
-    return args
+from conftest import pinned, requires_arbor, requires_neuron
 
 
 def crosssim(*args: str, env: dict | None = None, cwd: Path | None = None):
-    return subprocess.run([sys.executable, "-m", "crosssim", *_pinned(args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "crosssim", *pinned(args)], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
 
 

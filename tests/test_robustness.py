@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import requires_arbor, requires_neuron
+from conftest import CORE, pinned, requires_arbor, requires_neuron
 
 #: The NEURON child's command line names its worker (run as a module or by path).
 WORKER = re.compile(r"crosssim[./]backends[./]neuron[./]worker")
@@ -59,23 +59,9 @@ def _env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-#: Commands that run simulators run the two core ones unless a test names others: a third
-#: simulator installed as an extra (Jaxley) would add a fresh JAX process to every run.
-CORE = ("--backend", "arbor,neuron")
-
-
-def _pinned(args):
-    """``args`` with ``--backend arbor,neuron`` added to a run/check/report/sweep command
-    that names no backend."""
-    args = list(args)
-    if args and args[0] in ("run", "check", "report", "sweep") and "--backend" not in args:
-        args += CORE
-    return args
-
-
 def crosssim(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
              python: str = sys.executable) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-m", "crosssim", *_pinned(args)], capture_output=True,
+    return subprocess.run([python, "-m", "crosssim", *pinned(args)], capture_output=True,
                           text=True,
                           env=env or _env(), cwd=cwd, timeout=300, check=False)
 

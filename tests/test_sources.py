@@ -276,3 +276,32 @@ def test_runresult_is_public_and_the_registry_imports_no_simulator():
                           check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_run_says_which_default_simulator_was_left_out(tmp_path, monkeypatch, capsys):
+    """A default simulator that is not installed (an optional extra) is left out of 'run'
+    with one line saying how to add it; the installed ones run."""
+    from crosssim import sources
+    from crosssim.cli import main
+
+    spec = sources.SourceSpec("ghost", "simulator", "ghost_sim", ("ghost_sim_package",),
+                              "not installed anywhere", optional=True,
+                              install="crosssim[ghost]")
+    monkeypatch.setitem(sources._REGISTRY, "ghost", spec)
+    ran = []
+    monkeypatch.setattr(sources, "run_source",
+                        lambda name, model: ran.append(name) or _fake(name, model))
+    assert main(["run", "--out", str(tmp_path), "--no-plot", "--no-analytic", "--quiet",
+                 "--set", "simulation.t_stop_ms=0.1"]) == 0
+    err = capsys.readouterr().err
+    assert ("note: ghost: simulator not installed, left out of this run "
+            "(fix: pip install 'crosssim[ghost]')") in err
+    assert "ghost" not in ran and "arbor" in ran
+
+
+def _fake(name, model):
+    from crosssim.result import RunResult
+
+    t = model.simulation.sample_times_ms()
+    labels = [probe.label for probe in model.effective_probes()]
+    return RunResult(name, labels, t, np.full((len(labels), t.size), -65.0))

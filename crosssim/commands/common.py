@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,15 @@ def selected_sources(args: argparse.Namespace) -> tuple[list[str] | None, list[s
 
 def selected_backends(args: argparse.Namespace) -> list[str]:
     """The simulators of ``--backend`` as names (every installed default one for ``all``),
-    for commands that run simulators only (``run``, ``converge``)."""
+    for commands that run simulators only (``run``, ``converge``).  A default simulator
+    left out (not installed) is said on stderr in one line, with how to add it."""
     from crosssim.check import select_sources
+    from crosssim.report.text import render_notes
 
     backends, _ = selected_sources(args)
-    kinds, _ = select_sources(backends, [])
+    kinds, notes = select_sources(backends, [])
+    for line in render_notes(notes):  # shown even with --quiet: it explains the output
+        print(line, file=sys.stderr)
     return list(kinds)
 
 

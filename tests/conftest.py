@@ -77,3 +77,19 @@ def pinned(args):
     if args and args[0] in ("run", "check", "report", "sweep") and "--backend" not in args:
         args += CORE
     return args
+
+
+@pytest.fixture
+def saved_figures(monkeypatch) -> list:
+    """Every matplotlib figure crosssim saves as PNG during the test, in order."""
+    import crosssim.report.figures as figures
+
+    seen: list = []
+    original = figures._save_png
+
+    def keep(figure, path, dpi):
+        seen.append(figure)
+        return original(figure, path, dpi)
+
+    monkeypatch.setattr(figures, "_save_png", keep)
+    return seen

@@ -9,18 +9,9 @@ from crosssim import cli
 
 
 @requires_arbor
-def test_converge_figure_marks_floors_and_ticks_every_level(tmp_path, monkeypatch,
+def test_converge_figure_marks_floors_and_ticks_every_level(tmp_path, saved_figures,
                                                             cache_dir, capsys):
-    import crosssim.report.figures as figures
-
-    seen: list = []
-    original = figures._save_png
-
-    def keep(figure, path, dpi):
-        seen.append(figure)
-        return original(figure, path, dpi)
-
-    monkeypatch.setattr(figures, "_save_png", keep)
+    seen = saved_figures
     assert cli.main(["converge", "--backend", "arbor", "--dt", "0.04,0.02,0.01",
                      "--cvs", "1,3,9", "--quiet", "--workers", "1",
                      "--out", str(tmp_path / "out")]) == 0

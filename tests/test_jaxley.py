@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from conftest import requires_arbor, requires_jaxley, requires_neuron
 from hypothesis import HealthCheck, assume, given, note, settings
+from test_backends import _max_difference as _worst
+from test_backends import _run
 
 from crosssim.builtin import BUILTINS, builtin_model
 from crosssim.errors import BackendUnavailableError, InvalidModelError
@@ -30,18 +32,6 @@ ATOL_MV = 1e-9
 def three_way(test):
     """Needs Jaxley, Arbor and NEURON (skipped only when one is not installed)."""
     return requires_jaxley(requires_arbor(requires_neuron(test)))
-
-
-def _run(backend: str, model, **options):
-    from crosssim.backends import run_backend
-
-    return run_backend(backend, model, **options)
-
-
-def _worst(first, second) -> float:
-    assert first.probes == second.probes
-    np.testing.assert_array_equal(first.times_ms, second.times_ms)
-    return float(np.max(np.abs(first.values_mV - second.values_mV)))
 
 
 def _assert_three_agree(model, atol: float = ATOL_MV) -> dict[str, float]:

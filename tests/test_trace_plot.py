@@ -13,21 +13,7 @@ from crosssim.report.figures import equilibrium_groups, plot_traces
 from crosssim.result import RunResult
 
 
-def _capture(monkeypatch) -> list:
-    import crosssim.report.figures as figures
-
-    figures_seen: list = []
-    original = figures._save_png
-
-    def keep(figure, path, dpi):
-        figures_seen.append(figure)
-        return original(figure, path, dpi)
-
-    monkeypatch.setattr(figures, "_save_png", keep)
-    return figures_seen
-
-
-def test_equal_equilibria_share_one_label_and_the_legend_sits_outside(tmp_path, monkeypatch):
+def test_equal_equilibria_share_one_label_and_the_legend_sits_outside(tmp_path, saved_figures):
     model = builtin_model("chain", {"n_cells": 5, "e_leak_alt_mV": -100.0})
     times = model.simulation.sample_times_ms()
     labels = [probe.label for probe in model.effective_probes()]
@@ -35,9 +21,8 @@ def test_equal_equilibria_share_one_label_and_the_legend_sits_outside(tmp_path, 
     equilibria = {cell.name: -100.0 for cell in model.cells}
     assert equilibrium_groups(equilibria, set(equilibria)) == [
         (-100.0, ["c0", "c1", "c2", "c3", "c4"])]
-    seen = _capture(monkeypatch)
     plot_traces(model, [result], tmp_path / "traces.png", equilibria=equilibria)
-    axes = seen[0].axes[0]
+    axes = saved_figures[0].axes[0]
     labels_drawn = [text.get_text() for text in axes.texts if "equilibrium" in text.get_text()]
     assert labels_drawn == ["c0, c1, c2 +2 more: lumped equilibrium -100.0000 mV"]
     anchor = axes.get_legend().get_bbox_to_anchor().transformed(axes.transAxes.inverted())
@@ -45,15 +30,14 @@ def test_equal_equilibria_share_one_label_and_the_legend_sits_outside(tmp_path, 
 
 
 @requires_arbor
-def test_run_draws_no_resting_equilibrium_while_a_clamp_is_on(tmp_path, monkeypatch):
+def test_run_draws_no_resting_equilibrium_while_a_clamp_is_on(tmp_path, saved_figures):
     model = apply_overrides(builtin_model("two_cells"), [
         'stimuli=[{cell = "a", x = 0.0, delay_ms = 1.0, duration_ms = 10.0, '
         'amplitude_nA = 0.05}]'])
     path = tmp_path / "clamped.toml"
     dump_model(model, path)
-    seen = _capture(monkeypatch)
     assert cli.main(["run", str(path), "--backend", "arbor", "--no-analytic", "--quiet",
                      "--out", str(tmp_path / "out")]) == 0
-    axes = seen[0].axes[0]
+    axes = saved_figures[0].axes[0]
     assert not [text for text in axes.texts if "equilibrium" in text.get_text()]
     assert "no lumped equilibrium drawn: a clamp is on at t_stop" in axes.get_title()

@@ -4,8 +4,9 @@
   control volumes shrink, observed orders, Richardson extrapolation.
 * :func:`sweep` (:mod:`.sweeps`): a full check at every point of a parameter grid.
 * :mod:`.executors`: every simulation in its own process, on a local pool
-  (:class:`LocalExecutor`) or a Dask cluster (:class:`DaskExecutor`); progress is shown by
-  :class:`crosssim.report.progress.StudyProgress`.
+  (:class:`LocalExecutor`) or a Dask cluster (:class:`DaskExecutor`); progress goes to any
+  :class:`~crosssim.study.executors.TaskProgress` (the command line's is
+  :class:`crosssim.report.progress.StudyProgress`).
 * :mod:`.cache`: the content-addressed results cache (:class:`ResultsCache`).
 
 Scripts that call these functions start child processes: put the call under
@@ -27,7 +28,7 @@ _EXPORTS = {
     "GridDimension": "crosssim.study.sweeps",
     "LocalExecutor": "crosssim.study.executors",
     "DaskExecutor": "crosssim.study.executors",
-    "StudyProgress": "crosssim.report.progress",
+    "TaskProgress": "crosssim.study.executors",
     "SourceTask": "crosssim.study.executors",
     "make_executor": "crosssim.study.executors",
     "run_tasks": "crosssim.study.executors",
@@ -42,8 +43,8 @@ __all__ = [
     "LocalExecutor",
     "ResultsCache",
     "SourceTask",
-    "StudyProgress",
     "SweepResult",
+    "TaskProgress",
     "cache_key",
     "converge",
     "make_executor",

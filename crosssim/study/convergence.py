@@ -36,10 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from crosssim.model import Model
-    from crosssim.report.progress import StudyProgress
     from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import Executor
+    from crosssim.study.executors import Executor, TaskProgress
 
 __all__ = [
     "ConvergenceResult",
@@ -320,7 +319,7 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
              max_extents: Sequence[float] | None = None,
              backends: Sequence[str] | None = None, sample_dt_ms: float | None = None,
              executor: Executor | None = None, cache: ResultsCache | None = None,
-             progress: StudyProgress | None = None) -> ConvergenceResult:
+             progress: TaskProgress | None = None) -> ConvergenceResult:
     """Run a convergence study of ``backends`` (default: every registered one) on ``model``.
 
     ``dts`` in ms; the space levels are ``cvs`` (CVs per cell) or ``max_extents`` (largest CV

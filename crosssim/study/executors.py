@@ -53,7 +53,6 @@ from crosssim.files import atomic_open, atomic_write_text, json_ready
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
-    from crosssim.report.progress import StudyProgress
     from crosssim.result import RunResult
     from crosssim.study.cache import ResultsCache
 
@@ -393,6 +392,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class TaskProgress(Protocol):
+    """What :func:`run_tasks` reports progress to (``crosssim.report.progress.StudyProgress``
+    draws it on a terminal)."""
+
+    def start(self, total: int) -> None:  # pragma: no cover
+        ...
+
+    def skip(self, count: int, reason: str = "from the cache") -> None:  # pragma: no cover
+        ...
+
+    def update(self, label: str, outcome: str) -> None:  # pragma: no cover
+        ...
+
+
 class Executor(Protocol):
     """Runs task payloads, each in its own process; yields ``(index, reply)`` as they finish."""
 
@@ -524,7 +537,7 @@ def _result_from_reply(reply: dict[str, Any]) -> RunResult:
 
 
 def run_tasks(tasks: Sequence[SourceTask], *, executor: Executor | None = None,
-              cache: ResultsCache | None = None, progress: StudyProgress | None = None,
+              cache: ResultsCache | None = None, progress: TaskProgress | None = None,
               on_outcome: Callable[[TaskOutcome], None] | None = None) -> TaskRun:
     """Run every task (equal tasks once), reading and filling ``cache``.
 

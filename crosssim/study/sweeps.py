@@ -43,9 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from crosssim.model import Model
     from crosssim.outcome import CheckOutcome
-    from crosssim.report.progress import StudyProgress
     from crosssim.study.cache import ResultsCache
-    from crosssim.study.executors import Executor
+    from crosssim.study.executors import Executor, TaskProgress
 
 __all__ = [
     "GridDimension",
@@ -356,7 +355,7 @@ def _frame(result: SweepResult) -> pd.DataFrame:
 def sweep(model: Model, dimensions: Sequence[GridDimension], *,
           backends: Sequence[str] | None = None, references: Sequence[str] | None = None,
           executor: Executor | None = None, cache: ResultsCache | None = None,
-          progress: StudyProgress | None = None, check_options: Mapping[str, Any] | None = None
+          progress: TaskProgress | None = None, check_options: Mapping[str, Any] | None = None
           ) -> SweepResult:
     """Run a full check at every point of the grid ``dimensions`` over ``model``.
 

@@ -96,16 +96,6 @@ def connect_halves(net: Any, sites: Any, peers: Any) -> None:
     net._append_multiple_synapses(nodes.loc[peers], nodes.loc[sites], HalfJunction())
 
 
-def set_node_values(net: Any, name: str, values: Any) -> None:
-    """Set a per-compartment column (``values`` in global compartment order)."""
-    net.set(name, values)
-
-
-def edge_order(net: Any) -> Any:
-    """Row of each synapse within its type, as Jaxley indexes synapse parameters."""
-    return net.edges.groupby("type").rank()["global_edge_index"].astype(int).to_numpy() - 1
-
-
 def step_function(net: Any):
     """Jaxley's ``(init_fn, step_fn)`` for ``net`` with implicit Euler."""
     return build_init_and_step_fn(net, voltage_solver=VOLTAGE_SOLVER, solver=SOLVER)

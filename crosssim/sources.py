@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from crosssim.errors import BackendError, BackendUnavailableError
+from crosssim.errors import BackendError, BackendUnavailableError, SourceNotApplicableError
 from crosssim.provenance import distribution_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,6 +95,9 @@ class SourceSpec:
     never passes quietly.
     ``install``: what to ``pip install`` to get it (a requirement such as
     ``crosssim[jaxley]``); by default the distributions of the missing packages.
+    ``trees``: the source handles cells with sections (branched, tapered, per-section
+    properties).  A source without it is skipped on such models ("not applicable") and
+    reads models whose cells are all plain cables written as cables (:meth:`Model.cables`).
     """
 
     name: str
@@ -110,6 +113,7 @@ class SourceSpec:
     note_left_out: bool = True
     optional: bool = False
     install: str | None = None
+    trees: bool = False
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -285,8 +289,15 @@ def run_source(name: str, model: Model, **options: Any) -> RunResult:
     RunResult labelled ``name`` (BackendError otherwise)."""
     from crosssim.result import RunResult
 
-    function = source_spec(name).load()
-    result = function(model, **options)
+    spec = source_spec(name)
+    if not spec.trees:
+        tree = model.first_tree()
+        if tree is not None:
+            raise SourceNotApplicableError(
+                name, f"cell {tree.name!r} has sections (branched, tapered or with "
+                "per-section properties); this source handles unbranched uniform cables only")
+        model = model.cables()
+    result = spec.load()(model, **options)
     if not isinstance(result, RunResult):
         raise BackendError(name, f"returned {type(result).__name__}, not a RunResult")
     if result.backend != name:

@@ -62,18 +62,23 @@ class CableConstants:
         return self.gl_uS_per_um * self.length_um
 
 
-def cable_constants(cell: Cell) -> CableConstants:
-    """The cable constants of ``cell`` in the analytic unit system.
+def cable_constants(cell: Cell, section: str | None = None) -> CableConstants:
+    """The cable constants of ``section`` (default: the root, the whole cell for an
+    unbranched cable) of ``cell`` in the analytic unit system; the section must be uniform.
 
     cm [F/m^2] = 1e-3 nF/um^2, g [S/cm^2] = 1e-2 uS/um^2, ra [ohm cm] = 1e-2 MOhm um.
     """
-    circumference_um = 2.0 * math.pi * cell.radius_um
+    where = cell.section(section)
+    if not where.is_uniform:
+        raise ValueError(f"section {where.name!r} of cell {cell.name!r} is tapered")
+    radius_um = where.points()[0][1]
+    circumference_um = 2.0 * math.pi * radius_um
     return CableConstants(
-        length_um=cell.length_um,
-        c_nF_per_um=cell.cm_F_per_m2 * 1e-3 * circumference_um,
-        gl_uS_per_um=cell.g_leak_S_per_cm2 * 1e-2 * circumference_um,
-        r_MOhm_per_um=cell.ra_ohm_cm * 1e-2 / (math.pi * cell.radius_um**2),
-        e_leak_mV=cell.e_leak_mV,
+        length_um=where.length_um,
+        c_nF_per_um=cell.value(where, "cm_F_per_m2") * 1e-3 * circumference_um,
+        gl_uS_per_um=cell.value(where, "g_leak_S_per_cm2") * 1e-2 * circumference_um,
+        r_MOhm_per_um=cell.value(where, "ra_ohm_cm") * 1e-2 / (math.pi * radius_um**2),
+        e_leak_mV=cell.value(where, "e_leak_mV"),
         v_init_mV=cell.initial_mV,
     )
 

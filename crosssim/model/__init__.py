@@ -1,4 +1,4 @@
-"""The neutral model: passive unbranched cables joined by gap junctions.
+"""The neutral model: passive cells (unbranched cables or section trees) joined by gap junctions.
 
 A model is plain frozen data (pydantic models) whose field names carry their units.  It is
 built from a TOML file (:func:`load_model`), a dict (:func:`model_from_dict`) or Python
@@ -40,6 +40,7 @@ from crosssim.model.schema import (
     MAX_STEPS,
     NAME_ALLOWED,
     NAME_PATTERN,
+    ROOT_SECTION,
     ArborOptions,
     BackendOptions,
     Cell,
@@ -49,6 +50,7 @@ from crosssim.model.schema import (
     NeuronOptions,
     Probe,
     ProbeTolerance,
+    Section,
     Simulation,
     Stimulus,
     Tolerance,
@@ -66,9 +68,11 @@ __all__ = [
     "GapJunction",
     "Model",
     "NeuronOptions",
+    "ROOT_SECTION",
     "Probe",
     "ProbeTolerance",
     "ResolvedPath",
+    "Section",
     "Simulation",
     "Stimulus",
     "Tolerance",

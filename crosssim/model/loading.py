@@ -22,13 +22,18 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = ["dump_model", "dumps_model", "load_model", "loads_model", "model_from_dict"]
 
 
-def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model:
+def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>",
+                    base_dir: str | Path | None = None) -> Model:
     """Validate ``data`` (as read from TOML) into a :class:`Model`.
 
-    Raises :class:`InvalidModelError` naming ``source``, the field and what is allowed.
+    A cell's ``swc = "file.swc"`` is read into its ``sections`` first (relative paths from
+    ``base_dir``, the model file's folder; default the working folder).  Raises
+    :class:`InvalidModelError` naming ``source`` (or the SWC file and line), the field and
+    what is allowed.
     """
     if not isinstance(data, Mapping):
         raise InvalidModelError("a model must be a table of keys", source=source)
+    data = _read_swc_files(data, source, Path(base_dir) if base_dir is not None else None)
     try:
         return Model.model_validate(dict(data))
     except ValidationError as exc:
@@ -36,6 +41,44 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Model
     except _FieldError as exc:  # raised outside pydantic's wrapping (defensive)
         raise InvalidModelError(f"{exc.message}; allowed: {exc.allowed}", source=source,
                                 field=exc.field) from None
+
+
+def _read_swc_files(data: Mapping[str, Any], source: str,
+                    base_dir: Path | None) -> Mapping[str, Any]:
+    """``data`` with every cell's ``swc`` key replaced by the sections read from that file."""
+    cells = data.get("cells")
+    if not isinstance(cells, list) or not any(isinstance(cell, Mapping) and "swc" in cell
+                                              for cell in cells):
+        return data
+    from crosssim.model.swc import read_swc
+
+    expanded = []
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, Mapping) or "swc" not in cell:
+            expanded.append(cell)
+            continue
+        cell = dict(cell)
+        name = cell.pop("swc")
+        if not isinstance(name, str) or not name:
+            raise InvalidModelError(f"expected a file name, got {name!r}", source=source,
+                                    field=f"cells.{i}.swc",
+                                    allowed="the path of an SWC file, relative to the model "
+                                            "file")
+        clash = [key for key in ("sections", "length_um", "radius_um") if key in cell]
+        if clash:
+            raise InvalidModelError(f"given together with {', '.join(clash)}", source=source,
+                                    field=f"cells.{i}.swc",
+                                    allowed="either swc, or sections, or length_um + radius_um")
+        path = Path(name).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise InvalidModelError(f"SWC file {str(path)!r} not found", source=source,
+                                    field=f"cells.{i}.swc",
+                                    allowed="an existing SWC file, relative to the model file")
+        cell["sections"] = read_swc(path)
+        expanded.append(cell)
+    return {**data, "cells": expanded}
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -50,14 +93,16 @@ def parse_toml(text: str) -> dict[str, Any]:
         return tomllib.loads(text)
 
 
-def loads_model(text: str, *, source: str = "<string>") -> Model:
-    """Parse TOML ``text`` into a validated :class:`Model`."""
+def loads_model(text: str, *, source: str = "<string>",
+                base_dir: str | Path | None = None) -> Model:
+    """Parse TOML ``text`` into a validated :class:`Model` (``base_dir``: where relative
+    file names in it, such as a cell's ``swc``, start; default the working folder)."""
     try:
         data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidModelError(f"not valid TOML: {exc}", source=source,
                                 allowed="a TOML document") from None
-    return model_from_dict(data, source=source)
+    return model_from_dict(data, source=source, base_dir=base_dir)
 
 
 def load_model(path: str | Path) -> Model:
@@ -86,7 +131,7 @@ def load_model(path: str | Path) -> Model:
     except UnicodeDecodeError:
         raise InvalidModelError("not valid TOML: not UTF-8 text", source=str(path),
                                 allowed="a UTF-8 TOML document") from None
-    return loads_model(text, source=str(path))
+    return loads_model(text, source=str(path), base_dir=path.parent)
 
 
 def dumps_model(model: Model, *, resolved: bool = False) -> str:

@@ -17,12 +17,13 @@ from pydantic import BaseModel
 
 from crosssim.errors import InvalidModelError
 from crosssim.model.loading import model_from_dict, tomllib  # tomli on 3.10: one switch
-from crosssim.model.schema import Model
+from crosssim.model.schema import Model, probe_label
 from crosssim.model.validation_errors import spelling_hint
 
 __all__ = ["ResolvedPath", "apply_overrides", "parse_override", "path_problem", "resolve_path"]
 
-_EXCLUSIVE = {"cvs_per_cell": "max_extent_um", "max_extent_um": "cvs_per_cell"}
+#: Discretization keys of which a model gives exactly one: setting one drops the others.
+_EXCLUSIVE = ("cvs_per_cell", "cvs_per_section", "max_extent_um")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -53,9 +54,10 @@ def _entry_label(item: Any) -> str | None:
         return None
     if item.get("name") is not None:
         return str(item["name"])
-    cell, x = item.get("cell"), item.get("x", 0.5)
-    if isinstance(cell, str) and isinstance(x, (int, float)) and not isinstance(x, bool):
-        return f"{cell}_x{float(x):g}"
+    cell, x, section = item.get("cell"), item.get("x", 0.5), item.get("section")
+    if (isinstance(cell, str) and isinstance(x, (int, float)) and not isinstance(x, bool)
+            and (section is None or isinstance(section, str))):
+        return probe_label(cell, section, x)
     return None
 
 
@@ -313,7 +315,8 @@ def apply_overrides(model: Model, overrides: Iterable[str | tuple[str, Any]],
         except _PathProblem as problem:
             raise problem.error(path, source) from None
         if isinstance(node, dict) and slot in _EXCLUSIVE and keys[0] == "discretization":
-            node.pop(_EXCLUSIVE[slot], None)
+            for other in _EXCLUSIVE:
+                node.pop(other, None)
         node[slot] = value
     try:
         return model_from_dict(data, source=source)

@@ -34,8 +34,10 @@ __all__ = [
     "GapJunction",
     "Model",
     "NeuronOptions",
+    "ROOT_SECTION",
     "Probe",
     "ProbeTolerance",
+    "Section",
     "Simulation",
     "Stimulus",
     "Tolerance",
@@ -202,53 +204,293 @@ class Simulation(_Frozen):
 
 
 class Discretization(_Frozen):
-    """How each cable is cut into control volumes (CVs): a count, or a largest CV length."""
+    """How cables are cut into control volumes (CVs): a count per cell or per section, or a
+    largest CV length.  A section may override it (``cvs`` or ``max_extent_um`` on the
+    section)."""
 
     cvs_per_cell: int | None = Field(default=None, ge=1)
+    cvs_per_section: int | None = Field(default=None, ge=1)
     max_extent_um: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Discretization:
-        if (self.cvs_per_cell is None) == (self.max_extent_um is None):
+        given = [value for value in (self.cvs_per_cell, self.cvs_per_section,
+                                     self.max_extent_um) if value is not None]
+        if len(given) != 1:
             raise ValueError(
-                "give exactly one of cvs_per_cell (a whole number >= 1) or max_extent_um (> 0)"
+                "give exactly one of cvs_per_cell or cvs_per_section (a whole number >= 1) "
+                "or max_extent_um (> 0)"
             )
-        if self.cvs_per_cell is not None and self.cvs_per_cell > MAX_CVS_PER_CELL:
-            raise _FieldError("cvs_per_cell", f"{self.cvs_per_cell} CVs per cell",
-                              _CVS_ALLOWED)
+        for name in ("cvs_per_cell", "cvs_per_section"):
+            count = getattr(self, name)
+            if count is not None and count > MAX_CVS_PER_CELL:
+                raise _FieldError(name, f"{count} CVs", _CVS_ALLOWED)
         return self
+
+    @property
+    def count(self) -> int | None:
+        """The fixed CV count per cable (``cvs_per_cell`` or ``cvs_per_section``), or None."""
+        return self.cvs_per_cell if self.cvs_per_cell is not None else self.cvs_per_section
 
     def cvs_for(self, length_um: float) -> int:
         """Control volumes for a cable of ``length_um``: the count, or ceil(length / extent).
 
         Both backends take their CV count from here, so they always agree.
         """
-        if self.cvs_per_cell is not None:
-            return self.cvs_per_cell
-        assert self.max_extent_um is not None  # exactly one of the two is set (validated)
-        ratio = length_um / self.max_extent_um
-        if not math.isfinite(ratio):  # refused by Model validation; guards direct use
-            raise ValueError(f"max_extent_um {self.max_extent_um:g} gives no finite CV count "
-                             f"for a cable of {length_um:g} um")
-        nearest = round(ratio)
-        # A length that is a whole multiple of the extent up to rounding needs exactly that
-        # many CVs; ceil() of 1000.0000000000001 would otherwise add one.
-        if nearest >= 1 and abs(ratio - nearest) <= 1e-9 * ratio:
-            return int(nearest)
-        return max(1, math.ceil(ratio))
+        if self.count is not None:
+            return self.count
+        assert self.max_extent_um is not None  # exactly one of the three is set (validated)
+        return cvs_for_extent(length_um, self.max_extent_um)
+
+
+def cvs_for_extent(length_um: float, max_extent_um: float) -> int:
+    """``ceil(length / extent)`` CVs, at least 1; a length that is a whole multiple of the
+    extent up to rounding gets exactly that many (ceil(1000.0000000000001) would add one)."""
+    ratio = length_um / max_extent_um
+    if not math.isfinite(ratio):  # refused by Model validation; guards direct use
+        raise ValueError(f"max_extent_um {max_extent_um:g} gives no finite CV count "
+                         f"for a cable of {length_um:g} um")
+    nearest = round(ratio)
+    if nearest >= 1 and abs(ratio - nearest) <= 1e-9 * ratio:
+        return int(nearest)
+    return max(1, math.ceil(ratio))
+
+
+#: The name of the one section of an unbranched cell (a site without ``section`` means the
+#: root section of any cell).
+ROOT_SECTION = "cable"
+
+#: Cell-wide membrane and cable properties a section may override.
+SECTION_PROPERTIES = ("cm_F_per_m2", "ra_ohm_cm", "g_leak_S_per_cm2", "e_leak_mV")
+
+
+class Section(_Frozen):
+    """One unbranched piece of a cell: a cylinder, a linear taper or a radius profile.
+
+    The first section of a cell is its root (no ``parent``); every other section attaches
+    with its x = 0 end to ``parent`` at ``parent_x`` (0 or 1: an attachment inside a
+    parent cannot be discretized identically by Arbor and NEURON).  Geometry: exactly one
+    of ``radius_um`` (uniform), ``radius_start_um`` + ``radius_end_um`` (linear taper) or
+    ``profile_um`` (``[distance_um, radius_um]`` points, piecewise linear, from 0 to
+    ``length_um``).  Unset membrane properties come from the cell; ``cvs`` or
+    ``max_extent_um`` override the model's discretization for this section.
+    """
+
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    parent: str | None = None
+    parent_x: float = 1.0
+    length_um: float = Field(gt=0)
+    radius_um: float | None = Field(default=None, gt=0)
+    radius_start_um: float | None = Field(default=None, gt=0)
+    radius_end_um: float | None = Field(default=None, gt=0)
+    profile_um: tuple[tuple[float, float], ...] | None = None
+    cm_F_per_m2: float | None = Field(default=None, gt=0)
+    ra_ohm_cm: float | None = Field(default=None, gt=0)
+    g_leak_S_per_cm2: float | None = Field(default=None, gt=0)
+    e_leak_mV: float | None = None
+    cvs: int | None = Field(default=None, ge=1)
+    max_extent_um: float | None = Field(default=None, gt=0)
+
+    @field_validator("parent_x")
+    @classmethod
+    def _ends_only(cls, value: float) -> float:
+        if value not in (0.0, 1.0):
+            raise ValueError(
+                f"parent_x {value:g}: a section can attach only at an end of its parent "
+                "(an attachment inside a parent is discretized differently by Arbor and "
+                "NEURON); allowed: 0 or 1")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> Section:
+        forms = [self.radius_um is not None,
+                 self.radius_start_um is not None or self.radius_end_um is not None,
+                 self.profile_um is not None]
+        if sum(forms) != 1:
+            raise ValueError("give exactly one of radius_um, radius_start_um + radius_end_um, "
+                             "or profile_um")
+        if forms[1] and (self.radius_start_um is None or self.radius_end_um is None):
+            raise ValueError("a tapered section needs both radius_start_um and radius_end_um")
+        if self.profile_um is not None:
+            points = self.profile_um
+            if len(points) < 2:
+                raise _FieldError("profile_um", f"{len(points)} point(s)",
+                                  "at least two [distance_um, radius_um] points")
+            if points[0][0] != 0.0 or not math.isclose(points[-1][0], self.length_um,
+                                                       rel_tol=1e-9, abs_tol=1e-12):
+                raise _FieldError("profile_um",
+                                  f"runs from {points[0][0]:g} to {points[-1][0]:g} um",
+                                  f"distances from 0 to length_um ({self.length_um:g})")
+            for i, (distance, radius) in enumerate(points):
+                if radius <= 0:
+                    raise _FieldError(f"profile_um.{i}", f"radius {radius:g} um",
+                                      "a radius > 0")
+                if i and distance < points[i - 1][0]:
+                    raise _FieldError(f"profile_um.{i}", f"distance {distance:g} um goes back",
+                                      "distances in increasing order")
+        if self.cvs is not None and self.max_extent_um is not None:
+            raise ValueError("give at most one of cvs and max_extent_um")
+        if self.cvs is not None and self.cvs > MAX_CVS_PER_CELL:
+            raise _FieldError("cvs", f"{self.cvs} CVs", _CVS_ALLOWED)
+        return self
+
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """The radius profile as ``(distance_um, radius_um)`` points from 0 to length_um."""
+        if self.profile_um is not None:
+            return tuple((float(d), float(r)) for d, r in self.profile_um)
+        if self.radius_um is not None:
+            return ((0.0, self.radius_um), (self.length_um, self.radius_um))
+        assert self.radius_start_um is not None and self.radius_end_um is not None
+        return ((0.0, self.radius_start_um), (self.length_um, self.radius_end_um))
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when the radius is the same everywhere (a cylinder)."""
+        return len({radius for _, radius in self.points()}) == 1
+
+    @property
+    def area_um2(self) -> float:
+        """Lateral membrane area in um^2 (frustums with slant height; no end caps)."""
+        points = self.points()
+        return sum(math.pi * (r0 + r1) * math.hypot(d1 - d0, r1 - r0)
+                   for (d0, r0), (d1, r1) in zip(points, points[1:]))
 
 
 class Cell(_Frozen):
-    """One passive unbranched cable with sealed ends."""
+    """One passive cell with sealed ends: an unbranched cable (``length_um``, ``radius_um``)
+    or a tree of ``sections`` (the first is the root).  Membrane properties are cell-wide;
+    a section may override them."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _swc_schema(schema))
 
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    length_um: float = Field(gt=0)
-    radius_um: float = Field(gt=0)
+    length_um: float | None = Field(default=None, gt=0)
+    radius_um: float | None = Field(default=None, gt=0)
+    sections: tuple[Section, ...] = ()
     cm_F_per_m2: float = Field(gt=0, description="specific membrane capacitance, F/m^2")
     ra_ohm_cm: float = Field(gt=0, description="axial resistivity, ohm*cm")
     g_leak_S_per_cm2: float = Field(gt=0, description="leak conductance density, S/cm^2")
     e_leak_mV: float
     v_init_mV: float | None = Field(default=None, description="defaults to e_leak_mV")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Cell:
+        cable = self.length_um is not None or self.radius_um is not None
+        if cable and self.sections:
+            raise ValueError("give either length_um + radius_um (an unbranched cable) or "
+                             "sections (a tree), not both")
+        if not self.sections and (self.length_um is None or self.radius_um is None):
+            missing = "length_um" if self.length_um is None else "radius_um"
+            raise _FieldError(missing, "missing",
+                              "length_um and radius_um (an unbranched cable), or sections")
+        if not self.sections:
+            return self
+        index: dict[str, int] = {}
+        for i, section in enumerate(self.sections):
+            if section.name in index:
+                raise _FieldError(f"sections.{i}.name",
+                                  f"duplicate section name {section.name!r}",
+                                  "each section name once per cell")
+            index[section.name] = i
+        if self.sections[0].parent is not None:
+            raise _FieldError("sections.0.parent", f"the first section "
+                              f"{self.sections[0].name!r} has parent "
+                              f"{self.sections[0].parent!r}",
+                              "no parent: the first section is the root")
+        for i, section in enumerate(self.sections[1:], start=1):
+            if section.parent is None:
+                raise _FieldError(f"sections.{i}.parent", "missing",
+                                  "the name of another section (only the first section is "
+                                  "the root)")
+            if section.parent not in index:
+                raise _FieldError(f"sections.{i}.parent",
+                                  f"unknown section {section.parent!r}",
+                                  "one of: " + ", ".join(sorted(index)[:10]))
+        for i, section in enumerate(self.sections):  # every parent chain reaches the root
+            seen = {i}
+            at = section
+            while at.parent is not None:
+                step = index[at.parent]
+                if step in seen:
+                    raise _FieldError(f"sections.{i}.parent",
+                                      f"section {section.name!r} is its own ancestor (a cycle)",
+                                      "a tree: every chain of parents ends at the root")
+                seen.add(step)
+                at = self.sections[step]
+        return self
+
+    # The tree ------------------------------------------------------------------------------
+
+    @property
+    def is_cable(self) -> bool:
+        """True when the cell is one uniform unbranched cable with cell-wide properties: no
+        sections, or one cylindrical section that overrides nothing (see :meth:`as_cable`)."""
+        if not self.sections:
+            return True
+        (section, *rest) = self.sections
+        return (not rest and section.is_uniform and self.uniform_properties
+                and section.cvs is None and section.max_extent_um is None)
+
+    def as_cable(self) -> Cell:
+        """This cell written as ``length_um`` + ``radius_um`` (``is_cable`` must be True)."""
+        if not self.sections:
+            return self
+        if not self.is_cable:
+            raise ValueError(f"cell {self.name!r} is not one uniform unbranched cable")
+        section = self.sections[0]
+        return self.model_copy(update={"sections": (), "length_um": section.length_um,
+                                       "radius_um": section.points()[0][1]})
+
+    def tree(self) -> tuple[Section, ...]:
+        """The sections, root first; an unbranched cell is one section named
+        :data:`ROOT_SECTION`."""
+        if self.sections:
+            return self.sections
+        assert self.length_um is not None and self.radius_um is not None  # validated
+        return _cable_sections(self.length_um, self.radius_um)
+
+    @property
+    def root(self) -> str:
+        """The name of the root section (a site without ``section`` is on it)."""
+        return self.tree()[0].name
+
+    def section(self, name: str | None) -> Section:
+        """The section called ``name`` (None: the root).  Raises KeyError."""
+        tree = self.tree()
+        if name is None:
+            return tree[0]
+        for section in tree:
+            if section.name == name:
+                return section
+        raise KeyError(name)
+
+    def section_index(self, name: str | None) -> int:
+        """Position of section ``name`` (None: the root) in :meth:`tree`.  Raises KeyError."""
+        if name is None:
+            return 0
+        for i, section in enumerate(self.tree()):
+            if section.name == name:
+                return i
+        raise KeyError(name)
+
+    def parents(self) -> tuple[int, ...]:
+        """Index of each section's parent in :meth:`tree` (-1 for the root)."""
+        names = {section.name: i for i, section in enumerate(self.tree())}
+        return tuple(-1 if s.parent is None else names[s.parent] for s in self.tree())
+
+    def value(self, section: Section, name: str) -> float:
+        """Property ``name`` (one of :data:`SECTION_PROPERTIES`) of ``section``: its own
+        value, else the cell's."""
+        own = getattr(section, name)
+        return getattr(self, name) if own is None else own
+
+    @property
+    def uniform_properties(self) -> bool:
+        """True when no section overrides a membrane or cable property."""
+        return all(getattr(section, name) is None for section in self.sections
+                   for name in SECTION_PROPERTIES)
+
+    # Unbranched-cable views (``length_um`` / ``radius_um`` of a tree are None) -------------
 
     @property
     def initial_mV(self) -> float:
@@ -258,30 +500,87 @@ class Cell(_Frozen):
     @property
     def area_um2(self) -> float:
         """Lateral membrane area in um^2 (end caps excluded, as both simulators do)."""
-        return 2.0 * math.pi * self.radius_um * self.length_um
+        return sum(section.area_um2 for section in self.tree())
+
+    @property
+    def total_length_um(self) -> float:
+        """Summed length of all sections in um."""
+        return sum(section.length_um for section in self.tree())
 
     @property
     def tau_ms(self) -> float:
-        """Membrane time constant cm / g_leak in ms."""
+        """Membrane time constant cm / g_leak in ms (cell-wide values)."""
         return self.cm_F_per_m2 * 1e-4 / self.g_leak_S_per_cm2 * 1e3
 
     @property
     def length_constant_um(self) -> float:
-        """Length constant lambda = sqrt(r_m / r_a) in um."""
-        radius_cm = self.radius_um * 1e-4
+        """Length constant lambda = sqrt(r_m / r_a) in um (cell-wide values; the root's
+        radius for a tree)."""
+        radius = self.radius_um if self.radius_um is not None else self.tree()[0].points()[0][1]
+        radius_cm = radius * 1e-4
         lam_cm = math.sqrt(radius_cm / (2.0 * self.ra_ohm_cm * self.g_leak_S_per_cm2))
         return lam_cm * 1e4
+
+
+@functools.lru_cache(maxsize=4096)
+def _cable_sections(length_um: float, radius_um: float) -> tuple[Section, ...]:
+    """The one section of an unbranched cable (cached: ring models repeat one shape)."""
+    return (Section(name=ROOT_SECTION, length_um=length_um, radius_um=radius_um),)
 
 
 _Position = Field(ge=0.0, le=1.0)
 
 
 class GapJunction(_Frozen):
-    """An ohmic gap junction between a site on one cell and a site on another (or the same)."""
+    """An ohmic gap junction between a site on one cell and a site on another (or the same).
+
+    Written ``cells = ["a", "b"]`` with ``x`` (and ``sections`` for branched cells), or
+    ``sites = [{cell = "a", section = "dend1", x = 1.0}, {cell = "b", x = 0.2}]``.  A site
+    without a section is on its cell's root section.
+    """
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _sites_schema(schema))
 
     cells: tuple[str, str]
     x: tuple[float, float] = (0.5, 0.5)
+    sections: tuple[str | None, str | None] = (None, None)
     g_uS: float = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sites_form(cls, data: Any) -> Any:
+        """``sites = [{cell, section, x}, {cell, section, x}]`` -> cells, sections, x."""
+        if not isinstance(data, Mapping) or "sites" not in data:
+            return data
+        data = dict(data)
+        sites = data.pop("sites")
+        clash = [key for key in ("cells", "x", "sections") if key in data]
+        if clash:
+            raise _FieldError("sites", f"given together with {', '.join(clash)}",
+                              "either sites, or cells + x (+ sections)")
+        if not isinstance(sites, (list, tuple)) or len(sites) != 2:
+            raise _FieldError("sites", f"expected two sites, got {sites!r}",
+                              "two tables {cell = ..., section = ..., x = ...}")
+        cells, sections, xs = [], [], []
+        for i, site in enumerate(sites):
+            if not isinstance(site, Mapping):
+                raise _FieldError(f"sites.{i}", f"expected a table, got {site!r}",
+                                  "{cell = ..., section = ..., x = ...}")
+            unknown = sorted(set(site) - {"cell", "section", "x"})
+            if unknown:
+                raise _FieldError(f"sites.{i}.{unknown[0]}", "unknown key",
+                                  "cell, section, x")
+            if "cell" not in site:
+                raise _FieldError(f"sites.{i}.cell", "missing", "a cell name")
+            x = site.get("x", 0.5)
+            if isinstance(x, (str, bool)):
+                raise _FieldError(f"sites.{i}.x", f"expected a number, got {x!r}",
+                                  "a number (no quotes)")
+            cells.append(site["cell"])
+            sections.append(site.get("section"))
+            xs.append(x)
+        data.update(cells=cells, sections=sections, x=xs)
+        return data
 
     @field_validator("x")
     @classmethod
@@ -292,10 +591,30 @@ class GapJunction(_Frozen):
         return value
 
 
+def _sites_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a junction also accepts the ``sites`` form (read by a validator)."""
+    site = {"type": "object", "additionalProperties": False, "required": ["cell"],
+            "properties": {"cell": {"type": "string"}, "section": {"type": "string"},
+                           "x": {"type": "number", "minimum": 0, "maximum": 1}}}
+    schema["properties"]["sites"] = {"type": "array", "items": site, "minItems": 2,
+                                     "maxItems": 2}
+    schema["required"] = [name for name in schema.get("required", []) if name != "cells"]
+    schema["oneOf"] = [{"required": ["cells"]}, {"required": ["sites"]}]
+
+
+def _swc_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a cell also accepts ``swc`` (the loader reads the file)."""
+    schema["properties"]["swc"] = {
+        "type": "string",
+        "description": "an SWC morphology file (relative to the model file), read into "
+                       "sections"}
+
+
 class Probe(_Frozen):
-    """A membrane-voltage probe at position ``x`` of a cell."""
+    """A membrane-voltage probe at position ``x`` of a cell's section (default: the root)."""
 
     cell: str
+    section: str | None = None
     x: float = _Position
     name: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=NAME_PATTERN
@@ -303,14 +622,24 @@ class Probe(_Frozen):
 
     @property
     def label(self) -> str:
-        """The probe's name, or the stable default ``<cell>_x<x>`` (e.g. ``a_x0.5``)."""
-        return self.name if self.name is not None else f"{self.cell}_x{self.x:g}"
+        """The probe's name, or the stable default ``<cell>_x<x>`` (e.g. ``a_x0.5``), with
+        the section when one is named: ``<cell>.<section>_x<x>`` (``a.dend1_x1``)."""
+        return self.name if self.name is not None else probe_label(self.cell, self.section,
+                                                                   self.x)
+
+
+def probe_label(cell: str, section: str | None, x: float) -> str:
+    """The default label of a probe: ``<cell>_x<x>``, or ``<cell>.<section>_x<x>``."""
+    where = cell if section is None else f"{cell}.{section}"
+    return f"{where}_x{float(x):g}"
 
 
 class Stimulus(_Frozen):
-    """A step current clamp: ``amplitude_nA`` from ``delay_ms`` for ``duration_ms``."""
+    """A step current clamp: ``amplitude_nA`` from ``delay_ms`` for ``duration_ms``, at
+    position ``x`` of a cell's section (default: the root)."""
 
     cell: str
+    section: str | None = None
     x: float = _Position
     delay_ms: float = Field(ge=0)
     duration_ms: float = Field(ge=0)
@@ -408,19 +737,35 @@ class Model(_Frozen):
     @model_validator(mode="after")
     def _check_sizes(self) -> Model:
         """Refuse CV counts and windows that cannot work before anything is allocated."""
-        extent = self.discretization.max_extent_um
-        if extent is not None:
+        if self.discretization.cvs_per_cell is not None:
             for cell in self.cells:
-                ratio = cell.length_um / extent
-                # compare the count cvs_for() gives (ceil), not the ratio; also catches inf
-                if not ratio <= MAX_CVS_PER_CELL + 1 or (
-                        self.discretization.cvs_for(cell.length_um) > MAX_CVS_PER_CELL):
+                if len(cell.tree()) > 1:
                     raise _FieldError(
-                        "discretization.max_extent_um",
-                        f"{extent:g} um cuts cell {cell.name!r} ({cell.length_um:g} um) into "
+                        "discretization.cvs_per_cell",
+                        f"cell {cell.name!r} has {len(cell.tree())} sections",
+                        "cvs_per_section (a count for every section) or max_extent_um when "
+                        "a cell has sections")
+        for i, cell in enumerate(self.cells):
+            for k, section in enumerate(cell.tree()):
+                extent = (section.max_extent_um if section.max_extent_um is not None
+                          else None if section.cvs is not None
+                          else self.discretization.max_extent_um)
+                if extent is None:
+                    continue
+                ratio = section.length_um / extent
+                if not ratio <= MAX_CVS_PER_CELL + 1 or (
+                        cvs_for_extent(section.length_um, extent) > MAX_CVS_PER_CELL):
+                    field = ("discretization.max_extent_um"
+                             if section.max_extent_um is None
+                             else f"cells.{i}.sections.{k}.max_extent_um")
+                    what = (f"cell {cell.name!r}" if not cell.sections
+                            else f"section {section.name!r} of cell {cell.name!r}")
+                    raise _FieldError(
+                        field,
+                        f"{extent:g} um cuts {what} ({section.length_um:g} um) into "
                         f"{math.ceil(ratio) if math.isfinite(ratio) else ratio:.6g} CVs",
                         f"{_CVS_ALLOWED} (max_extent_um >= "
-                        f"{cell.length_um / MAX_CVS_PER_CELL:.6g} for this cell)")
+                        f"{section.length_um / MAX_CVS_PER_CELL:.6g} for this one)")
         window = self.tolerance.window_start_ms
         if window > self.simulation.t_stop_ms:
             raise _FieldError("tolerance.window_start_ms",
@@ -443,7 +788,12 @@ class Model(_Frozen):
                 if name not in index:
                     raise _FieldError(f"gap_junctions.{i}.cells", f"unknown cell {name!r}",
                                       f"one of: {known}")
+            for side, (name, section) in enumerate(zip(junction.cells, junction.sections)):
+                self._check_section(f"gap_junctions.{i}.sections.{side}",
+                                    self.cells[index[name]], section)
             if (junction.cells[0] == junction.cells[1]
+                    and self.cells[index[junction.cells[0]]].section_index(junction.sections[0])
+                    == self.cells[index[junction.cells[0]]].section_index(junction.sections[1])
                     and abs(junction.x[0] - junction.x[1]) < 1e-12):
                 raise _FieldError(f"gap_junctions.{i}", "joins a site to itself",
                                   "two different sites (another cell, or another x)")
@@ -452,6 +802,8 @@ class Model(_Frozen):
             if probe.cell not in index:
                 raise _FieldError(f"probes.{i}.cell", f"unknown cell {probe.cell!r}",
                                   f"one of: {known}")
+            self._check_section(f"probes.{i}.section", self.cells[index[probe.cell]],
+                                probe.section)
             if probe.label in names:
                 raise _FieldError(f"probes.{i}.name", f"duplicate probe name {probe.label!r}",
                                   "each probe name once")
@@ -460,6 +812,8 @@ class Model(_Frozen):
             if stimulus.cell not in index:
                 raise _FieldError(f"stimuli.{i}.cell", f"unknown cell {stimulus.cell!r}",
                                   f"one of: {known}")
+            self._check_section(f"stimuli.{i}.section", self.cells[index[stimulus.cell]],
+                                stimulus.section)
         if not self.probes:  # the default probes, one at the middle of each cell
             names = {probe.label for probe in self.effective_probes()}
         for probe_name in self.tolerance.probes:
@@ -469,6 +823,21 @@ class Model(_Frozen):
                                   "one of: " + ", ".join(sorted(names)))
         return self
 
+    @staticmethod
+    def _check_section(field: str, cell: Cell, section: str | None) -> None:
+        """Refuse a site's section that ``cell`` does not have."""
+        if section is None:
+            return
+        try:
+            cell.section_index(section)
+        except KeyError:
+            names = [s.name for s in cell.tree()]
+            allowed = "one of: " + ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            if not cell.sections:
+                allowed += f" (cell {cell.name!r} is one unbranched cable: leave section out)"
+            raise _FieldError(field, f"cell {cell.name!r} has no section {section!r}",
+                              allowed) from None
+
     # Convenience views -------------------------------------------------------------------
 
     def cell_index(self) -> dict[str, int]:
@@ -476,13 +845,58 @@ class Model(_Frozen):
         return {cell.name: i for i, cell in enumerate(self.cells)}
 
     def cvs(self, cell: Cell) -> int:
-        """Control volumes of ``cell`` under this model's discretization."""
-        return self.discretization.cvs_for(cell.length_um)
+        """Control volumes of ``cell`` under this model's discretization (summed over its
+        sections for a tree)."""
+        return sum(self.section_cvs(cell))
 
-    def cv_capacitance_pF(self, cell: Cell) -> float:
-        """Membrane capacitance of one control volume of ``cell`` in pF (CVs are equal)."""
-        area_um2 = cell.area_um2 / self.cvs(cell)
-        return cell.cm_F_per_m2 * area_um2  # F/m^2 * um^2 = 1e-12 F
+    def section_cvs(self, cell: Cell) -> tuple[int, ...]:
+        """Control volumes of each section of ``cell`` (in :meth:`Cell.tree` order): the
+        section's own ``cvs`` / ``max_extent_um``, else the model's discretization."""
+        counts = []
+        for section in cell.tree():
+            if section.cvs is not None:
+                counts.append(section.cvs)
+            elif section.max_extent_um is not None:
+                counts.append(cvs_for_extent(section.length_um, section.max_extent_um))
+            else:
+                counts.append(self.discretization.cvs_for(section.length_um))
+        return tuple(counts)
+
+    @property
+    def has_trees(self) -> bool:
+        """True when some cell is not one uniform unbranched cable (:attr:`Cell.is_cable`)."""
+        return any(not cell.is_cable for cell in self.cells)
+
+    def first_tree(self) -> Cell | None:
+        """The first cell that is not one uniform unbranched cable, or None."""
+        return next((cell for cell in self.cells if not cell.is_cable), None)
+
+    def cables(self) -> Model:
+        """This model with every cell written as an unbranched cable (``length_um``,
+        ``radius_um``) and every site on its root: what sources that know only cables read.
+        Raises ValueError when a cell is a tree (:attr:`has_trees`)."""
+        if not any(cell.sections for cell in self.cells):
+            return self
+        tree = self.first_tree()
+        if tree is not None:
+            raise ValueError(f"cell {tree.name!r} is not one uniform unbranched cable")
+        roots = {"section": None}
+        return self.model_copy(update={
+            "cells": tuple(cell.as_cable() for cell in self.cells),
+            "gap_junctions": tuple(j.model_copy(update={"sections": (None, None)})
+                                   for j in self.gap_junctions),
+            "probes": tuple(p.model_copy(update={**roots, "name": p.label})
+                            for p in self.probes),
+            "stimuli": tuple(s.model_copy(update=roots) for s in self.stimuli),
+        })
+
+    def cv_capacitance_pF(self, cell: Cell, section: str | None = None) -> float:
+        """Membrane capacitance of one control volume of ``section`` (default: the root) of
+        ``cell`` in pF (the mean over the section's CVs when it is tapered)."""
+        where = cell.section(section)
+        count = self.section_cvs(cell)[cell.section_index(section)]
+        area_um2 = where.area_um2 / count
+        return cell.value(where, "cm_F_per_m2") * area_um2  # F/m^2 * um^2 = 1e-12 F
 
     def stiff_junctions(self, threshold: float = 1.0) -> list[tuple[int, str, float]]:
         """Junctions whose ``g * dt / C`` exceeds ``threshold`` at one of their sites.
@@ -497,8 +911,9 @@ class Model(_Frozen):
         dt_s = self.simulation.dt_ms * 1e-3
         found: list[tuple[int, str, float]] = []
         for index, junction in enumerate(self.gap_junctions):
-            ratios = [(junction.g_uS * 1e-6 * dt_s / (self.cv_capacitance_pF(cells[name]) * 1e-12),
-                       name) for name in junction.cells]
+            ratios = [(junction.g_uS * 1e-6 * dt_s
+                       / (self.cv_capacitance_pF(cells[name], section) * 1e-12), name)
+                      for name, section in zip(junction.cells, junction.sections)]
             ratio, name = max(ratios)
             if ratio > threshold:
                 found.append((index, name, ratio))
@@ -533,11 +948,11 @@ class Model(_Frozen):
         if resolved:
             data["simulation"]["sample_dt_ms"] = self.simulation.sample_interval_ms
             data["cells"] = [
-                {**cell.model_dump(mode="json"), "v_init_mV": cell.initial_mV}
+                {**cell.model_dump(mode="json", exclude_none=True), "v_init_mV": cell.initial_mV}
                 for cell in self.cells
             ]
             data["probes"] = [
-                {**probe.model_dump(mode="json"), "name": probe.label}
+                {**probe.model_dump(mode="json", exclude_none=True), "name": probe.label}
                 for probe in self.effective_probes()
             ]
             data["discretization"] = self.discretization.model_dump(mode="json",
@@ -545,6 +960,8 @@ class Model(_Frozen):
         else:
             data["cells"] = [cell.model_dump(mode="json", exclude_none=True, exclude_unset=True)
                              for cell in self.cells]
+        if "gap_junctions" in data:
+            data["gap_junctions"] = [_junction_dict(entry) for entry in data["gap_junctions"]]
         return data
 
     def replace(self, **changes: Any) -> Model:
@@ -554,6 +971,20 @@ class Model(_Frozen):
         from crosssim.model.loading import model_from_dict
 
         return model_from_dict({**self.to_dict(), **changes}, source="<replace>")
+
+
+def _junction_dict(entry: dict[str, Any]) -> dict[str, Any]:
+    """A dumped junction as a model file writes it: without ``sections`` when both are the
+    root, as ``sites`` when only one is named (TOML has no null)."""
+    sections = entry.pop("sections", None) or [None, None]
+    if all(section is None for section in sections):
+        return entry
+    if all(section is not None for section in sections):
+        return {**entry, "sections": list(sections)}
+    cells, xs = entry.pop("cells"), entry.pop("x", [0.5, 0.5])
+    sites = [{"cell": cell, **({"section": section} if section is not None else {}), "x": x}
+             for cell, section, x in zip(cells, sections, xs)]
+    return {"sites": sites, **entry}
 
 
 class _FieldError(ValueError):

@@ -100,8 +100,9 @@ def richardson(coarse: np.ndarray, fine: np.ndarray, ratio: float, order: float)
 
 
 def space_step_um(model: Model) -> float:
-    """The largest CV length over the cells in um (the step of the space study)."""
-    return max(cell.length_um / model.cvs(cell) for cell in model.cells)
+    """The largest CV length over the cells' sections in um (the step of the space study)."""
+    return max(section.length_um / count for cell in model.cells
+               for section, count in zip(cell.tree(), model.section_cvs(cell)))
 
 
 @dataclass

@@ -166,8 +166,9 @@ def lower(model: Model) -> tuple[Structure, Values, Readout]:
         return np.repeat(np.asarray(values, dtype=np.float64), counts)
 
     nodes = np.stack([
-        per_compartment([cell.length_um / n for cell, n in zip(cells, counts)]),
-        per_compartment([cell.radius_um for cell in cells]),
+        # the registry hands this adapter unbranched cables only: one uniform section each
+        per_compartment([cell.tree()[0].length_um / n for cell, n in zip(cells, counts)]),
+        per_compartment([cell.tree()[0].points()[0][1] for cell in cells]),
         per_compartment([cell.ra_ohm_cm for cell in cells]),
         per_compartment([cell.cm_F_per_m2 * 100.0 for cell in cells]),  # F/m^2 -> uF/cm^2
         per_compartment([cell.g_leak_S_per_cm2 for cell in cells]),

@@ -217,8 +217,8 @@ def lower(model: Model) -> Plan:
     sources = list(source_ids)
     recorded = list(records)
     return Plan(
-        length_um=floats([cell.length_um for cell in cells]),
-        diam_um=floats([2.0 * cell.radius_um for cell in cells]),
+        length_um=floats([cell.tree()[0].length_um for cell in cells]),
+        diam_um=floats([2.0 * cell.tree()[0].points()[0][1] for cell in cells]),
         nseg=ints(cvs),
         ra_ohm_cm=floats([cell.ra_ohm_cm for cell in cells]),
         cm_uF_per_cm2=floats([cell.cm_F_per_m2 * 100.0 for cell in cells]),  # F/m^2 -> uF/cm^2

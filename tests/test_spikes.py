@@ -3,13 +3,16 @@ a Hodgkin-Huxley point neuron integrated here with RK4 (no simulator needed)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from crosssim.spikes import (
+    compare_spikes,
     detect_spikes,
+    spike_gate,
 )
 
 # Detection -----------------------------------------------------------------------------------
@@ -101,3 +104,86 @@ def test_bad_traces_are_refused(t, v, message):
 def test_a_negative_refractory_period_is_refused():
     with pytest.raises(ValueError, match="refractory_ms = -1.0; allowed"):
         detect_spikes(np.arange(3.0), np.zeros(3), refractory_ms=-1.0)
+
+
+# Comparison and gate -------------------------------------------------------------------------
+
+
+def test_matched_spikes_give_shifts_latencies_and_intervals():
+    c = compare_spikes([10.0, 20.0, 30.0], [10.0625, 19.875, 30.25], stimulus_onset_ms=5.0)
+    assert (c.count_a, c.count_b, c.matched) == (3, 3, 3)
+    # b - a: +0.0625, -0.125, +0.25
+    assert c.max_abs_shift_ms == 0.25
+    assert c.mean_abs_shift_ms == pytest.approx(0.4375 / 3, abs=1e-15)
+    assert (c.worst_shift_ms, c.worst_spike_number) == (0.25, 3)
+    assert (c.worst_time_a_ms, c.worst_time_b_ms) == (30.0, 30.25)
+    assert (c.latency_a_ms, c.latency_b_ms) == (5.0, 5.0625)
+    assert c.isi_a_ms == (10.0, 10.0)
+    assert c.isi_b_ms == (9.8125, 10.375)
+    assert c.max_abs_isi_difference_ms == 0.375  # 10.375 - 10
+    assert c.first_unmatched_ms is None and c.counts_match
+
+
+def test_the_worst_shift_keeps_its_sign():
+    c = compare_spikes([10.0, 20.0], [10.125, 19.5])
+    assert (c.worst_shift_ms, c.worst_spike_number, c.max_abs_shift_ms) == (-0.5, 2, 0.5)
+    assert c.latency_a_ms == 10.0  # onset 0 by default
+
+
+def test_unequal_counts_match_in_order_over_the_shorter_train():
+    c = compare_spikes([5.0, 10.0, 20.0, 30.0, 40.1], [5.0, 10.0, 20.0, 30.5])
+    assert (c.count_a, c.count_b, c.matched) == (5, 4, 4)
+    assert (c.max_abs_shift_ms, c.worst_spike_number) == (0.5, 4)
+    assert c.max_abs_isi_difference_ms == 0.5  # intervals of matched spikes: 3 pairs
+    assert (c.first_unmatched_ms, c.first_unmatched_label) == (40.1, "a")
+
+
+def test_count_mismatch_message_names_both_counts_and_the_first_unmatched_spike():
+    c = compare_spikes([5.0, 10.0, 20.0, 30.0, 40.1], [5.0, 10.0, 20.0, 30.0])
+    assert spike_gate(c) == (
+        False, "spike count differs: a 5, b 4 (first unmatched spike at 40.1 ms in a)")
+    passed, message = spike_gate(c, count_must_match=False)
+    assert passed
+    assert message == ("spike times agree within 0.05 ms (4 matched of a 5, b 4): "
+                       "largest shift 0 ms at spike 1 (a: 5 ms, b: 5 ms)")
+
+
+def test_time_shift_message_names_the_shift_the_spike_and_both_times():
+    c = compare_spikes([1.0, 5.0, 12.3456], [1.0, 5.001, 12.3579],
+                       label_a="arbor", label_b="neuron")
+    assert spike_gate(c, time_tol_ms=0.01) == (
+        False, "spike times differ by up to 0.0123 ms (tolerance 0.01 ms) at spike 3 "
+        "(arbor: 12.3456 ms, neuron: 12.3579 ms)")
+    assert spike_gate(c, time_tol_ms=0.02)[0]
+    both = compare_spikes([1.0, 5.0, 12.3456, 20.0], [1.0, 5.001, 12.3579])
+    assert spike_gate(both, time_tol_ms=0.01)[1] == (
+        "spike count differs: a 4, b 3 (first unmatched spike at 20 ms in a); spike times "
+        "differ by up to 0.0123 ms (tolerance 0.01 ms) at spike 3 (a: 12.3456 ms, "
+        "b: 12.3579 ms)")
+
+
+def test_no_spikes_in_either_train_passes_and_one_empty_train_fails():
+    none = compare_spikes([], [])
+    assert none.max_abs_shift_ms is None and none.latency_a_ms is None
+    assert spike_gate(none) == (True, "no spike pairs to compare (spikes: none in a or b)")
+    one = compare_spikes([], [7.25])
+    assert spike_gate(one) == (
+        False, "spike count differs: a 0, b 1 (first unmatched spike at 7.25 ms in b)")
+    assert spike_gate(one, count_must_match=False) == (
+        True, "no spike pairs to compare (spikes: a 0, b 1)")
+
+
+def test_comparison_serialises_to_json_as_plain_data():
+    for c in (compare_spikes([10.0, 20.0], [10.5]), compare_spikes([], [])):
+        data = c.to_dict()
+        assert json.loads(json.dumps(data, allow_nan=False)) == data
+    data = compare_spikes([10.0, 20.0], [10.5]).to_dict()
+    assert data["times_a_ms"] == [10.0, 20.0]
+    assert data["isi_b_ms"] == []
+    assert data["max_abs_isi_difference_ms"] is None
+    assert data["worst_shift_ms"] == 0.5
+
+
+def test_unordered_spike_times_are_refused():
+    with pytest.raises(ValueError, match="times_b_ms: spike times must be in increasing"):
+        compare_spikes([1.0, 2.0], [2.0, 1.0])

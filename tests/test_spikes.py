@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from crosssim.spikes import (
+    DEFAULT_HALF_WIDTH_ms,
     compare_spikes,
     detect_spikes,
     spike_gate,
+    spike_windows_mask,
+    voltage_deviation_away_from_spikes,
 )
 
 # Detection -----------------------------------------------------------------------------------
@@ -187,3 +190,37 @@ def test_comparison_serialises_to_json_as_plain_data():
 def test_unordered_spike_times_are_refused():
     with pytest.raises(ValueError, match="times_b_ms: spike times must be in increasing"):
         compare_spikes([1.0, 2.0], [2.0, 1.0])
+
+
+# Away from spikes ----------------------------------------------------------------------------
+
+
+def test_windows_mask_excludes_samples_within_the_half_width_of_any_spike():
+    t = np.arange(21) * 0.5  # 0 .. 10 ms
+    mask = spike_windows_mask(t, [[2.0], [2.2, 8.0]], half_width_ms=1.0)
+    # [1, 3] around 2.0 (5 samples, both ends included), [1.2, 3.2] adds none, [7, 9] 5 more
+    excluded = t[~mask]
+    np.testing.assert_array_equal(excluded, [1.0, 1.5, 2.0, 2.5, 3.0, 7.0, 7.5, 8.0, 8.5, 9.0])
+    assert mask.sum() == 11
+    assert spike_windows_mask(t, [[], []]).all()
+    assert spike_windows_mask(t, []).all()
+    # the default half width is 3 ms: around a spike at 5 ms, 2 .. 8 ms go (13 samples)
+    assert DEFAULT_HALF_WIDTH_ms == 3.0
+    assert spike_windows_mask(t, [[5.0]]).sum() == 21 - 13
+
+
+def test_voltage_deviation_away_from_spikes_skips_the_spike_windows():
+    t = np.arange(21) * 0.5
+    v_a = np.zeros(t.size)
+    v_b = np.zeros(t.size)
+    v_b[4] = 5.0    # t = 2 ms, inside a spike window
+    v_b[12] = 0.25  # t = 6 ms, away
+    v_b[20] = -0.5  # t = 10 ms, away
+    deviation = voltage_deviation_away_from_spikes(t, v_a, v_b, [2.0], [2.2, 8.0],
+                                                   half_width_ms=1.0)
+    assert deviation.to_dict() == {
+        "half_width_ms": 1.0, "samples_used": 11, "samples_total": 21, "max_abs_mV": 0.5,
+        "t_max_abs_ms": 10.0, "a_at_max_mV": 0.0, "b_at_max_mV": -0.5}
+    everywhere = voltage_deviation_away_from_spikes(t, v_a, v_b, [5.0], [], half_width_ms=6.0)
+    assert (everywhere.samples_used, everywhere.max_abs_mV, everywhere.t_max_abs_ms) == (
+        0, None, None)

@@ -224,3 +224,99 @@ def test_voltage_deviation_away_from_spikes_skips_the_spike_windows():
     everywhere = voltage_deviation_away_from_spikes(t, v_a, v_b, [5.0], [], half_width_ms=6.0)
     assert (everywhere.samples_used, everywhere.max_abs_mV, everywhere.t_max_abs_ms) == (
         0, None, None)
+
+
+# A Hodgkin-Huxley point neuron ---------------------------------------------------------------
+
+HH_ONSET_ms = 5.0
+HH_STOP_ms = 60.0
+
+
+def _vtrap(x: float, y: float) -> float:
+    """x / (exp(x / y) - 1), its limit y (1 - x / 2y) near x = 0."""
+    ratio = x / y
+    return y * (1 - ratio / 2) if abs(ratio) < 1e-6 else x / math.expm1(ratio)
+
+
+def _hh_rates(v: float) -> tuple[float, float, float, float, float, float]:
+    """alpha and beta of m, h, n in 1/ms at 6.3 C (rest near -65 mV)."""
+    return (0.1 * _vtrap(-(v + 40), 10), 4 * math.exp(-(v + 65) / 18),
+            0.07 * math.exp(-(v + 65) / 20), 1 / (1 + math.exp(-(v + 35) / 10)),
+            0.01 * _vtrap(-(v + 55), 10), 0.125 * math.exp(-(v + 65) / 80))
+
+
+def _hh_derivative(state: tuple[float, ...], stimulus: float) -> tuple[float, ...]:
+    v, m, h, n = state
+    am, bm, ah, bh, an, bn = _hh_rates(v)
+    # C = 1 uF/cm2; gNa 120, gK 36, gL 0.3 mS/cm2; ENa 50, EK -77, EL -54.387 mV
+    ionic = 120 * m**3 * h * (v - 50) + 36 * n**4 * (v + 77) + 0.3 * (v + 54.387)
+    return (stimulus - ionic, am * (1 - m) - bm * m, ah * (1 - h) - bh * h,
+            an * (1 - n) - bn * n)
+
+
+def _run_hh(dt_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """V in mV every ``dt_ms`` (RK4) from rest, 10 uA/cm2 from HH_ONSET_ms to HH_STOP_ms.
+
+    The onset is a step boundary on both grids; the stimulus is constant within a step."""
+    steps = round(HH_STOP_ms / dt_ms)
+    onset_step = round(HH_ONSET_ms / dt_ms)
+    am, bm, ah, bh, an, bn = _hh_rates(-65.0)
+    state: tuple[float, ...] = (-65.0, am / (am + bm), ah / (ah + bh), an / (an + bn))
+    v = np.empty(steps + 1)
+    v[0] = state[0]
+    half = dt_ms / 2
+    for step in range(steps):
+        stimulus = 10.0 if step >= onset_step else 0.0
+        k1 = _hh_derivative(state, stimulus)
+        k2 = _hh_derivative(tuple(y + half * k for y, k in zip(state, k1)), stimulus)
+        k3 = _hh_derivative(tuple(y + half * k for y, k in zip(state, k2)), stimulus)
+        k4 = _hh_derivative(tuple(y + dt_ms * k for y, k in zip(state, k3)), stimulus)
+        state = tuple(y + dt_ms / 6 * (a + 2 * b + 2 * c + d)
+                      for y, a, b, c, d in zip(state, k1, k2, k3, k4))
+        v[step + 1] = state[0]
+    return np.arange(steps + 1) * dt_ms, v
+
+
+@pytest.fixture(scope="module")
+def hh_traces() -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    return {dt: _run_hh(dt) for dt in (0.01, 0.005)}
+
+
+def test_hh_spikes_agree_between_time_steps(hh_traces):
+    coarse = detect_spikes(*hh_traces[0.01])
+    fine = detect_spikes(*hh_traces[0.005])
+    # Observed once and checked against the known hh behaviour: 10 uA/cm2 at 6.3 C fires
+    # periodically at ~68 Hz.  The first spike comes 1.9 ms after onset (6.90 ms), the first
+    # interval from rest is 14.9 ms, the next ones 14.6 ms: 21.8, 36.5, 51.1 ms; a fifth
+    # would come at ~65.7 ms, after the 60 ms end.  So 4 spikes on both grids.
+    assert coarse.size == fine.size == 4
+    np.testing.assert_allclose(fine, [6.90, 21.82, 36.47, 51.11], rtol=0, atol=0.01)
+    c = compare_spikes(coarse, fine, stimulus_onset_ms=HH_ONSET_ms,
+                       label_a="dt 0.01", label_b="dt 0.005")
+    assert c.latency_b_ms == pytest.approx(1.90, abs=0.01)
+    assert c.isi_b_ms[0] == pytest.approx(14.92, abs=0.01)
+    assert c.isi_b_ms[1:] == pytest.approx([14.65, 14.64], abs=0.01)
+    assert c.max_abs_shift_ms is not None and c.max_abs_shift_ms < 0.05
+    passed, message = spike_gate(c)
+    assert passed, message
+    assert message.startswith("spike times agree within 0.05 ms (4 spikes each)")
+
+
+def test_hh_shifted_spikes_fail_the_time_gate_while_voltage_away_from_spikes_agrees(
+        hh_traces):
+    # b is a delayed by one step (10 us): the size of the Arbor-NEURON spike shifts
+    t, a = hh_traces[0.01]
+    b = np.concatenate([a[:1], a[:-1]])
+    spikes_a, spikes_b = detect_spikes(t, a), detect_spikes(t, b)
+    c = compare_spikes(spikes_a, spikes_b)
+    np.testing.assert_allclose(np.subtract(c.times_b_ms, c.times_a_ms), 0.01, atol=1e-9)
+    passed, message = spike_gate(c, time_tol_ms=0.005)
+    assert not passed
+    assert message.startswith("spike times differ by up to 0.01 ms (tolerance 0.005 ms)")
+    # over all samples, 10 us times the upstroke slope (~300 mV/ms): about 3 mV
+    assert np.max(np.abs(a - b)) > 2.5
+    away = voltage_deviation_away_from_spikes(t, a, b, spikes_a, spikes_b)
+    # outside +-3 ms only the slow interspike ramp is left, |dV/dt| <= 2.2 mV/ms (the jump
+    # of 10 mV/ms at the stimulus onset, 5 ms, lies within 3 ms of the first spike)
+    assert away.max_abs_mV is not None and 0.01 < away.max_abs_mV < 0.022
+    assert away.samples_used > 0.55 * t.size

@@ -98,6 +98,8 @@ class SourceSpec:
     ``trees``: the source handles cells with sections (branched, tapered, per-section
     properties).  A source without it is skipped on such models ("not applicable") and
     reads models whose cells are all plain cables written as cables (:meth:`Model.cables`).
+    ``active``: the source handles active membranes (hh, user mechanisms); one without it
+    is skipped on such models ("not applicable: active membrane").
     """
 
     name: str
@@ -114,6 +116,7 @@ class SourceSpec:
     optional: bool = False
     install: str | None = None
     trees: bool = False
+    active: bool = False
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -290,6 +293,13 @@ def run_source(name: str, model: Model, **options: Any) -> RunResult:
     from crosssim.result import RunResult
 
     spec = source_spec(name)
+    if not spec.active:
+        cell = model.first_active()
+        if cell is not None:
+            raise SourceNotApplicableError(
+                name, f"active membrane (cell {cell.name!r}: "
+                f"{'hh' if cell.membrane == 'hh' else 'hh or user mechanisms'}); this "
+                "source handles passive membranes only")
     if not spec.trees:
         tree = model.first_tree()
         if tree is not None:

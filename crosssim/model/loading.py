@@ -26,14 +26,16 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>",
                     base_dir: str | Path | None = None) -> Model:
     """Validate ``data`` (as read from TOML) into a :class:`Model`.
 
-    A cell's ``swc = "file.swc"`` is read into its ``sections`` first (relative paths from
-    ``base_dir``, the model file's folder; default the working folder).  Raises
+    A cell's ``swc = "file.swc"`` is read into its ``sections`` first, and a mechanism's
+    ``mod`` path is made absolute (relative paths from ``base_dir``, the model file's
+    folder; default the working folder).  Raises
     :class:`InvalidModelError` naming ``source`` (or the SWC file and line), the field and
     what is allowed.
     """
     if not isinstance(data, Mapping):
         raise InvalidModelError("a model must be a table of keys", source=source)
-    data = _read_swc_files(data, source, Path(base_dir) if base_dir is not None else None)
+    base = Path(base_dir) if base_dir is not None else None
+    data = _mod_paths(_read_swc_files(data, source, base), base)
     try:
         return Model.model_validate(dict(data))
     except ValidationError as exc:
@@ -41,6 +43,22 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "<dict>",
     except _FieldError as exc:  # raised outside pydantic's wrapping (defensive)
         raise InvalidModelError(f"{exc.message}; allowed: {exc.allowed}", source=source,
                                 field=exc.field) from None
+
+
+def _mod_paths(data: Mapping[str, Any], base_dir: Path | None) -> Mapping[str, Any]:
+    """``data`` with every relative ``[[mechanisms]] mod`` path made absolute from
+    ``base_dir`` (the model file's folder), so the model means the same file wherever it
+    is written out again."""
+    mechanisms = data.get("mechanisms")
+    if base_dir is None or not isinstance(mechanisms, list):
+        return data
+    resolved = []
+    for entry in mechanisms:
+        if isinstance(entry, Mapping) and isinstance(entry.get("mod"), str):
+            path = Path(entry["mod"]).expanduser()
+            entry = {**entry, "mod": str(path if path.is_absolute() else base_dir / path)}
+        resolved.append(entry)
+    return {**data, "mechanisms": resolved}
 
 
 def _read_swc_files(data: Mapping[str, Any], source: str,

@@ -32,6 +32,8 @@ __all__ = [
     "Cell",
     "Discretization",
     "GapJunction",
+    "HHParameters",
+    "Mechanism",
     "Model",
     "NeuronOptions",
     "ROOT_SECTION",
@@ -39,6 +41,7 @@ __all__ = [
     "ProbeTolerance",
     "Section",
     "Simulation",
+    "SpikeDetection",
     "Stimulus",
     "Tolerance",
 ]
@@ -143,6 +146,8 @@ class Simulation(_Frozen):
     sample_dt_ms: float | None = Field(
         default=None, gt=0, description="sampling interval in ms; defaults to dt_ms"
     )
+    celsius: float = Field(default=6.3, ge=-273.15,
+                           description="temperature in degrees Celsius (hh rates, q10 = 3)")
 
     @model_validator(mode="after")
     def _check_grid(self) -> Simulation:
@@ -256,6 +261,75 @@ def cvs_for_extent(length_um: float, max_extent_um: float) -> int:
     return max(1, math.ceil(ratio))
 
 
+Membrane = Literal["passive", "hh"]
+#: The initial voltage of an hh cell that names neither v_init_mV nor a passive leak
+#: (NEURON's default v_init).
+HH_V_INIT_MV = -65.0
+
+
+class HHParameters(_Frozen):
+    """Hodgkin-Huxley channels as NEURON's and Arbor's built-in ``hh`` (defaults: theirs).
+
+    Conductance densities in S/cm^2, reversal potentials in mV; the rates follow
+    ``simulation.celsius`` (q10 = 3).  The leak ``gl``/``el`` is part of hh.
+    """
+
+    gnabar_S_per_cm2: float = Field(default=0.12, ge=0)
+    gkbar_S_per_cm2: float = Field(default=0.036, ge=0)
+    gl_S_per_cm2: float = Field(default=0.0003, ge=0)
+    el_mV: float = -54.3
+    ena_mV: float = 50.0
+    ek_mV: float = -77.0
+
+
+#: A density mechanism's parameters by name, in the units of its MOD file.
+ChannelParameters = dict[str, float]
+
+
+class Mechanism(_Frozen):
+    """A user's NMODL density mechanism (``[[mechanisms]] mod = "file.mod"``), compiled for
+    every simulator that runs it; cells use it by its SUFFIX in ``channels``.  A relative
+    path is read from the model file's folder."""
+
+    mod: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _readable(self) -> Mechanism:
+        from crosssim.nmodl import describe_mod
+
+        try:
+            describe_mod(self.mod)
+        except ValueError as exc:
+            raise _FieldError("mod", str(exc), "a readable NMODL file with a SUFFIX "
+                              "(a density mechanism)") from None
+        return self
+
+    @property
+    def suffix(self) -> str:
+        """The mechanism's name (its NEURON block's SUFFIX)."""
+        from crosssim.nmodl import describe_mod
+
+        return describe_mod(self.mod).suffix
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Names of the mechanism's PARAMETERs (what a cell may set)."""
+        from crosssim.nmodl import describe_mod
+
+        return describe_mod(self.mod).parameters
+
+
+class SpikeDetection(_Frozen):
+    """How crosssim finds spikes in sampled traces (never a simulator's own detector):
+    upward crossings of ``threshold_mV``, crossing times interpolated linearly, no second
+    spike within ``refractory_ms``; voltages are compared away from spikes, outside
+    +-``away_half_width_ms`` of every spike of either trace."""
+
+    threshold_mV: float = 0.0
+    refractory_ms: float = Field(default=1.0, ge=0)
+    away_half_width_ms: float = Field(default=3.0, ge=0)
+
+
 #: The name of the one section of an unbranched cell (a site without ``section`` means the
 #: root section of any cell).
 ROOT_SECTION = "cable"
@@ -288,6 +362,9 @@ class Section(_Frozen):
     ra_ohm_cm: float | None = Field(default=None, gt=0)
     g_leak_S_per_cm2: float | None = Field(default=None, gt=0)
     e_leak_mV: float | None = None
+    membrane: Membrane | None = None
+    hh: HHParameters | None = None
+    channels: dict[str, ChannelParameters] = Field(default_factory=dict)
     cvs: int | None = Field(default=None, ge=1)
     max_extent_um: float | None = Field(default=None, gt=0)
 
@@ -357,9 +434,9 @@ class Section(_Frozen):
 
 
 class Cell(_Frozen):
-    """One passive cell with sealed ends: an unbranched cable (``length_um``, ``radius_um``)
-    or a tree of ``sections`` (the first is the root).  Membrane properties are cell-wide;
-    a section may override them."""
+    """One cell with sealed ends: an unbranched cable (``length_um``, ``radius_um``)
+    or a tree of ``sections`` (the first is the root).  Membrane and cable properties are
+    cell-wide (a passive leak, hh, user channels); a section may override them."""
 
     model_config = ConfigDict(json_schema_extra=lambda schema: _swc_schema(schema))
 
@@ -369,9 +446,46 @@ class Cell(_Frozen):
     sections: tuple[Section, ...] = ()
     cm_F_per_m2: float = Field(gt=0, description="specific membrane capacitance, F/m^2")
     ra_ohm_cm: float = Field(gt=0, description="axial resistivity, ohm*cm")
-    g_leak_S_per_cm2: float = Field(gt=0, description="leak conductance density, S/cm^2")
-    e_leak_mV: float
-    v_init_mV: float | None = Field(default=None, description="defaults to e_leak_mV")
+    g_leak_S_per_cm2: float | None = Field(
+        default=None, gt=0,
+        description="leak conductance density, S/cm^2 (a passive leak; optional with hh)")
+    e_leak_mV: float | None = Field(default=None, description="leak reversal, mV")
+    v_init_mV: float | None = Field(
+        default=None, description="defaults to e_leak_mV, or -65 mV for an hh cell without "
+                                  "a passive leak")
+    membrane: Membrane = Field(default="passive",
+                               description="passive (a leak) or hh (Hodgkin-Huxley)")
+    hh: HHParameters | None = None
+    channels: dict[str, ChannelParameters] = Field(
+        default_factory=dict,
+        description="user mechanisms ([[mechanisms]]) by SUFFIX with their parameters")
+
+    @model_validator(mode="after")
+    def _membrane(self) -> Cell:
+        if self.hh is not None and self.membrane != "hh" and not any(
+                section.membrane == "hh" for section in self.sections):
+            raise _FieldError("hh", "Hodgkin-Huxley parameters on a passive cell",
+                              'membrane = "hh" (or leave out the [cells.hh] table)')
+        for i, section in enumerate(self.sections):
+            if section.hh is not None and (section.membrane or self.membrane) != "hh":
+                raise _FieldError(f"sections.{i}.hh",
+                                  "Hodgkin-Huxley parameters on a passive section",
+                                  'membrane = "hh" on the section or the cell')
+        leak = (self.g_leak_S_per_cm2, self.e_leak_mV)
+        if (leak[0] is None) != (leak[1] is None):
+            missing = "g_leak_S_per_cm2" if leak[0] is None else "e_leak_mV"
+            raise _FieldError(missing, "missing",
+                              "both g_leak_S_per_cm2 and e_leak_mV (a passive leak), or "
+                              "neither on an hh cell")
+        if leak[0] is None:
+            for section in self.tree():
+                if (section.membrane or self.membrane) == "passive" and (
+                        section.g_leak_S_per_cm2 is None or section.e_leak_mV is None):
+                    where = "" if not self.sections else f" (section {section.name!r})"
+                    raise _FieldError("g_leak_S_per_cm2", f"missing{where}",
+                                      "g_leak_S_per_cm2 and e_leak_mV: a passive membrane "
+                                      "needs its leak")
+        return self
 
     @model_validator(mode="after")
     def _one_shape(self) -> Cell:
@@ -488,14 +602,52 @@ class Cell(_Frozen):
     def uniform_properties(self) -> bool:
         """True when no section overrides a membrane or cable property."""
         return all(getattr(section, name) is None for section in self.sections
-                   for name in SECTION_PROPERTIES)
+                   for name in (*SECTION_PROPERTIES, "membrane", "hh")) and not any(
+            section.channels for section in self.sections)
 
     # Unbranched-cable views (``length_um`` / ``radius_um`` of a tree are None) -------------
 
     @property
     def initial_mV(self) -> float:
-        """The initial membrane potential in mV (``v_init_mV`` or ``e_leak_mV``)."""
-        return self.e_leak_mV if self.v_init_mV is None else self.v_init_mV
+        """The initial membrane potential in mV: ``v_init_mV``, else ``e_leak_mV``, else
+        :data:`HH_V_INIT_MV` (an hh cell without a passive leak)."""
+        if self.v_init_mV is not None:
+            return self.v_init_mV
+        return self.e_leak_mV if self.e_leak_mV is not None else HH_V_INIT_MV
+
+    # Membranes -----------------------------------------------------------------------------
+
+    def membrane_of(self, section: Section) -> Membrane:
+        """The membrane of ``section``: its own, else the cell's."""
+        return section.membrane or self.membrane
+
+    def hh_of(self, section: Section) -> HHParameters | None:
+        """The hh parameters of ``section`` (None when it is passive): the section's table,
+        else the cell's, else the defaults."""
+        if self.membrane_of(section) != "hh":
+            return None
+        return section.hh or self.hh or HHParameters()
+
+    def leak_of(self, section: Section) -> tuple[float, float] | None:
+        """``(g_leak_S_per_cm2, e_leak_mV)`` of ``section``'s passive leak, or None (an hh
+        section without one)."""
+        g = self.value(section, "g_leak_S_per_cm2")
+        e = self.value(section, "e_leak_mV")
+        return None if g is None or e is None else (g, e)
+
+    def channels_of(self, section: Section) -> dict[str, ChannelParameters]:
+        """User mechanisms on ``section``: the cell's, each updated by the section's."""
+        merged = {name: dict(values) for name, values in self.channels.items()}
+        for name, values in section.channels.items():
+            merged[name] = {**merged.get(name, {}), **values}
+        return merged
+
+    @property
+    def is_active(self) -> bool:
+        """True when some section is not passive (hh or a user mechanism)."""
+        return (self.membrane != "passive" or bool(self.channels)
+                or any(section.membrane not in (None, "passive") or section.channels
+                       for section in self.sections))
 
     @property
     def area_um2(self) -> float:
@@ -508,9 +660,17 @@ class Cell(_Frozen):
         return sum(section.length_um for section in self.tree())
 
     @property
+    def resting_g_S_per_cm2(self) -> float:
+        """The cell-wide leak conductance density in S/cm^2: the passive leak's, else hh's
+        leak ``gl`` (the conductance at rest that time and length constants use)."""
+        if self.g_leak_S_per_cm2 is not None:
+            return self.g_leak_S_per_cm2
+        return (self.hh or HHParameters()).gl_S_per_cm2
+
+    @property
     def tau_ms(self) -> float:
         """Membrane time constant cm / g_leak in ms (cell-wide values)."""
-        return self.cm_F_per_m2 * 1e-4 / self.g_leak_S_per_cm2 * 1e3
+        return self.cm_F_per_m2 * 1e-4 / self.resting_g_S_per_cm2 * 1e3
 
     @property
     def length_constant_um(self) -> float:
@@ -518,7 +678,7 @@ class Cell(_Frozen):
         radius for a tree)."""
         radius = self.radius_um if self.radius_um is not None else self.tree()[0].points()[0][1]
         radius_cm = radius * 1e-4
-        lam_cm = math.sqrt(radius_cm / (2.0 * self.ra_ohm_cm * self.g_leak_S_per_cm2))
+        lam_cm = math.sqrt(radius_cm / (2.0 * self.ra_ohm_cm * self.resting_g_S_per_cm2))
         return lam_cm * 1e4
 
 
@@ -676,6 +836,12 @@ class Tolerance(_Frozen):
     reference_abs_mV: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     window_start_ms: float = Field(default=0.0, ge=0)
     probes: dict[str, ProbeTolerance] = Field(default_factory=dict)
+    #: Active membranes: matched spike times may differ by this much (ms) ...
+    spike_time_abs_ms: float = Field(default=0.01, ge=0)
+    #: ... spike counts by this many (0: equal) ...
+    spike_count_abs: int = Field(default=0, ge=0)
+    #: ... and voltages away from spikes by this much (mV), simulator against simulator.
+    subthreshold_abs_mV: float = Field(default=0.05, ge=0)
 
     def for_source(self, key: str) -> float | None:
         """The tolerance in mV for pairs gated by ``key``: ``backends`` (simulator vs
@@ -733,6 +899,51 @@ class Model(_Frozen):
     stimuli: tuple[Stimulus, ...] = ()
     tolerance: Tolerance = Field(default_factory=Tolerance)
     backends: BackendOptions = Field(default_factory=BackendOptions)
+    mechanisms: tuple[Mechanism, ...] = ()
+    spikes: SpikeDetection = Field(default_factory=SpikeDetection)
+
+    @model_validator(mode="after")
+    def _check_channels(self) -> Model:
+        """Every channel a cell or section uses is a declared mechanism, with its own
+        parameter names."""
+        declared: dict[str, Mechanism] = {}
+        for i, mechanism in enumerate(self.mechanisms):
+            if mechanism.suffix in declared or mechanism.suffix in ("hh", "pas"):
+                raise _FieldError(f"mechanisms.{i}.mod",
+                                  f"SUFFIX {mechanism.suffix!r} is already taken",
+                                  "one MOD file per SUFFIX, not hh or pas (built in)")
+            declared[mechanism.suffix] = mechanism
+        for i, cell in enumerate(self.cells):
+            tables = [(f"cells.{i}.channels", cell.channels)] + [
+                (f"cells.{i}.sections.{k}.channels", section.channels)
+                for k, section in enumerate(cell.sections)]
+            for field, channels in tables:
+                for name, values in channels.items():
+                    if name not in declared:
+                        raise _FieldError(f"{field}.{name}", f"unknown mechanism {name!r}",
+                                          "the SUFFIX of a [[mechanisms]] entry: "
+                                          + (", ".join(sorted(declared)) or "none declared"))
+                    known = declared[name].parameters
+                    for parameter, value in values.items():
+                        if parameter not in known:
+                            raise _FieldError(f"{field}.{name}.{parameter}",
+                                              f"unknown parameter {parameter!r}",
+                                              f"one of {name}'s PARAMETERs: "
+                                              + ", ".join(known))
+                        if isinstance(value, bool) or not isinstance(value, (int, float)):
+                            raise _FieldError(f"{field}.{name}.{parameter}",
+                                              f"expected a number, got {value!r}",
+                                              "a number (no quotes)")
+        return self
+
+    @property
+    def is_active(self) -> bool:
+        """True when some cell has an active membrane (hh or a user mechanism)."""
+        return any(cell.is_active for cell in self.cells)
+
+    def first_active(self) -> Cell | None:
+        """The first cell with an active membrane, or None."""
+        return next((cell for cell in self.cells if cell.is_active), None)
 
     @model_validator(mode="after")
     def _check_sizes(self) -> Model:

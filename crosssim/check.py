@@ -38,7 +38,7 @@ from crosssim.errors import (
     raise_if_interrupted,
 )
 from crosssim.notes import Note, model_notes
-from crosssim.outcome import CheckOutcome, Comparison, PairKind
+from crosssim.outcome import CheckOutcome, Comparison, PairKind, SpikeCheck
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
@@ -51,6 +51,7 @@ __all__ = [
     "UNSET",
     "check",
     "check_window",
+    "compare_spike_trains",
     "pair_kind",
     "probe_tolerance",
     "run_sources",
@@ -322,6 +323,10 @@ def compare_all(model: Model, results: Mapping[str, RunResult],
         if not shared:
             continue  # the file's notes say which probes it lacks
         tolerances = [probe_tolerance(model, gate, label, overrides) for label in shared]
+        if model.is_active and not (overrides and gate in overrides):
+            # spikes shift by microseconds between correct simulators, and a shift times
+            # the upstroke slope is volts: spikes and the voltage away from them gate
+            tolerances = [None] * len(shared)
         if kind == "reference" and same_recurrence:  # held to simulator-pair standards
             tolerances = [probe_tolerance(model, "backends", label, overrides)
                           if tolerance is None else tolerance
@@ -347,6 +352,113 @@ def compare_all(model: Model, results: Mapping[str, RunResult],
         comparisons.extend(pair)
     notes.extend(floor.notes())
     return comparisons, failures, notes
+
+
+def compare_spike_trains(model: Model, results: Mapping[str, RunResult],
+                         kinds: Mapping[str, SourceKind], *, window_start_ms: float = 0.0,
+                         interpolate: bool = False, partial: Iterable[str] = (),
+                         ) -> list[SpikeCheck]:
+    """Spike trains of every pair at every probe both have (active models; empty list for
+    passive ones), gated by ``model.tolerance``'s spike fields (:class:`SpikeCheck`).
+
+    Spikes are found in each source's own samples (``model.spikes``), from
+    ``window_start_ms`` on and within the span both sources cover; the voltage away from
+    spikes is compared on the pair's common grid (:func:`crosssim.compare.align`).
+    """
+    if not model.is_active:
+        return []
+    from crosssim.compare import align
+    from crosssim.spikes import (
+        compare_spikes,
+        detect_spikes,
+        voltage_deviation_away_from_spikes,
+    )
+
+    labels = [probe.label for probe in model.effective_probes()]
+    settings, tolerance = model.spikes, model.tolerance
+    partial = set(partial)
+    found: list[SpikeCheck] = []
+    for a, b, kind in source_pairs({name: kinds[name] for name in kinds if name in results}):
+        shared = [label for label in labels
+                  if label in results[a].probes and label in results[b].probes]
+        if not shared:
+            continue
+        whole_run = not ({a, b} & partial)
+        try:
+            aligned = align(results[a], results[b], probes=shared,
+                            start_ms=0.0 if whole_run else None,
+                            stop_ms=model.simulation.t_stop_ms if whole_run else None,
+                            interpolate=interpolate)
+        except AlignmentError:
+            continue  # compare_all reports the pair
+        span = (max(window_start_ms, float(aligned.times_ms[0])), float(aligned.times_ms[-1]))
+        keep = aligned.times_ms >= window_start_ms
+        for row, label in enumerate(aligned.probes):
+            trains = []
+            for name in (a, b):
+                own = results[name]
+                spikes = detect_spikes(own.times_ms, own.trace(label),
+                                       threshold_mV=settings.threshold_mV,
+                                       refractory_ms=settings.refractory_ms)
+                trains.append(spikes[(spikes >= span[0]) & (spikes <= span[1])])
+            spikes_ab = compare_spikes(trains[0], trains[1], stimulus_onset_ms=span[0],
+                                       label_a=a, label_b=b)
+            away = voltage_deviation_away_from_spikes(
+                aligned.times_ms[keep], aligned.a[row][keep], aligned.b[row][keep],
+                trains[0], trains[1], half_width_ms=settings.away_half_width_ms)
+            gated = kind != "references"
+            found.append(_spike_check(a, b, label, kind, spikes_ab, away, gated=gated,
+                                      time_tol=tolerance.spike_time_abs_ms,
+                                      count_tol=tolerance.spike_count_abs,
+                                      volt_tol=(tolerance.subthreshold_abs_mV
+                                                if kind == "backends" else None)))
+    return found
+
+
+def _spike_check(a: str, b: str, probe: str, kind: PairKind, spikes: Any, away: Any, *,
+                 gated: bool, time_tol: float, count_tol: int,
+                 volt_tol: float | None) -> SpikeCheck:
+    """One :class:`SpikeCheck` from a spike comparison and the deviation away from spikes."""
+    problems = []
+    if abs(spikes.count_a - spikes.count_b) > count_tol:
+        where = (f" (first unmatched spike at {spikes.first_unmatched_ms:.4f} ms in "
+                 f"{spikes.first_unmatched_label})" if spikes.first_unmatched_ms is not None
+                 else "")
+        problems.append(f"spike count differs: {a} {spikes.count_a}, {b} {spikes.count_b}"
+                        + (f" (tolerance {count_tol})" if count_tol else "") + where)
+    shift = spikes.max_abs_shift_ms
+    worst = (f" at spike {spikes.worst_spike_number} ({a}: {spikes.worst_time_a_ms:.4f} ms, "
+             f"{b}: {spikes.worst_time_b_ms:.4f} ms)" if shift is not None else "")
+    if shift is not None and shift > time_tol:
+        problems.append(f"spike times differ by up to {shift * 1e3:.3g} us "
+                        f"(tolerance {time_tol * 1e3:g} us){worst}")
+    if (volt_tol is not None and away.max_abs_mV is not None
+            and away.max_abs_mV > volt_tol):
+        problems.append(f"voltage away from spikes differs by {away.max_abs_mV:.3g} mV "
+                        f"(tolerance {volt_tol:g} mV) at {away.t_max_abs_ms:g} ms")
+    if problems:
+        message = "; ".join(problems)
+    elif shift is None:
+        message = (f"no spikes in either ({a}, {b})" if not (spikes.count_a or spikes.count_b)
+                   else f"no spike pairs ({a} {spikes.count_a}, {b} {spikes.count_b})")
+    else:
+        message = (f"{spikes.matched} spikes matched, largest shift {shift * 1e3:.3g} us"
+                   f"{worst}")
+    return SpikeCheck(
+        a=a, b=b, probe=probe, kind=kind, count_a=spikes.count_a, count_b=spikes.count_b,
+        matched=spikes.matched, max_shift_ms=shift, mean_shift_ms=spikes.mean_abs_shift_ms,
+        worst_spike=spikes.worst_spike_number, worst_time_a_ms=spikes.worst_time_a_ms,
+        worst_time_b_ms=spikes.worst_time_b_ms, latency_a_ms=spikes.latency_a_ms,
+        latency_b_ms=spikes.latency_b_ms,
+        max_isi_difference_ms=spikes.max_abs_isi_difference_ms,
+        subthreshold_max_abs_mV=away.max_abs_mV, t_subthreshold_max_ms=away.t_max_abs_ms,
+        subthreshold_samples=away.samples_used,
+        time_tolerance_ms=time_tol if gated else None,
+        count_tolerance=count_tol if gated else None,
+        subthreshold_tolerance_mV=volt_tol if gated else None,
+        passed=(not problems) if gated else None, message=message,
+        times_a_ms=[float(t) for t in spikes.times_a_ms],
+        times_b_ms=[float(t) for t in spikes.times_b_ms])
 
 
 def _steps_like(name: str) -> bool:
@@ -437,6 +549,9 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
         model, results, kinds, overrides=overrides, window_start_ms=window,
         interpolate=interpolate, partial=[source.name for source in files])
     failures.update(pair_failures)
+    spikes = compare_spike_trains(model, results, kinds, window_start_ms=window,
+                                  interpolate=interpolate,
+                                  partial=[source.name for source in files])
     from crosssim.decomposition import decompose
     from crosssim.suggestions import attach_suggestions
 
@@ -445,4 +560,4 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
     attach_suggestions(comparisons, model, decomposition, all_notes)
     return CheckOutcome(model=model, results=results, failures=failures,
                         comparisons=comparisons, wall_time_s=wall, notes=all_notes,
-                        kinds=kinds, decomposition=decomposition)
+                        kinds=kinds, decomposition=decomposition, spikes=spikes)

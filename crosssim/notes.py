@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 NoteKind = Literal["stiff-junction", "mixed-methods", "idle-stimulus", "source-left-out",
                    "source-skipped", "roundoff-floor", "unit-slip", "probe-not-compared",
-                   "partial-span", "other"]
+                   "partial-span", "active-membrane", "other"]
 
 __all__ = ["Note", "NoteKind", "model_notes", "unit_slip_notes"]
 
@@ -137,5 +137,17 @@ def model_notes(model: Model, sources: Sequence[str]) -> list[Note]:
             "idle-stimulus", listed,
             f"starts at or after t_stop_ms ({t_stop:g} ms) or lasts 0 ms, so it injects no "
             "current in this run"))
+    active = model.first_active()
+    if active is not None:
+        tolerance = model.tolerance
+        notes.append(Note(
+            "active-membrane", f"cells.{active.name}.membrane",
+            "active membrane: spikes are found by crosssim in the sampled traces (upward "
+            f"crossings of {model.spikes.threshold_mV:g} mV) and gated by count (equal"
+            f"{'' if not tolerance.spike_count_abs else f' within {tolerance.spike_count_abs}'}"
+            f") and time ({tolerance.spike_time_abs_ms * 1e3:g} us), simulators' voltages "
+            f"away from spikes by {tolerance.subthreshold_abs_mV:g} mV; whole-trace voltage "
+            "differences (a spike shift times the upstroke slope) are reported, not gated",
+            "tolerance.spike_time_abs_ms / subthreshold_abs_mV to change the gates"))
     notes.extend(unit_slip_notes(model))
     return notes

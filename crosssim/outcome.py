@@ -107,6 +107,49 @@ class Comparison:
 
 
 @dataclass
+class SpikeCheck:
+    """Spike trains of sources ``a`` and ``b`` at one probe (active membranes), found by
+    crosssim in the sampled traces (:mod:`crosssim.spikes`), and the voltage deviation away
+    from spikes.  Times in ms, voltages in mV.
+
+    Gates: counts may differ by ``count_tolerance``; matched spikes (i-th with i-th) by
+    ``time_tolerance_ms``; for two simulators, the voltage away from spikes by
+    ``subthreshold_tolerance_mV``.  ``passed`` None: reported only (reference vs reference).
+    ``message`` says the result in one line, naming the spike-time shift.
+    """
+
+    a: str
+    b: str
+    probe: str
+    kind: PairKind
+    count_a: int
+    count_b: int
+    matched: int
+    max_shift_ms: float | None
+    mean_shift_ms: float | None
+    worst_spike: int | None
+    worst_time_a_ms: float | None
+    worst_time_b_ms: float | None
+    latency_a_ms: float | None
+    latency_b_ms: float | None
+    max_isi_difference_ms: float | None
+    subthreshold_max_abs_mV: float | None
+    t_subthreshold_max_ms: float | None
+    subthreshold_samples: int
+    time_tolerance_ms: float | None
+    count_tolerance: int | None
+    subthreshold_tolerance_mV: float | None
+    passed: bool | None
+    message: str
+    times_a_ms: list[float] = field(default_factory=list)
+    times_b_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN/inf become None)."""
+        return json_ready(asdict(self))
+
+
+@dataclass
 class CheckOutcome:
     """Everything one ``check`` produced."""
 
@@ -122,6 +165,8 @@ class CheckOutcome:
     #: Each simulator's error split into implementation, time stepping and space, when the
     #: references that make the split (analytic, semidiscrete, discrete) ran.
     decomposition: list[Decomposition] = field(default_factory=list)
+    #: Spike trains compared per pair and probe (models with active membranes).
+    spikes: list[SpikeCheck] = field(default_factory=list)
 
     def sources(self, kind: SourceKind | None = None) -> list[str]:
         """The sources asked for (simulators first), optionally of one kind."""
@@ -135,7 +180,7 @@ class CheckOutcome:
         ``pass``."""
         if self.failures:
             return "error"
-        if any(c.passed is False for c in self.comparisons):
+        if self.failing() or self.failing_spikes():
             return "fail"
         return "pass"
 
@@ -147,6 +192,10 @@ class CheckOutcome:
     def failing(self) -> list[Comparison]:
         """The gated comparisons that exceeded their tolerance."""
         return [c for c in self.comparisons if c.passed is False]
+
+    def failing_spikes(self) -> list[SpikeCheck]:
+        """The gated spike comparisons that failed."""
+        return [c for c in self.spikes if c.passed is False]
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document of ``crosssim check --format json``."""
@@ -160,5 +209,6 @@ class CheckOutcome:
                        for name, reason in sorted(self.failures.items())],
             "notes": [note.to_dict() for note in self.notes],
             "decomposition": [part.to_dict() for part in self.decomposition],
+            "spikes": [spike.to_dict() for spike in self.spikes],
             "wall_time_s": dict(self.wall_time_s),
         }

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from crosssim.decomposition import Decomposition
 from crosssim.notes import Note
-from crosssim.outcome import Comparison, Verdict
+from crosssim.outcome import Comparison, SpikeCheck, Verdict
 from crosssim.sources import SourceKind
 
 SchemaName = Literal["model", "check", "report", "suite", "suite-file"]
@@ -77,6 +77,8 @@ class CheckDocument(BaseModel):
     #: Written by every check since the decomposition was added; optional, so documents
     #: of earlier versions still validate.
     decomposition: list[Decomposition] = []
+    #: Spike trains per pair and probe (active membranes); optional likewise.
+    spikes: list[SpikeCheck] = []
     wall_time_s: dict[str, float]
     #: The files written for this check (role -> path), when any were written: ``folder``,
     #: ``check_json``, ``traces_csv``, ``report_html``, ``report_md``, ``junit``, ...

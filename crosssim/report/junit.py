@@ -66,13 +66,16 @@ def _testsuite(label: str, outcome: CheckOutcome) -> ET.Element:
     model = label
     comparisons = outcome.comparisons
     notes_text = "".join("\n" + note.text() for note in outcome.notes)
-    n_failures = sum(1 for c in comparisons if c.passed is False)
+    spikes = outcome.spikes
+    n_failures = (sum(1 for c in comparisons if c.passed is False)
+                  + sum(1 for spike in spikes if spike.passed is False))
     n_errors = len(outcome.failures)
-    n_skipped = sum(1 for c in comparisons if c.passed is None)
+    n_skipped = (sum(1 for c in comparisons if c.passed is None)
+                 + sum(1 for spike in spikes if spike.passed is None))
     total_time = sum(outcome.wall_time_s.values())
     attributes = {
         "name": f"crosssim check {model}",
-        "tests": str(len(comparisons) + n_errors),
+        "tests": str(len(comparisons) + len(spikes) + n_errors),
         "failures": str(n_failures),
         "errors": str(n_errors),
         "skipped": str(n_skipped),
@@ -116,6 +119,19 @@ def _testsuite(label: str, outcome: CheckOutcome) -> ET.Element:
             else:
                 out = ET.SubElement(case, "system-out")
                 out.text = _clean(f"{numbers}; within tolerance {c.tolerance_mV:g} mV")
+    for spike in spikes:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": _clean(model),
+            "name": _clean(f"spikes {spike.a} vs {spike.b} @ {spike.probe}"), "time": "0"})
+        if spike.passed is False:
+            failure = ET.SubElement(case, "failure", {"message": _clean(spike.message),
+                                                      "type": "SpikeMismatchError"})
+            failure.text = _clean(spike.message + notes_text)
+        elif spike.passed is None:
+            ET.SubElement(case, "skipped", {"message": _clean(f"reported, not gated: "
+                                                              f"{spike.message}")})
+        else:
+            ET.SubElement(case, "system-out").text = _clean(spike.message)
     if outcome.notes:
         out = ET.SubElement(suite, "system-out")
         out.text = _clean(notes_text.lstrip("\n"))

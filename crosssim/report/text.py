@@ -19,7 +19,7 @@ from crosssim.suggestions import tolerance_flag, tolerance_key
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.decomposition import Decomposition
     from crosssim.notes import Note
-    from crosssim.outcome import CheckOutcome, Comparison
+    from crosssim.outcome import CheckOutcome, Comparison, SpikeCheck
     from crosssim.result import RunResult
     from crosssim.suite import SuiteOutcome
 
@@ -252,6 +252,7 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
         lines.append(f"({len(between_references)} reference-vs-reference comparisons, "
                      f"reported only, largest {format_mV(worst.max_abs_mV, 3)} mV "
                      f"({_pair(worst)} @ {worst.probe}); all of them with --format json)")
+    lines += render_spikes(outcome.spikes)
     lines += render_decomposition(outcome.decomposition)
     if details:
         failing = sorted(outcome.failing(), key=_severity, reverse=True)  # worst first
@@ -269,22 +270,53 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     if outcome.notes:
         lines.append("")
         lines.extend(render_notes(outcome.notes))
-    gated = [c for c in outcome.comparisons if c.passed is not None]
-    failing = outcome.failing()
+    everything: list[Comparison | SpikeCheck] = [*outcome.comparisons, *outcome.spikes]
+    gated = [c for c in everything if c.passed is not None]
+    n_failing = sum(1 for c in gated if c.passed is False)
     lines.append("")
     summary = {
         "pass": f"PASS: all {len(gated)} gated comparisons within tolerance",
-        "fail": f"FAIL: {len(failing)} of {len(gated)} gated comparisons exceed tolerance",
+        "fail": f"FAIL: {n_failing} of {len(gated)} gated comparisons exceed tolerance",
         "error": f"ERROR: {len(outcome.failures)} source(s) failed "
-                 f"({', '.join(sorted(outcome.failures))}); {len(failing)} of {len(gated)} "
+                 f"({', '.join(sorted(outcome.failures))}); {n_failing} of {len(gated)} "
                  "gated comparisons exceed tolerance",
     }[outcome.verdict]
-    reported = len(outcome.comparisons) - len(gated)
+    reported = len(everything) - len(gated)
     flags = passing_flags(outcome)
     if flags:
         lines.append(f"To pass every comparison: {flags} ({_fix_reasons(outcome)})")
     lines.append(f"{summary} ({reported} reported only)")  # the verdict is the last line
     return "\n".join(lines)
+
+
+def render_spikes(spikes: Sequence[SpikeCheck], max_rows: int = 40) -> list[str]:
+    """The spike table of an active model (empty for passive ones): per pair and probe the
+    spike counts, the largest and mean spike-time shift, the voltage deviation away from
+    spikes, the verdict; then the message of every failing row."""
+    if not spikes:
+        return []
+
+    def us(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1e3:.3g}"
+
+    head = ("pair", "probe", "spikes a/b", "max shift us", "mean shift us",
+            "away max mV", "tol us", "verdict")
+    rows = [head]
+    for c in spikes[:max_rows]:
+        verdict = "report" if c.passed is None else ("ok" if c.passed else "FAIL")
+        rows.append((f"{c.a} vs {c.b}", c.probe, f"{c.count_a}/{c.count_b}",
+                     us(c.max_shift_ms), us(c.mean_shift_ms),
+                     format_mV(c.subthreshold_max_abs_mV, 3), us(c.time_tolerance_ms),
+                     verdict))
+    lines = ["", "Spikes (found by crosssim in the sampled traces):",
+             *text_table(rows, numeric=range(2, len(head) - 1))]
+    if len(spikes) > max_rows:
+        lines.append(f"({max_rows} of {len(spikes)} spike comparisons shown; all of them "
+                     "with --format json)")
+    for c in spikes:
+        if c.passed is False:
+            lines.append(f"{c.a} vs {c.b} @ {c.probe}: {c.message}")
+    return lines
 
 
 def render_suite_table(suite: SuiteOutcome) -> str:

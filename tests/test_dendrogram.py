@@ -2,17 +2,26 @@
 
 The geometry is read back from the matplotlib artists (no pixels): every section is a
 horizontal segment whose x-extent is its length and which starts where it attaches (path
-distance from the root), and markers sit at the sites' path distances.
+distance from the root), markers sit at the sites' path distances, and the report pages
+carry the figure exactly when a cell has sections.  Reports come from synthetic sources
+(tests/report_fixtures.py), so no simulator has to support trees.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
+
 import numpy as np
 import pytest
+from report_fixtures import handmade_outcome, png_size, synthetic_check
 
 from crosssim.builtin import builtin_model
 from crosssim.model import model_from_dict
+from crosssim.report import write_report
 from crosssim.report.figures import MAX_MORPHOLOGY_CELLS, dendrogram_layout, plot_morphology
+
+NOW = datetime.datetime(2031, 4, 5, 6, 7, 8, tzinfo=datetime.timezone.utc)
 
 
 def _panels(figure) -> list:
@@ -169,3 +178,30 @@ def test_a_cable_is_drawn_as_one_branch():
     (axes, _) = _panels(plot_morphology(builtin_model("two_cells")))
     assert [(start, end) for start, end, _ in _branches(axes)] == [(0.0, 100.0)]
     assert _marker_x(axes, "probes") == [50.0] == _marker_x(axes, "junctions")
+
+
+# reports ------------------------------------------------------------------------------------
+
+
+def test_ball_and_stick_report_embeds_the_morphology(tmp_path, saved_figures):
+    model = builtin_model("ball_and_stick")
+    folder = write_report(handmade_outcome(model, probe="a_soma"), tmp_path, now=NOW)
+    png = (folder / "morphology.png").read_bytes()
+    assert png_size(png)[0] > 0
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="morphology">'):]
+    section = section[:section.index("</section>")]
+    assert "<h2>Morphology</h2>" in section
+    assert "data:image/png;base64," + base64.b64encode(png).decode() in section
+    assert 'href="morphology.png"' in page  # the caption and the list of files
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    assert "![Morphology](morphology.png)" in markdown
+    (figure,) = [f for f in saved_figures if "morphology" in f.get_suptitle()]
+    assert _marker_x(_panels(figure)[0], "probes") == [10.0, 220.0]
+
+
+def test_cable_only_reports_stay_without_morphology(tmp_path):
+    folder = write_report(synthetic_check(builtin_model("two_cells")), tmp_path, now=NOW)
+    assert not (folder / "morphology.png").exists()
+    assert 'id="morphology"' not in (folder / "index.html").read_text(encoding="utf-8")
+    assert "Morphology" not in (folder / "report.md").read_text(encoding="utf-8")

@@ -96,10 +96,18 @@ def builtin_model(name: str, params: Mapping[str, Any] | None = None) -> Model:
     return factory(**params)
 
 
+#: Modules whose import registers more built-ins (generators, tree models), in order.
+GENERATOR_MODULES = ("crosssim.builtin.networks", "crosssim.builtin.trees")
+
+
 def _load_generators() -> None:
-    """Import the network generators (they register themselves) if present."""
-    try:
-        import crosssim.builtin.networks  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "crosssim.builtin.networks":
-            raise
+    """Import the modules of :data:`GENERATOR_MODULES` (they register themselves) if
+    present."""
+    import importlib
+
+    for module in GENERATOR_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosssim.model import Model
+from crosssim.model import Cell, Model
 from crosssim.result import RunResult
 from crosssim.study.convergence import fit_order
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from crosssim.outcome import CheckOutcome, Comparison
@@ -508,3 +509,213 @@ def plot_decomposition(outcome: CheckOutcome, path: Path, *, probes: Sequence[st
     figure.suptitle("Where the error comes from: simulator - exact = implementation + time "
                     "stepping + space" + (f" {shown}" if shown else ""), fontsize=11)
     return _save_png(figure, path, dpi)
+
+
+#: Cells (panels) in the morphology figure; a bigger network shows its first ones.
+MAX_MORPHOLOGY_CELLS = 6
+#: Panels per row of the morphology figure.
+_MORPHOLOGY_COLUMNS = 3
+#: Site names written beside the markers of one panel, per kind (more would be unreadable).
+_MAX_SITE_LABELS = 8
+#: Marker of each kind of site (shape first, so the kinds differ in greyscale print);
+#: the clamp is drawn larger and below, so a probe at the same site stays visible on it.
+_SITE_STYLES: dict[str, dict[str, Any]] = {
+    "clamps": {"marker": "v", "markersize": 12, "color": "C3", "label": "current clamp",
+               "zorder": 3},
+    "junctions": {"marker": "D", "markersize": 7, "color": "C2", "label": "gap junction",
+                  "markerfacecolor": "white", "markeredgewidth": 1.8, "zorder": 4},
+    "probes": {"marker": "o", "markersize": 5, "color": "C0", "label": "probe",
+               "zorder": 5},
+}
+
+#: Vertical offset in points of each kind's site labels (clear of the larger clamp marker).
+_LABEL_OFFSETS = {"probes": 6, "junctions": -8, "clamps": -10}
+
+
+def dendrogram_layout(cell: Cell) -> tuple[list[float], list[float], list[float]]:
+    """Where each section of ``cell`` (in :meth:`~crosssim.model.Cell.tree` order) is drawn
+    in a dendrogram: ``(start_um, end_um, y)``, the path distances from the root's x = 0
+    end to the section's two ends and its row.  Leaves get rows 0, 1, 2, ... in depth-first
+    order; a section with children at its x = 1 end sits at their mean row (so an
+    unbranched continuation stays on one line); children at x = 0 get rows of their own."""
+    tree, parents = cell.tree(), cell.parents()
+    starts = [0.0] * len(tree)
+    at_end: list[list[int]] = [[] for _ in tree]
+    at_start: list[list[int]] = [[] for _ in tree]
+    for i, (section, parent) in enumerate(zip(tree, parents)):
+        if parent < 0:
+            continue
+        (at_end if section.parent_x == 1.0 else at_start)[parent].append(i)
+    rows = [0.0] * len(tree)
+    next_row = 0
+    stack = [(0, False)]
+    while stack:  # iterative depth-first walk: deep trees must not hit the recursion limit
+        index, children_done = stack.pop()
+        if not children_done:
+            stack.append((index, True))
+            for child in reversed(at_start[index] + at_end[index]):
+                starts[child] = starts[index] + (tree[index].length_um
+                                                 if tree[child].parent_x == 1.0 else 0.0)
+                stack.append((child, False))
+        elif at_end[index]:
+            rows[index] = sum(rows[k] for k in at_end[index]) / len(at_end[index])
+        else:
+            rows[index] = float(next_row)
+            next_row += 1
+    ends = [start + section.length_um for start, section in zip(starts, tree)]
+    return starts, ends, rows
+
+
+def _site(cell: Cell, layout: tuple[list[float], list[float], list[float]],
+          section: str | None, x: float) -> tuple[float, float]:
+    """(path distance in um, row) of position ``x`` of ``section`` (None: the root)."""
+    index = cell.section_index(section)
+    starts, ends, rows = layout
+    return starts[index] + x * (ends[index] - starts[index]), rows[index]
+
+
+def _morphology_sites(model: Model, cell: Cell) -> dict[str, list[tuple[str, str | None,
+                                                                        float]]]:
+    """The sites on ``cell`` per kind: ``(text, section, x)`` for each probe (its name),
+    each junction side (the peer cell) and each clamp (its amplitude)."""
+    sites: dict[str, list[tuple[str, str | None, float]]] = {
+        "clamps": [], "junctions": [], "probes": []}
+    for probe in model.effective_probes():
+        if probe.cell == cell.name:
+            sites["probes"].append((probe.label, probe.section, probe.x))
+    for junction in model.gap_junctions:
+        for side in (0, 1):
+            if junction.cells[side] == cell.name:
+                peer = junction.cells[1 - side]
+                sites["junctions"].append((f"to {peer}", junction.sections[side],
+                                           junction.x[side]))
+    for stimulus in model.stimuli:
+        if stimulus.cell == cell.name:
+            sites["clamps"].append((f"{stimulus.amplitude_nA:g} nA", stimulus.section,
+                                    stimulus.x))
+    return sites
+
+
+def _draw_dendrogram(axes: Axes, model: Model, cell: Cell) -> None:
+    """One cell's dendrogram on ``axes``: a horizontal line per section (gid
+    ``branches``, a LineCollection in tree order, width growing with the mean radius), thin
+    vertical connectors (gid ``connectors``) and one marker artist per kind of site (gid
+    ``probes``, ``junctions``, ``clamps``)."""
+    from matplotlib.collections import LineCollection
+
+    layout = dendrogram_layout(cell)
+    starts, ends, rows = layout
+    tree, parents = cell.tree(), cell.parents()
+    widths = []
+    for section in tree:
+        points = section.points()
+        mean_radius = sum(radius for _, radius in points) / len(points)
+        widths.append(min(7.0, 0.8 + 1.2 * math.sqrt(mean_radius)))
+    branches = LineCollection([[(start, row), (end, row)]
+                               for start, end, row in zip(starts, ends, rows)],
+                              linewidths=widths, colors="0.25", capstyle="butt", zorder=2)
+    branches.set_gid("branches")
+    axes.add_collection(branches)
+    xs: list[float] = []
+    ys: list[float] = []
+    for index, parent in enumerate(parents):
+        if parent >= 0 and rows[index] != rows[parent]:
+            xs += [starts[index], starts[index], math.nan]
+            ys += [rows[parent], rows[index], math.nan]
+    (connectors,) = axes.plot(xs, ys, color="0.55", linewidth=0.8, zorder=1)
+    connectors.set_gid("connectors")
+    for kind, found in _morphology_sites(model, cell).items():
+        if not found:
+            continue
+        where = [_site(cell, layout, section, x) for _, section, x in found]
+        (markers,) = axes.plot([d for d, _ in where], [r for _, r in where],
+                               linestyle="none", **_SITE_STYLES[kind])
+        markers.set_gid(kind)
+        if len(found) <= _MAX_SITE_LABELS:  # probe names above, the others below
+            offset = _LABEL_OFFSETS[kind]
+            for (text, _, _), (distance, row) in zip(found, where):
+                axes.annotate(text, (distance, row), xytext=(0, offset),
+                              textcoords="offset points", ha="center",
+                              va="bottom" if offset > 0 else "top", fontsize=7,
+                              color=_SITE_STYLES[kind]["color"])
+    longest = max(ends)
+    axes.set_xlim(-0.04 * longest, 1.08 * longest)
+    top, bottom = min(rows), max(rows)
+    axes.set_ylim(bottom + 0.8, top - 0.8)  # first row on top
+    axes.set_yticks([])
+    axes.set_xlabel("path distance from the root (um)", fontsize=8)
+    axes.tick_params(labelsize=8)
+    axes.set_title(f"cell {cell.name} ({len(tree)} section{'s' if len(tree) != 1 else ''})",
+                   fontsize=9)
+
+
+def _legend_handles(kinds: Iterable[str]) -> list:
+    """Legend entries: a section, then each kind of site in ``kinds``."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="0.25", linewidth=2.5,
+                      label="section (wider: larger radius)")]
+    for kind in ("probes", "junctions", "clamps"):
+        if kind in kinds:
+            style = {k: v for k, v in _SITE_STYLES[kind].items() if k != "zorder"}
+            handles.append(Line2D([], [], linestyle="none", **style))
+    return handles
+
+
+def plot_morphology(model: Model, cells: Sequence[str] | None = None,
+                    ax: Axes | None = None) -> Figure:
+    """Each cell's morphology as a 2-D dendrogram, one small panel per cell; returns the
+    matplotlib Figure (object API, nothing shown).
+
+    x is the path distance from the root's x = 0 end in um, branches are spread
+    vertically (:func:`dendrogram_layout`), line width grows with the radius; probes,
+    gap-junction sites and current clamps are marked with distinct markers and named
+    beside them, in a legend below.  ``cells`` (names) chooses and orders the panels
+    (default: every cell); at most :data:`MAX_MORPHOLOGY_CELLS` are drawn, the title then
+    says "first N of M cells".  ``ax``: draw one cell (the first of ``cells``) into
+    these axes instead of a new figure.  Raises ValueError for an unknown cell name.
+    """
+    from matplotlib.figure import Figure
+
+    by_name = {cell.name: cell for cell in model.cells}
+    names = list(cells) if cells is not None else [cell.name for cell in model.cells]
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(list(by_name)[:10]) + (" ..." if len(by_name) > 10 else "")
+        raise ValueError(f"plot_morphology: unknown cell {unknown[0]!r}; known: {known}")
+    if not names:
+        raise ValueError("plot_morphology: no cell to draw")
+    kinds = set()
+    if ax is not None:
+        cell = by_name[names[0]]
+        _draw_dendrogram(ax, model, cell)
+        kinds = {kind for kind, found in _morphology_sites(model, cell).items() if found}
+        ax.legend(handles=_legend_handles(kinds), fontsize=7, loc="best")
+        figure = ax.figure  # a Figure, or a SubFigure whose .figure is the Figure
+        return figure if isinstance(figure, Figure) else figure.figure
+    shown = names[:MAX_MORPHOLOGY_CELLS]
+    columns = min(_MORPHOLOGY_COLUMNS, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    # panel height grows with the rows of the bushiest cell: 1 row (a ball and stick) to
+    # about 16 rows fill 1.6 to 3.6 inches
+    most_rows = max(int(max(dendrogram_layout(by_name[name])[2])) + 1 for name in shown)
+    height = min(3.6, 1.5 + 0.14 * most_rows)
+    figure = Figure(figsize=(0.6 + 4.0 * columns, 1.1 + height * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes, name in zip(grid.flat, shown):
+        _draw_dendrogram(axes, model, by_name[name])
+        kinds |= {kind for kind, found in _morphology_sites(model, by_name[name]).items()
+                  if found}
+    for axes in list(grid.flat)[len(shown):]:
+        axes.set_visible(False)
+    figure.legend(handles=_legend_handles(kinds), loc="outside lower center",
+                  ncols=4, fontsize=8)
+    note = f" (first {len(shown)} of {len(names)} cells)" if len(shown) < len(names) else ""
+    figure.suptitle(f"{model.name}: morphology (dendrograms){note}", fontsize=11)
+    return figure
+
+
+def write_morphology(model: Model, path: Path, *, cells: Sequence[str] | None = None,
+                     dpi: int = 110) -> Path:
+    """:func:`plot_morphology` of ``model`` saved as a PNG at ``path``; returns ``path``."""
+    return _save_png(plot_morphology(model, cells), path, dpi)

@@ -489,12 +489,14 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                 run_id: str = "", files: Sequence[str] = (),
                 convergence: Mapping[str, Any] | None = None,
                 convergence_figure: ReportFigure | None = None,
-                decomposition_figure: ReportFigure | None = None) -> str:
+                decomposition_figure: ReportFigure | None = None,
+                morphology_figure: ReportFigure | None = None) -> str:
     """The complete report page as one HTML string (UTF-8, no external resources).
 
     ``convergence`` (a study's JSON document) adds the "Convergence" section, with
     ``convergence_figure`` embedded in it.  An outcome with a decomposition gets the
     section "Where the error comes from", with ``decomposition_figure`` embedded in it.
+    ``morphology_figure`` (the cells' dendrograms) adds the section "Morphology".
     """
     return render_page(
         "report.html.j2",
@@ -507,6 +509,7 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
         matrices=_matrices(outcome),
         decomposition=_decomposition(outcome, decomposition_figure),
         figures=[_figure(figure) for figure in figures],
+        morphology=None if morphology_figure is None else _figure(morphology_figure),
         convergence=_convergence(convergence, convergence_figure),
         tolerances=_tolerances(outcome),
         sources=_sources(outcome, environment),

@@ -158,11 +158,13 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                     figures: Sequence[ReportFigure] = (), run_id: str = "",
                     convergence: Mapping[str, Any] | None = None,
                     convergence_figure: ReportFigure | None = None,
-                    decomposition_figure: ReportFigure | None = None) -> str:
+                    decomposition_figure: ReportFigure | None = None,
+                    morphology_figure: ReportFigure | None = None) -> str:
     """The Markdown report (ends in a newline).
 
     ``convergence`` (a study's JSON document) adds its fitted orders and figure; an outcome
-    with a decomposition adds its table and ``decomposition_figure``.
+    with a decomposition adds its table and ``decomposition_figure``; ``morphology_figure``
+    (the cells' dendrograms) follows the other figures.
     """
     model = outcome.model
     lines = [f"### {_VERDICT[outcome.verdict]} \u00b7 crosssim: {md_code(model.name)}", ""]
@@ -225,6 +227,9 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
     if figures:
         lines += [""]
         lines += [f"![{md_text(figure.title)}]({figure.filename})" for figure in figures]
+    if morphology_figure is not None:
+        lines += ["", f"**{md_text(morphology_figure.title)}**", "",
+                  f"![{md_text(morphology_figure.title)}]({morphology_figure.filename})"]
     if convergence is not None:
         lines += _convergence(convergence, convergence_figure)
     versions = ", ".join(

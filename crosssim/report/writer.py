@@ -98,6 +98,26 @@ def _decomposition_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure |
         path.name, path.read_bytes())
 
 
+def _morphology_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
+    """The dendrograms of the cells, None when every cell is a plain cable (no
+    ``sections``): those reports stay as they were."""
+    model = outcome.model
+    if not any(cell.sections for cell in model.cells):
+        return None
+    from crosssim.report.figures import MAX_MORPHOLOGY_CELLS, write_morphology
+
+    path = write_morphology(model, folder / "morphology.png")
+    shown = ("" if len(model.cells) <= MAX_MORPHOLOGY_CELLS
+             else f" The first {MAX_MORPHOLOGY_CELLS} of {len(model.cells)} cells are shown.")
+    return ReportFigure(
+        "Morphology",
+        "Each cell as a dendrogram: x is the path distance from the root in um, each "
+        "section a horizontal line (wider: larger radius), branches spread vertically. "
+        "Dots: probes; hollow diamonds: gap-junction sites (labelled with the peer cell); "
+        "triangles: current clamps." + shown,
+        path.name, path.read_bytes())
+
+
 def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
@@ -118,9 +138,12 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     resolved = resolved_path.read_text(encoding="utf-8")
     figures = _figures(outcome, folder, equilibria)
     decomposition_figure = _decomposition_figure(outcome, folder)
+    morphology_figure = _morphology_figure(outcome, folder)
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
     if decomposition_figure is not None:
         files.append(decomposition_figure.filename)
+    if morphology_figure is not None:
+        files.append(morphology_figure.filename)
     study_figure = None
     if convergence is not None:
         from crosssim.report.convergence import TABLE_FILE, convergence_figure
@@ -131,12 +154,14 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     atomic_write_text(folder / "report.md",
                       render_markdown(outcome, environment, figures=figures, run_id=run_id,
                                       convergence=study, convergence_figure=study_figure,
-                                      decomposition_figure=decomposition_figure))
+                                      decomposition_figure=decomposition_figure,
+                                      morphology_figure=morphology_figure))
     atomic_write_text(folder / "index.html",
                       render_html(outcome, environment, figures=figures, given_toml=given,
                                   resolved_toml=resolved, run_id=run_id, files=files,
                                   convergence=study, convergence_figure=study_figure,
-                                  decomposition_figure=decomposition_figure))
+                                  decomposition_figure=decomposition_figure,
+                                  morphology_figure=morphology_figure))
 
 
 def _candidates(run_id: str) -> Iterator[str]:
@@ -163,7 +188,8 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     The folder holds ``index.html`` (self-contained page), ``report.md``, ``report.json``
     (check document + ``environment`` + ``schema_version``), ``traces.csv`` (long form,
     every source), the model as given and resolved, and the PNG figures (with
-    ``decomposition.png`` when the check decomposed a simulator's error).  Afterwards
+    ``decomposition.png`` when the check decomposed a simulator's error, ``morphology.png``
+    when a cell has sections).  Afterwards
     ``out_root/index.html`` lists every run.  ``equilibria`` (cell -> mV) are drawn in the
     trace figure; by default the lumped steady state from ``crosssim.analytic``.
 

@@ -113,7 +113,20 @@ def test_importing_crosssim_and_the_backend_imports_no_jax():
 # Agreement with Arbor and NEURON ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(set(BUILTINS) | {"chain", "ring", "grid"}))
+#: The built-in models of unbranched cables (Jaxley's adapter runs cables; tree models are
+#: skipped as not applicable, tests/test_sources.py).
+CABLE_BUILTINS = ("chain", "grid", "ring", "two_cells")
+
+
+def test_the_cable_builtins_are_every_builtin_without_trees():
+    from crosssim.builtin import _load_generators
+
+    _load_generators()
+    assert {name for name in BUILTINS if not builtin_model(name).has_trees} == set(
+        CABLE_BUILTINS)
+
+
+@pytest.mark.parametrize("name", CABLE_BUILTINS)
 @three_way
 def test_every_builtin_model_agrees(name):
     worst = _assert_three_agree(builtin_model(name))

@@ -193,6 +193,14 @@ class CheckOutcome:
         """The gated comparisons that exceeded their tolerance."""
         return [c for c in self.comparisons if c.passed is False]
 
+    def gate_counts(self) -> tuple[int, int, int]:
+        """``(gated, failing, reported)``: comparisons and spike comparisons that are gated,
+        that fail their gate, and that are reported only."""
+        everything: list[Comparison | SpikeCheck] = [*self.comparisons, *self.spikes]
+        gated = sum(1 for c in everything if c.passed is not None)
+        failing = sum(1 for c in everything if c.passed is False)
+        return gated, failing, len(everything) - gated
+
     def failing_spikes(self) -> list[SpikeCheck]:
         """The gated spike comparisons that failed."""
         return [c for c in self.spikes if c.passed is False]

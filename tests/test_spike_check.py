@@ -149,3 +149,17 @@ def test_spikes_reach_the_terminal_table_junit_and_assert_agree():
     with pytest.raises(ToleranceExceededError, match="spike times differ by up to 20 us"):
         assert_agree(hh_model(), backends=["arbor", "neuron"], references=[],
                      runner=runner_for({"arbor": [10.0, 25.0], "neuron": [10.0, 25.02]}))
+
+
+def test_reports_carry_the_spike_table_and_the_raster(tmp_path):
+    from crosssim.report.writer import write_report
+
+    outcome = run({"arbor": [10.0, 25.0], "neuron": [10.0, 25.02]})
+    folder = write_report(outcome, tmp_path)
+    html = (folder / "index.html").read_text()
+    markdown = (folder / "report.md").read_text()
+    assert '<section id="spikes">' in html and "spike times differ by up to 20 us" in html
+    assert "**Spikes**" in markdown and "| `soma` | 2 / 2 | 20 |" in markdown
+    assert (folder / "spikes.png").stat().st_size > 1000
+    assert "2 of 2" not in html  # one spike gate: the verdict counts it once
+    assert "1 of 1 gated comparisons exceed their tolerance" in markdown

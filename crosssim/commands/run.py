@@ -127,8 +127,10 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    and stimulus.delay_ms <= t_stop < stimulus.delay_ms + stimulus.duration_ms]
         note = ("no lumped equilibrium drawn: a clamp is on at t_stop (stimuli."
                 f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
+        # the passive lumped equilibrium means nothing for spiking cells
+        equilibria = None if clamped or model.is_active else lumped_steady_state(model)
         plot_traces(model, [*results, *([reference] if reference is not None else [])], path,
-                    equilibria=None if clamped else lumped_steady_state(model), note=note)
+                    equilibria=equilibria, note=note)
         written.append(path)
     return written
 

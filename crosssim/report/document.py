@@ -116,15 +116,14 @@ def pair_label(comparison: Comparison) -> str:
 
 def verdict_sentence(outcome: CheckOutcome) -> str:
     """One line that says what the verdict means, e.g. ``2 of 6 gated comparisons exceed ...``."""
-    gated = [c for c in outcome.comparisons if c.passed is not None]
-    failing = outcome.failing()
+    gated, failing, _ = outcome.gate_counts()
     if outcome.verdict == "error":
         names = ", ".join(sorted(outcome.failures))
         return (f"{len(outcome.failures)} source(s) failed ({names}); "
-                f"{len(failing)} of {len(gated)} gated comparisons exceed their tolerance")
+                f"{failing} of {gated} gated comparisons exceed their tolerance")
     if outcome.verdict == "fail":
-        return f"{len(failing)} of {len(gated)} gated comparisons exceed their tolerance"
-    return f"all {len(gated)} gated comparisons are within tolerance"
+        return f"{failing} of {gated} gated comparisons exceed their tolerance"
+    return f"all {gated} gated comparisons are within tolerance"
 
 
 #: The fix each dominant part calls for, in a few words for table cells (the whole

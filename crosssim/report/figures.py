@@ -719,3 +719,37 @@ def write_morphology(model: Model, path: Path, *, cells: Sequence[str] | None = 
                      dpi: int = 110) -> Path:
     """:func:`plot_morphology` of ``model`` saved as a PNG at ``path``; returns ``path``."""
     return _save_png(plot_morphology(model, cells), path, dpi)
+
+
+def plot_spike_raster(outcome: CheckOutcome, path: Path, *,
+                      probes: Sequence[str] | None = None, dpi: int = 110) -> Path | None:
+    """A spike raster per probe (first :data:`MAX_PANELS`): one row per source with a tick
+    at every spike time crosssim found (ms); the title names the largest spike-time shift.
+    Saved as a PNG at ``path``; None when the outcome has no spike comparisons."""
+    if not outcome.spikes:
+        return None
+    trains: dict[str, dict[str, list[float]]] = {}
+    for check in outcome.spikes:
+        row = trains.setdefault(check.probe, {})
+        row.setdefault(check.a, check.times_a_ms)
+        row.setdefault(check.b, check.times_b_ms)
+    chosen = _chosen_probes(list(trains), probes)
+    figure, axes = _panels(len(chosen), height=0.6 + 0.35 * max(len(trains[p]) for p in chosen))
+    t_stop = outcome.model.simulation.t_stop_ms
+    for panel, probe in zip(axes, chosen):
+        names = sorted(trains[probe], key=_source_rank)
+        for index, name in enumerate(names):
+            colour = _source_style(name, index).get("color", f"C{index % 10}")
+            panel.eventplot([trains[probe][name]], lineoffsets=index, linelengths=0.8,
+                            colors=[colour])
+        panel.set_yticks(range(len(names)), names)
+        panel.set_ylim(-0.7, len(names) - 0.3)
+        panel.set_xlim(0.0, t_stop)
+        shifts = [c.max_shift_ms for c in outcome.spikes
+                  if c.probe == probe and c.max_shift_ms is not None]
+        worst = f", largest shift {max(shifts) * 1e3:.3g} us" if shifts else ""
+        panel.set_title(f"{probe}: spikes{worst}", fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (ms)")
+    figure.suptitle(f"{outcome.model.name}: spike raster"
+                    f"{_shown_note(len(chosen), len(trains))}", fontsize=11)
+    return _save_png(figure, path, dpi)

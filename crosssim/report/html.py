@@ -479,6 +479,27 @@ def _environment(environment: Mapping[str, Any]) -> list[dict]:
     return rows
 
 
+def _spikes(outcome: CheckOutcome, figure: ReportFigure | None) -> dict | None:
+    """The section "Spikes": one row per pair and probe, then the raster."""
+    if not outcome.spikes:
+        return None
+
+    def us(value: float | None) -> str:
+        return "" if value is None else f"{value * 1e3:.3g}"
+
+    rows = [{"pair": f"{c.a} vs {c.b}", "probe": c.probe,
+             "counts": f"{c.count_a} / {c.count_b}", "max_shift_us": us(c.max_shift_ms),
+             "mean_shift_us": us(c.mean_shift_ms),
+             "latency": ("" if c.latency_a_ms is None or c.latency_b_ms is None
+                         else f"{c.latency_a_ms:.4f} / {c.latency_b_ms:.4f}"),
+             "isi_us": us(c.max_isi_difference_ms),
+             "away_mV": format_mV(c.subthreshold_max_abs_mV),
+             "tolerance_us": us(c.time_tolerance_ms),
+             "state": "report" if c.passed is None else ("pass" if c.passed else "fail"),
+             "message": c.message} for c in outcome.spikes]
+    return {"rows": rows, "figure": None if figure is None else _figure(figure)}
+
+
 def _model_block(heading: str, filename: str, text: str) -> dict:
     return {"heading": heading, "filename": filename, "text": text[:MAX_TOML_CHARS],
             "shortened": len(text) > MAX_TOML_CHARS}
@@ -490,13 +511,15 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                 convergence: Mapping[str, Any] | None = None,
                 convergence_figure: ReportFigure | None = None,
                 decomposition_figure: ReportFigure | None = None,
-                morphology_figure: ReportFigure | None = None) -> str:
+                morphology_figure: ReportFigure | None = None,
+                spike_figure: ReportFigure | None = None) -> str:
     """The complete report page as one HTML string (UTF-8, no external resources).
 
     ``convergence`` (a study's JSON document) adds the "Convergence" section, with
     ``convergence_figure`` embedded in it.  An outcome with a decomposition gets the
     section "Where the error comes from", with ``decomposition_figure`` embedded in it.
-    ``morphology_figure`` (the cells' dendrograms) adds the section "Morphology".
+    ``morphology_figure`` (the cells' dendrograms) adds the section "Morphology"; an
+    active model's spike comparisons add the section "Spikes" with ``spike_figure``.
     """
     return render_page(
         "report.html.j2",
@@ -508,6 +531,7 @@ def render_html(outcome: CheckOutcome, environment: Mapping[str, Any], *,
         comparisons=_comparisons(outcome),
         matrices=_matrices(outcome),
         decomposition=_decomposition(outcome, decomposition_figure),
+        spikes=_spikes(outcome, spike_figure),
         figures=[_figure(figure) for figure in figures],
         morphology=None if morphology_figure is None else _figure(morphology_figure),
         convergence=_convergence(convergence, convergence_figure),

@@ -96,6 +96,33 @@ def _floor(c: Comparison) -> str:
     return format_mV(c.floor_mV) + (" (raised)" if raised_to_floor(c) else "")
 
 
+def _spikes(outcome: CheckOutcome, figure: ReportFigure | None) -> list[str]:
+    """The spike comparisons of an active model as a table, then the raster."""
+    if not outcome.spikes:
+        return []
+
+    def us(value: float | None) -> str:
+        return "" if value is None else f"{value * 1e3:.3g}"
+
+    lines = ["", "**Spikes** (found by crosssim in the sampled traces)", "",
+             _row(["pair", "probe", "spikes a / b", "max shift (us)", "mean shift (us)",
+                   "max \\|dV\\| away from spikes (mV)", "tolerance (us)", "result"]),
+             _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"])]
+    for c in outcome.spikes[:MAX_ROWS]:
+        result = ("reported" if c.passed is None else "pass" if c.passed
+                  else f"**FAIL**: {md_text(c.message)}")
+        lines.append(_row([md_text(f"{c.a} vs {c.b}"), md_code(c.probe),
+                           f"{c.count_a} / {c.count_b}", us(c.max_shift_ms),
+                           us(c.mean_shift_ms), format_mV(c.subthreshold_max_abs_mV),
+                           us(c.time_tolerance_ms), result]))
+    if len(outcome.spikes) > MAX_ROWS:
+        lines += ["", f"_{len(outcome.spikes) - MAX_ROWS} more spike comparisons: see "
+                      "`report.json` or `index.html`._"]
+    if figure is not None:
+        lines += ["", f"![{md_text(figure.title)}]({figure.filename})"]
+    return lines
+
+
 def _decomposition(outcome: CheckOutcome, figure: ReportFigure | None) -> list[str]:
     """The error decomposition as one short table (every simulator and probe, or each
     simulator's worst probe when there are more than MAX_DECOMPOSITION_ROWS), the fixes of
@@ -159,12 +186,14 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                     convergence: Mapping[str, Any] | None = None,
                     convergence_figure: ReportFigure | None = None,
                     decomposition_figure: ReportFigure | None = None,
-                    morphology_figure: ReportFigure | None = None) -> str:
+                    morphology_figure: ReportFigure | None = None,
+                    spike_figure: ReportFigure | None = None) -> str:
     """The Markdown report (ends in a newline).
 
     ``convergence`` (a study's JSON document) adds its fitted orders and figure; an outcome
     with a decomposition adds its table and ``decomposition_figure``; ``morphology_figure``
-    (the cells' dendrograms) follows the other figures.
+    (the cells' dendrograms) follows the other figures.  An active model's spike
+    comparisons get their table, with ``spike_figure`` (the raster) after it.
     """
     model = outcome.model
     lines = [f"### {_VERDICT[outcome.verdict]} \u00b7 crosssim: {md_code(model.name)}", ""]
@@ -223,6 +252,7 @@ def render_markdown(outcome: CheckOutcome, environment: Mapping[str, Any], *,
                           "(`tolerance.window_start_ms`)._"]
     else:
         lines += ["", "_No comparison could be made._"]
+    lines += _spikes(outcome, spike_figure)
     lines += _decomposition(outcome, decomposition_figure)
     if figures:
         lines += [""]

@@ -270,18 +270,15 @@ def render_table(outcome: CheckOutcome, *, details: bool = True, max_rows: int =
     if outcome.notes:
         lines.append("")
         lines.extend(render_notes(outcome.notes))
-    everything: list[Comparison | SpikeCheck] = [*outcome.comparisons, *outcome.spikes]
-    gated = [c for c in everything if c.passed is not None]
-    n_failing = sum(1 for c in gated if c.passed is False)
+    gated, n_failing, reported = outcome.gate_counts()
     lines.append("")
     summary = {
-        "pass": f"PASS: all {len(gated)} gated comparisons within tolerance",
-        "fail": f"FAIL: {n_failing} of {len(gated)} gated comparisons exceed tolerance",
+        "pass": f"PASS: all {gated} gated comparisons within tolerance",
+        "fail": f"FAIL: {n_failing} of {gated} gated comparisons exceed tolerance",
         "error": f"ERROR: {len(outcome.failures)} source(s) failed "
-                 f"({', '.join(sorted(outcome.failures))}); {n_failing} of {len(gated)} "
+                 f"({', '.join(sorted(outcome.failures))}); {n_failing} of {gated} "
                  "gated comparisons exceed tolerance",
     }[outcome.verdict]
-    reported = len(everything) - len(gated)
     flags = passing_flags(outcome)
     if flags:
         lines.append(f"To pass every comparison: {flags} ({_fix_reasons(outcome)})")

@@ -34,7 +34,10 @@ def make_run_id(now: _datetime.datetime, model_sha256: str) -> str:
 
 
 def lumped_equilibria(outcome: CheckOutcome) -> dict[str, float] | None:
-    """The lumped steady state (cell -> mV) from ``crosssim.analytic``, None if unavailable."""
+    """The lumped steady state (cell -> mV) from ``crosssim.analytic``, None if unavailable
+    (or meaningless: an active membrane)."""
+    if outcome.model.is_active:
+        return None
     try:
         from crosssim.analytic import lumped_steady_state
     except ImportError:
@@ -118,6 +121,20 @@ def _morphology_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | No
         path.name, path.read_bytes())
 
 
+def _spike_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
+    """The spike raster of an active model, None for passive models."""
+    from crosssim.report.figures import plot_spike_raster
+
+    path = plot_spike_raster(outcome, folder / "spikes.png")
+    if path is None:
+        return None
+    return ReportFigure(
+        "Spike raster",
+        "Every spike crosssim found in the sampled traces (upward crossings of "
+        f"{outcome.model.spikes.threshold_mV:g} mV, times interpolated linearly), one row per "
+        "source and one panel per probe.", path.name, path.read_bytes())
+
+
 def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
@@ -139,7 +156,10 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     figures = _figures(outcome, folder, equilibria)
     decomposition_figure = _decomposition_figure(outcome, folder)
     morphology_figure = _morphology_figure(outcome, folder)
+    spike_figure = _spike_figure(outcome, folder)
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
+    if spike_figure is not None:
+        files.append(spike_figure.filename)
     if decomposition_figure is not None:
         files.append(decomposition_figure.filename)
     if morphology_figure is not None:
@@ -155,13 +175,15 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                       render_markdown(outcome, environment, figures=figures, run_id=run_id,
                                       convergence=study, convergence_figure=study_figure,
                                       decomposition_figure=decomposition_figure,
-                                      morphology_figure=morphology_figure))
+                                      morphology_figure=morphology_figure,
+                                      spike_figure=spike_figure))
     atomic_write_text(folder / "index.html",
                       render_html(outcome, environment, figures=figures, given_toml=given,
                                   resolved_toml=resolved, run_id=run_id, files=files,
                                   convergence=study, convergence_figure=study_figure,
                                   decomposition_figure=decomposition_figure,
-                                  morphology_figure=morphology_figure))
+                                  morphology_figure=morphology_figure,
+                                  spike_figure=spike_figure))
 
 
 def _candidates(run_id: str) -> Iterator[str]:

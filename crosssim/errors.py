@@ -118,6 +118,23 @@ class MechanismBuildError(BackendError):
     """The NMODL mechanisms could not be compiled (no compiler, no ``nrnivmodl``)."""
 
 
+class MechanismSourceError(MechanismBuildError, ValueError):
+    """A user's MOD file is missing or refused by a simulator's NMODL compiler (NEURON's
+    ``nocmodl``, Arbor's ``modcc``).
+
+    ``path`` names the file, ``reason`` is the compiler's own message (one line).  Exit code 2:
+    the input is at fault, not the installation.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, backend: str, message: str, *, path: str | None = None,
+                 reason: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(backend, message)
+
+
 class AlignmentError(CrossSimError, ValueError):
     """Two traces cannot be put on one time grid (grids differ, spans do not cover).
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crosssim.errors import MechanismSourceError
+
 #: Distribution names under which each package may be installed, tried in order (the first
 #: one is what ``pip install`` should be given).
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -37,6 +39,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "MOD_SUFFIXES",
     "cache_base",
+    "check_mod_files",
     "distribution_name",
     "mod_source_dir",
     "mod_source_hash",
@@ -85,6 +88,35 @@ def mod_source_dir() -> Path:
     except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
         pass
     return Path(__file__).resolve().parents[1] / "mod"
+
+
+def check_mod_files(paths: Iterable[str | os.PathLike[str]], backend: str) -> list[Path]:
+    """A user's MOD files as absolute paths, in the order given, after checking that each is
+    a readable ``.mod`` file and that no two share a file name (both compilers need one
+    folder of files).  Raises :class:`~crosssim.errors.MechanismSourceError` naming the file.
+    """
+    checked: list[Path] = []
+    seen: dict[str, Path] = {}
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        if path.suffix != ".mod":
+            raise MechanismSourceError(backend, f"{path}: not a MOD file (the name must end "
+                                       "in .mod)", path=str(path), reason="not a .mod file")
+        if not path.is_file():
+            raise MechanismSourceError(backend, f"{path}: no such MOD file", path=str(path),
+                                       reason="no such file")
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise MechanismSourceError(backend, f"{path}: cannot read it: {exc.strerror}",
+                                       path=str(path), reason=str(exc.strerror)) from exc
+        if path.name in seen:
+            raise MechanismSourceError(
+                backend, f"{path}: two MOD files named {path.name} (the other is "
+                f"{seen[path.name]}); rename one", path=str(path), reason="duplicate name")
+        seen[path.name] = path
+        checked.append(path)
+    return checked
 
 
 def mod_source_hash(directory: Path | None = None) -> dict[str, Any]:

@@ -9,6 +9,12 @@ beside the target, renamed into place atomically while holding a ``filelock.File
 Every ``nrnivmodl`` run appends one line to ``<cache>/compiles.log`` (see
 :func:`compile_count`).
 
+``ensure_mechanisms(user_mod_files)`` compiles a user's MOD files together with crosssim's
+own into one library (NEURON loads one mechanism library per process reliably), in a folder
+keyed by all their contents: the same cache, lock and log.  A file ``nocmodl`` or the C++
+compiler refuses raises :class:`MechanismSourceError` (exit code 2) whose one-line message
+names the file and carries nrnivmodl's reason.
+
 The parent process compiles (so a missing compiler is a clear :class:`MechanismBuildError`);
 the NEURON child only loads the library (:func:`load_mechanisms`).
 """
@@ -19,15 +25,17 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from crosssim.errors import MechanismBuildError
+from crosssim.errors import MechanismBuildError, MechanismSourceError
 from crosssim.files import atomic_folder
-from crosssim.provenance import cache_base, mod_source_dir, package_version
+from crosssim.provenance import cache_base, check_mod_files, mod_source_dir, package_version
 
 __all__ = [
     "MECHANISM_NAME",
@@ -38,6 +46,7 @@ __all__ = [
     "load_mechanisms",
     "mechanism_hash",
     "mechanism_library",
+    "nrnivmodl_reason",
 ]
 
 #: The point process every compiled library must provide (``mod/crosssim_gap.mod``).
@@ -164,7 +173,57 @@ def _find_library(folder: Path) -> Path | None:
     return None
 
 
-def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CXX_ERROR = re.compile(r"(?P<file>\S+?):(?P<line>\d+):(?:\d+:)?\s*(?:fatal )?error:\s*"
+                        r"(?P<what>.*)")
+#: Lines of nrnivmodl's output that never explain a failure: its Python wrapper's traceback,
+#: make's summary and NEURON 9's note on porting to C++.
+_NOISE = ("Traceback", "File ", "raise ", "subprocess.", "make:", "make[", "NOTE:", "refer to",
+          "^", "-> ", "Translating ", "Thread Safe", "compilation terminated")
+
+
+def nrnivmodl_reason(output: str) -> str:
+    """The line of nrnivmodl's ``output`` that says why it failed, as one line.
+
+    In order: nocmodl's ``Error: ...`` (with the source line it quotes), the C++ compiler's
+    first ``error:`` on the generated code (with nocmodl's first warning, which usually names
+    the cause), else the last line that is not wrapper noise.
+    """
+    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    lines = [line for line in lines if line.strip()]
+    for number, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("Error:"):
+            reason = text[len("Error:"):].strip()
+            quoted = lines[number + 1].strip() if number + 1 < len(lines) else ""
+            if quoted and not quoted.startswith(_NOISE):
+                reason += f": {quoted}"
+            return reason
+    for line in lines:
+        found = _CXX_ERROR.match(line.strip())
+        if found:
+            reason = (f"{Path(found['file']).name}:{found['line']}: error: "
+                      f"{found['what'].strip()}")
+            warnings = [item.strip() for item in lines if item.strip().startswith("Warning:")]
+            if warnings:
+                reason += f" (nocmodl: {warnings[0][len('Warning:'):].strip()})"
+            return reason
+    useful = [line.strip() for line in lines if not line.strip().startswith(_NOISE)]
+    return useful[-1] if useful else (lines[-1].strip() if lines else "no output")
+
+
+def _culprit(reason: str, user_files: Sequence[Path]) -> Path | None:
+    """The user's MOD file that ``reason`` is about (by its name or its generated C++
+    file's), or None when it names none of them."""
+    for path in user_files:
+        for name in (path.name, f"{path.stem}.cpp", f"{path.stem}.c"):
+            if re.search(rf"(?<![\w.-]){re.escape(name)}\b", reason):
+                return path
+    return None
+
+
+def _compile(files: list[Path], digest: str, root: Path, target: Path,
+             user_files: Sequence[Path] = ()) -> None:
     """Run nrnivmodl in a staging folder, then rename it to ``target`` (caller holds the lock;
     a ``target`` without manifest is an incomplete leftover and is replaced)."""
     nrnivmodl = _check_tools()
@@ -195,10 +254,14 @@ def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
         if completed.returncode != 0 or library is None:
             build_log = root / f"mod-{digest[:16]}.build.log"
             build_log.write_text(output, encoding="utf-8")
-            lines = [line.strip() for line in output.splitlines() if line.strip()]
-            last = lines[-1] if lines else "no output"
+            reason = nrnivmodl_reason(output)
+            culprit = _culprit(reason, user_files)
+            if culprit is not None:
+                raise MechanismSourceError(
+                    _BACKEND, f"{culprit}: nrnivmodl refused it: {reason} "
+                    f"(full log: {build_log})", path=str(culprit), reason=reason)
             raise MechanismBuildError(
-                _BACKEND, f"nrnivmodl failed (exit code {completed.returncode}): {last} "
+                _BACKEND, f"nrnivmodl failed (exit code {completed.returncode}): {reason} "
                 f"(full log: {build_log})")
         manifest = {
             "hash": digest,
@@ -213,13 +276,24 @@ def _compile(files: list[Path], digest: str, root: Path, target: Path) -> None:
           flush=True)
 
 
-def ensure_mechanisms() -> Path:
+def ensure_mechanisms(user_mod_files: Sequence[str | os.PathLike[str]] = ()) -> Path:
     """The cache folder holding the compiled mechanisms, compiling them first if needed.
 
-    Raises :class:`MechanismBuildError` naming what to install when ``nrnivmodl``, a C++
-    compiler or ``make`` is missing, or when compilation fails.
+    ``user_mod_files`` are a user's MOD files, compiled together with crosssim's own into one
+    library; the folder is keyed by the contents of all of them.  Raises
+    :class:`MechanismSourceError` (exit code 2) for a user's file that is missing, shares a
+    name with another, or that nrnivmodl refuses (the message carries nrnivmodl's reason),
+    and :class:`MechanismBuildError` naming what to install when ``nrnivmodl``, a C++
+    compiler or ``make`` is missing, or when compilation fails otherwise.
     """
-    files = _mod_files()
+    own = _mod_files()
+    user = check_mod_files(user_mod_files, _BACKEND)
+    for path in user:
+        if path.name in {mod.name for mod in own}:
+            raise MechanismSourceError(
+                _BACKEND, f"{path}: crosssim's own mechanisms already have a file named "
+                f"{path.name}; rename it", path=str(path), reason="name taken by crosssim")
+    files = own + sorted(user, key=lambda path: path.name)  # one key for any order given
     digest = mechanism_hash(files)
     root = cache_base()
     target = root / f"mod-{digest[:16]}"
@@ -235,7 +309,7 @@ def ensure_mechanisms() -> Path:
 
     with FileLock(str(root / f".mod-{digest[:16]}.lock"), timeout=1800):
         if _manifest(target) is None:
-            _compile(files, digest, root, target)
+            _compile(files, digest, root, target, user)
     return target
 
 

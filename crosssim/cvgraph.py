@@ -42,7 +42,7 @@ from crosssim.discretization import site_cv
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Cell, Model, Section
 
-__all__ = ["CVGraph", "cv_graph", "piece_area_um2", "piece_resistance_MOhm"]
+__all__ = ["CVGraph", "cv_graph", "piece_area_um2", "piece_resistance_MOhm", "point_owner"]
 
 
 def _radius_at(points: tuple[tuple[float, float], ...], distance_um: float) -> float:
@@ -230,6 +230,17 @@ def _add_section_cvs(cell: Cell, gid: int, s: int, section: Section, n: int,
             edges.append((first + i - 1, first + i, 1.0 / resistance))
 
 
+def point_owner(tree: tuple[Section, ...], parents: tuple[int, ...], section: int,
+                end: int) -> tuple[int, int]:
+    """The ``(section, end)`` that names the point where ``end`` of ``section`` sits: a
+    child's x = 0 end is the point its parent has at ``parent_x``, followed up the tree (a
+    child at x = 0 of a section that itself hangs from x = 1 of its parent sits on that
+    grandparent's x = 1 end); the root's x = 0 end and every x = 1 end name themselves."""
+    while end == 0 and parents[section] >= 0:
+        section, end = parents[section], int(tree[section].parent_x)
+    return section, end
+
+
 def _point_nodes(cell: Cell, gid: int, tree: tuple[Section, ...], counts: tuple[int, ...],
                  starts: list[int], pending: list[tuple[int, int, float, float, float, float]],
                  point_edges: list[tuple[int, int, float]]) -> tuple[tuple[int, int], ...]:
@@ -237,13 +248,10 @@ def _point_nodes(cell: Cell, gid: int, tree: tuple[Section, ...], counts: tuple[
     already ``pending``) and join each to the nearest CV centre of every section touching
     it.  Returns, per section, the point numbers at its ends (-1: a free end)."""
     parents = cell.parents()
-    # a point is (section, end) of its owner: a child's x = 0 end is its parent's end
     touching: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for s, section in enumerate(tree):
+    for s in range(len(tree)):
         for end in (0, 1):
-            owner = (s, end) if end == 1 or parents[s] < 0 else (parents[s],
-                                                                  int(section.parent_x))
-            touching.setdefault(owner, []).append((s, end))
+            touching.setdefault(point_owner(tree, parents, s, end), []).append((s, end))
     ends = [[-1, -1] for _ in tree]
     for (owner_section, owner_end), members in touching.items():
         if len(members) < 2:

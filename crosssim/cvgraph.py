@@ -12,7 +12,8 @@ section (one CV length of cable), and a point node with the nearest centre of ea
 that touches it (half a CV length).  The resistance of a piece of cable is integrated
 exactly over the section's piecewise-linear radius: a frustum of length ``l`` from radius
 ``r1`` to ``r2`` has ``R = ra l / (pi r1 r2)``; areas are lateral frustum areas (slant
-height).  On a cylinder this is NEURON's and Arbor's arithmetic.
+height), a radius step inside a section adding its annulus to the CV holding it (the
+proximal one on a CV boundary).  On a cylinder this is NEURON's and Arbor's arithmetic.
 
 Sites and probes (the contract every adapter follows, generalising
 :mod:`crosssim.discretization` from cables to trees):
@@ -45,23 +46,26 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CVGraph", "cv_graph", "piece_area_um2", "piece_resistance_MOhm", "point_owner"]
 
 
-def _radius_at(points: tuple[tuple[float, float], ...], distance_um: float) -> float:
-    """Radius in um at ``distance_um`` from the section start (piecewise linear)."""
-    for (d0, r0), (d1, r1) in zip(points, points[1:]):
-        if distance_um <= d1 or (d1, r1) == points[-1]:
-            if d1 == d0:
-                return r1
-            w = min(max((distance_um - d0) / (d1 - d0), 0.0), 1.0)
-            return r0 + w * (r1 - r0)
-    return points[-1][1]
-
-
 def _frustums(points: tuple[tuple[float, float], ...], start_um: float,
               stop_um: float) -> list[tuple[float, float, float]]:
-    """``(length_um, r_start_um, r_end_um)`` of the frustums between two distances."""
-    cuts = sorted({start_um, stop_um, *(d for d, _ in points if start_um < d < stop_um)})
-    return [(b - a, _radius_at(points, a), _radius_at(points, b))
-            for a, b in zip(cuts, cuts[1:]) if b > a]
+    """``(length_um, r_start_um, r_end_um)`` of the frustums between two distances: the
+    profile's pieces clipped to ``[start, stop]``.  A radius step (two points at one distance
+    ``d``) is a zero-length piece whose annulus is membrane, as in NEURON's 3-D geometry and
+    Arbor's zero-length segments: it belongs to the piece with ``start < d <= stop`` (the
+    proximal CV when ``d`` is a CV boundary); a step at either end of the section belongs to
+    no CV (it would face the point node or the sealed end, like an end cap)."""
+    end_um = points[-1][0]
+    found = []
+    for (d0, r0), (d1, r1) in zip(points, points[1:]):
+        if d1 == d0:
+            if start_um < d0 <= stop_um and 0.0 < d0 < end_um:
+                found.append((0.0, r0, r1))
+            continue
+        a, b = max(d0, start_um), min(d1, stop_um)
+        if b > a:
+            slope = (r1 - r0) / (d1 - d0)
+            found.append((b - a, r0 + slope * (a - d0), r0 + slope * (b - d0)))
+    return found
 
 
 def piece_area_um2(section: Section, start: float, stop: float) -> float:

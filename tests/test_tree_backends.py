@@ -333,6 +333,45 @@ def test_tapers_differ_by_neurons_single_precision_3d_points(cvs, measured_mV):
     assert probe.startswith("p.t_")  # the tapered tip the clamp drives
 
 
+def test_cv_graph_puts_an_interior_radius_step_in_the_proximal_cv():
+    """A radius step (two profile points at one distance) is a zero-length frustum whose
+    annulus is membrane (NEURON's 3-D areas, Arbor's zero-length segments): in the CV that
+    holds it, the proximal one on a CV boundary.  Each side keeps its own radius (the graph
+    once read the step as a taper from 1 to 0.5 um over the distal half)."""
+    from crosssim.cvgraph import piece_area_um2, piece_resistance_MOhm
+    from crosssim.model.schema import Section
+
+    step = Section(name="st", length_um=100.0,
+                   profile_um=[[0, 1.0], [50, 1.0], [50, 0.5], [100, 0.5]])
+    annulus = np.pi * (1.0**2 - 0.5**2)
+    assert piece_area_um2(step, 0.0, 1.0) == pytest.approx(step.area_um2)
+    assert piece_area_um2(step, 0.0, 0.5) == pytest.approx(2 * np.pi * 1.0 * 50 + annulus)
+    assert piece_area_um2(step, 0.5, 1.0) == pytest.approx(2 * np.pi * 0.5 * 50)
+    # ra = 100 ohm cm = 1 MOhm um: 25 um at r = 1 and 25 um at r = 0.5
+    assert piece_resistance_MOhm(step, 100.0, 0.25, 0.75) == pytest.approx(
+        25 / np.pi + 25 / (np.pi * 0.25))
+    ends = Section(name="ends", length_um=100.0, profile_um=[[0, 0.5], [0, 1.0], [100, 1.0]])
+    assert piece_area_um2(ends, 0.0, 1.0) == pytest.approx(2 * np.pi * 100)  # no end annulus
+
+
+@requires_arbor
+@requires_neuron
+@pytest.mark.parametrize("cvs", [1, 2, 4])
+def test_radius_steps_agree(cvs):
+    """Steps inside sections (on a CV boundary at 2 and 4 CVs) and at section ends: Arbor
+    and NEURON within 1e-9 mV (measured 1.8e-12 / 5.9e-12 / 2.2e-12)."""
+    cell = {"name": "p", **CELL, "sections": [
+        _section("soma", length=20.0, radius=5.0, cvs=1),
+        _section("st", "soma", length=100.0, radius=None,
+                 profile_um=[[0, 1.0], [50, 1.0], [50, 0.5], [100, 0.5]]),
+        _section("st2", "soma", length=120.0, radius=None,
+                 profile_um=[[0, 0.5], [0, 1.0], [30, 1.0], [30, 0.75], [70, 0.25],
+                             [120, 0.25], [120, 0.5]]),
+        _section("c", "st2", length=30.0, radius=0.25)]}
+    model = _model(f"steps{cvs}", [cell], cvs, stimuli=[_clamp("p", "st", 1.0, 0.05)])
+    assert _assert_agree(model) <= MATCHED_ATOL_MV
+
+
 # Arbor's own interpolating probe ----------------------------------------------------------
 
 

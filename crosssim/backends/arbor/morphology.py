@@ -4,9 +4,11 @@ The CV layout is :mod:`crosssim.cvgraph`'s (``n`` CVs per section at ``k / n``, 
 point node where two or more section ends meet, sealed tips); this module makes Arbor build
 it and says where each node of that graph sits on Arbor's branches.
 
-* **Segments**: one per frustum piece of each section's radius profile (``Section.points``;
-  zero-length pieces, i.e. radius steps, are left out as the graph leaves them out), tagged
-  ``section index + 1``.  A child hangs from the last segment of the section whose end it
+* **Segments**: one per frustum piece of each section's radius profile (``Section.points``),
+  tagged ``section index + 1``.  A radius step inside a section is a zero-length segment,
+  whose annulus Arbor counts as membrane of the proximal CV when it sits on a CV boundary
+  (measured), as the graph and NEURON do; a step at a section end is left out (the graph
+  gives it no membrane).  A child hangs from the last segment of the section whose end it
   shares (:func:`~crosssim.cvgraph.point_owner`), or from ``mnpos`` when that is the root's
   x = 0 end.  Each section is drawn along x from 0 on its own line ``y = index``: only
   segment lengths and radii matter electrically.
@@ -154,8 +156,8 @@ def tree_layout(model: Model, cell: Cell) -> TreeLayout:
             attach = last_segment[owner] if end == 1 else arbor.mnpos
         points = tree[s].points()
         for (d0, r0), (d1, r1) in zip(points, points[1:]):
-            if d1 <= d0:
-                continue  # a radius step has no length (and no membrane in the graph)
+            if d1 == d0 and d0 in (0.0, points[-1][0]):
+                continue  # a radius step at a section end: no membrane in the graph
             attach = segments.append(attach, arbor.mpoint(d0, float(s), 0.0, r0),
                                      arbor.mpoint(d1, float(s), 0.0, r1), tag=s + 1)
         last_segment[s] = attach

@@ -360,6 +360,18 @@ class _TreeLayout:
         return self.node(gid, first), self.node(gid, second), weight
 
 
+def _without_end_steps(points: tuple[tuple[float, float], ...]) -> list[tuple[float, float]]:
+    """The profile without radius steps at its ends (points sharing the first or the last
+    distance): NEURON would count their annulus as membrane, the CV graph gives them none
+    (a step inside the section keeps its annulus in both)."""
+    kept = list(points)
+    while len(kept) > 2 and kept[1][0] == kept[0][0]:
+        kept.pop(0)
+    while len(kept) > 2 and kept[-2][0] == kept[-1][0]:
+        kept.pop()
+    return kept
+
+
 def _tree_sections(model: Model) -> tuple[dict[str, np.ndarray], _TreeLayout]:
     columns: dict[str, list] = {name: [] for name in (
         "length_um", "diam_um", "nseg", "ra_ohm_cm", "cm_uF_per_cm2", "g_pas_S_per_cm2",
@@ -387,8 +399,9 @@ def _tree_sections(model: Model) -> tuple[dict[str, np.ndarray], _TreeLayout]:
                 columns["diam_um"].append(2.0 * points[0][1])
             else:
                 columns["diam_um"].append(math.nan)
-                pt3d_x.extend(distance for distance, _ in points)
-                pt3d_diam.extend(2.0 * radius for _, radius in points)
+                kept = _without_end_steps(points)
+                pt3d_x.extend(distance for distance, _ in kept)
+                pt3d_diam.extend(2.0 * radius for _, radius in kept)
             pt3d_start.append(len(pt3d_x))
     integer = ("nseg", "section_gid", "section_parent")
     sections = {name: (_ints(values) if name in integer else _floats(values))

@@ -187,13 +187,22 @@ def test_a_child_at_x0_of_a_child_shares_the_grandparents_point_node():
     assert sorted(graph.edge_b[graph.edge_a == point].tolist()) == [0, 1, 2]
 
 
+def _profiled_cell() -> dict:
+    """Tapers and radius steps continued by single children: Arbor branches of many
+    segments, whose lengths must add up to the same section boundaries."""
+    return _tapered(0.3, [[0, 0.8], [13.1, 0.77], [40.7, 0.8], [40.7, 0.6], [60.3, 0.4],
+                          [150, 0.25]])
+
+
 @requires_arbor
-@pytest.mark.parametrize("cvs", [1, 3])
-@pytest.mark.parametrize("cell", [_y_cell, _soma_cell, _deep_cell])
-def test_arbor_builds_the_graphs_control_volumes(cell, cvs):
+@pytest.mark.parametrize("cvs", [1, 3, 7])
+@pytest.mark.parametrize("cell, merged", [(_y_cell, 0), (_soma_cell, 0),
+                                          (_deep_cell, 3), (_profiled_cell, 1)])
+def test_arbor_builds_the_graphs_control_volumes(cell, merged, cvs):
     """Arbor's CVs are the graph's: one per CV node, holding its centre inside, plus a
     zero-length CV at every fork and at a root with several branches; a point node inside a
-    merged branch (a section continued by one child) has no Arbor CV."""
+    merged branch (a section continued by one child: a(1), b(1), bc(1) of the deep tree) has
+    no Arbor CV."""
     import arbor
 
     from crosssim.backends.arbor.recipe import CrossSimRecipe
@@ -220,8 +229,7 @@ def test_arbor_builds_the_graphs_control_volumes(cell, cvs):
         zero = [i for i, pieces in enumerate(cables)
                 if (branch, position, position) in pieces and all(p == d for _, p, d in pieces)]
         assert len(zero) == 1, (node, branch, position)
-    merged = graph.n_nodes - graph.n_cvs - len(layout.arbor_points)
-    assert merged == {_y_cell: 0, _soma_cell: 0, _deep_cell: 3}[cell]  # a(1), b(1), bc(1)
+    assert graph.n_nodes - graph.n_cvs - len(layout.arbor_points) == merged
 
 
 # Arbor against NEURON ---------------------------------------------------------------------

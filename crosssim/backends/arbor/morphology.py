@@ -54,8 +54,9 @@ class TreeLayout:
     """One tree cell laid out for Arbor.
 
     ``graph``: the cell's own CV graph (gid 0).  Per section: ``branch`` (Arbor branch id),
-    ``offset_um`` (distance of the section's start from its branch's start) and
-    ``length_um`` (as Arbor measures its segments).  ``branch_length_um`` per branch.
+    ``start_um`` and ``stop_um`` (distances of its ends from its branch's start, summed over
+    Arbor's segments in branch order, so a section continued by one child stops exactly
+    where the child starts).  ``branch_length_um`` per branch.
     ``arbor_points``: the graph's point nodes Arbor has as a zero-length CV, with their
     location.
     """
@@ -63,8 +64,8 @@ class TreeLayout:
     morphology: arbor.morphology
     graph: CVGraph
     branch: tuple[int, ...]
-    offset_um: tuple[float, ...]
-    length_um: tuple[float, ...]
+    start_um: tuple[float, ...]
+    stop_um: tuple[float, ...]
     branch_length_um: tuple[float, ...]
     arbor_points: dict[int, Location]
 
@@ -79,14 +80,9 @@ class TreeLayout:
     def position(self, section: int, x: float) -> Location:
         """Arbor location of fraction ``x`` of ``section``."""
         branch = self.branch[section]
-        total = self.branch_length_um[branch]
-        offset = self.offset_um[section]
-        if x == 0.0 and offset == 0.0:
-            return branch, 0.0
-        if x == 1.0 and math.isclose(offset + self.length_um[section], total,
-                                     rel_tol=1e-12, abs_tol=0.0):
-            return branch, 1.0
-        return branch, min((offset + x * self.length_um[section]) / total, 1.0)
+        start, stop = self.start_um[section], self.stop_um[section]
+        distance = start if x == 0.0 else stop if x == 1.0 else start + x * (stop - start)
+        return branch, min(distance / self.branch_length_um[branch], 1.0)
 
     def boundaries(self) -> list[Location]:
         """Every CV boundary, ``k / n`` of every section with both ends (sorted, distinct)."""
@@ -165,22 +161,21 @@ def tree_layout(model: Model, cell: Cell) -> TreeLayout:
 
     n_sections = len(tree)
     branch = [-1] * n_sections
-    offset = [0.0] * n_sections
-    length = [0.0] * n_sections
+    start = [0.0] * n_sections
+    stop = [0.0] * n_sections
     branch_length = []
     for b in range(morphology.num_branches):
         distance = 0.0
         for segment in morphology.branch_segments(b):
             s = segment.tag - 1
             if branch[s] < 0:
-                branch[s], offset[s] = b, distance
-            piece = math.dist((segment.prox.x, segment.prox.y, segment.prox.z),
-                              (segment.dist.x, segment.dist.y, segment.dist.z))
-            length[s] += piece
-            distance += piece
+                branch[s], start[s] = b, distance
+            distance += math.dist((segment.prox.x, segment.prox.y, segment.prox.z),
+                                  (segment.dist.x, segment.dist.y, segment.dist.z))
+            stop[s] = distance
         branch_length.append(distance)
 
-    layout = TreeLayout(morphology, graph, tuple(branch), tuple(offset), tuple(length),
+    layout = TreeLayout(morphology, graph, tuple(branch), tuple(start), tuple(stop),
                         tuple(branch_length), {})
     held: dict[int, Location] = {}
     for node in range(graph.n_cvs, graph.n_nodes):

@@ -160,9 +160,9 @@ class Plan:
         """False for a model of unbranched uniform cables (empty tree arrays)."""
         return bool(self.section_gid.shape[0])
 
-    def gid_of(self, section: int) -> int:
-        """The cell of section ``section``."""
-        return int(self.section_gid[section]) if self.is_tree else section
+    def section_cells(self) -> list[int]:
+        """The cell (gid) of every section."""
+        return self.section_gid.tolist() if self.is_tree else list(range(self.n_sections))
 
     @property
     def n_samples(self) -> int:
@@ -287,18 +287,18 @@ class _CableLayout:
     :mod:`crosssim.discretization`."""
 
     def __init__(self, cvs: list[int]) -> None:
+        from crosssim.discretization import probe_stencil, site_cv
+
         self.cvs = cvs
+        self._site_cv = site_cv
+        self._probe_stencil = probe_stencil
 
     def site(self, gid: int, section: str | None, x: float) -> tuple[int, int]:
-        from crosssim.discretization import site_cv
-
-        return gid, site_cv(x, self.cvs[gid])
+        return gid, self._site_cv(x, self.cvs[gid])
 
     def probe(self, gid: int, section: str | None,
               x: float) -> tuple[tuple[int, int], tuple[int, int], float]:
-        from crosssim.discretization import probe_stencil
-
-        first, second, weight = probe_stencil(x, self.cvs[gid])
+        first, second, weight = self._probe_stencil(x, self.cvs[gid])
         return (gid, first), (gid, second), weight
 
 
@@ -445,14 +445,13 @@ _METHODS = {0: "implicit Euler", 1: "Crank-Nicolson (secondorder 1)",
             2: "Crank-Nicolson (secondorder 2)"}
 
 
-def _build_sections(h: Any, plan: Plan, mine: Any) -> dict[int, Any]:
+def _build_sections(h: Any, plan: Plan, cell_of: list[int], mine: Any) -> dict[int, Any]:
     """The ``h.Section`` of every section of this rank's cells, by plan section index:
     geometry (``L``/``diam``, or 3-D points along x for a non-cylinder), ``nseg``,
     properties, ``pas``; children connected by their x = 0 end."""
     sections: dict[int, Any] = {}
     tree = plan.is_tree
-    for k in range(plan.n_sections):
-        gid = plan.gid_of(k)
+    for k, gid in enumerate(cell_of):
         if not mine(gid):
             continue
         section = h.Section(name=f"cell{gid}_{k}" if tree else f"cell{gid}")
@@ -499,7 +498,8 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
     def mine(gid: int) -> bool:
         return gid % nhost == rank
 
-    sections = _build_sections(h, plan, mine)
+    cell_of = plan.section_cells()
+    sections = _build_sections(h, plan, cell_of, mine)
 
     def node(section: int, cv: int):
         """Segment ``cv``'s centre; -1 / nseg: the section's x = 0 / x = 1 end node."""
@@ -508,14 +508,14 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
 
     for sgid, (k, cv) in enumerate(zip(plan.source_section.tolist(),
                                        plan.source_cv.tolist())):
-        if mine(plan.gid_of(k)):
+        if mine(cell_of[k]):
             pc.source_var(node(k, cv)._ref_v, sgid, sec=sections[k])
 
     halves = []
     junction_class = getattr(h, mechanism)
     for k, cv, sgid, g in zip(plan.half_section.tolist(), plan.half_cv.tolist(),
                               plan.half_source.tolist(), plan.half_g_uS.tolist()):
-        if mine(plan.gid_of(k)):
+        if mine(cell_of[k]):
             half = junction_class(node(k, cv))
             half.g = g
             pc.target_var(half, half._ref_vgap, sgid)
@@ -525,7 +525,7 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
     for k, cv, delay, dur, amp in zip(plan.clamp_section.tolist(), plan.clamp_cv.tolist(),
                                       plan.clamp_delay_ms.tolist(),
                                       plan.clamp_dur_ms.tolist(), plan.clamp_amp_nA.tolist()):
-        if mine(plan.gid_of(k)):
+        if mine(cell_of[k]):
             clamp = h.IClamp(node(k, cv))
             clamp.delay, clamp.dur, clamp.amp = delay, dur, amp
             clamps.append(clamp)
@@ -536,7 +536,7 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
     rows, vectors = [], []
     for row, (k, cv) in enumerate(zip(plan.record_section.tolist(),
                                       plan.record_node.tolist())):
-        if mine(plan.gid_of(k)):
+        if mine(cell_of[k]):
             rows.append(row)
             vectors.append(_record(h.Vector(), node(k, cv)._ref_v, every, interval,
                                    sections[k]))
@@ -551,7 +551,7 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
         pc.setup_transfer()
     pc.set_maxstep(10)
     for k, section in sections.items():
-        v_init = float(plan.v_init_mV[plan.gid_of(k)])
+        v_init = float(plan.v_init_mV[cell_of[k]])
         for segment in section.allseg():
             segment.v = v_init
     h.finitialize()

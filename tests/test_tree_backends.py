@@ -264,6 +264,16 @@ def test_cables_next_to_a_tree_agree():
     assert _assert_agree(model) <= MATCHED_ATOL_MV
 
 
+@requires_neuron
+def test_neuron_threads_split_trees_by_cell():
+    """NEURON threads take whole cells (a tree's sections stay with their root): two
+    threads give the one-thread traces."""
+    model = _network(3)
+    one, two = _run("neuron", model, nthread=1), _run("neuron", model, nthread=2)
+    assert two.info["nthread"] == 2
+    assert _worst(one, two)[0] <= 1e-12
+
+
 # What a probe reads -----------------------------------------------------------------------
 
 
@@ -381,6 +391,54 @@ def test_radius_steps_agree(cvs):
 
 
 # Arbor's own interpolating probe ----------------------------------------------------------
+
+
+def _arbor_native_probes(model) -> np.ndarray:
+    """Arbor's own ``cable_probe_membrane_voltage`` at every probe of a one-cell model, on
+    the adapter's CVs and sites (n_probes, n_steps)."""
+    import arbor
+
+    from crosssim.backends.arbor import _compat
+    from crosssim.backends.arbor.recipe import CrossSimRecipe
+
+    cell = model.cells[0]
+    recipe = CrossSimRecipe(model)
+    layout = recipe.layout(cell)
+    places = [layout.position(cell.section_index(p.section), p.x) for p in model.probes]
+
+    class Native(CrossSimRecipe):
+        def probes(self, gid):
+            return [_compat.voltage_probe(_compat.branch_locations(sorted(set(places))), "p")]
+
+    simulation = arbor.simulation(Native(model))
+    sim = model.simulation
+    handle = simulation.sample((0, "p"), _compat.sample_schedule(
+        sim.sample_times_ms()[:-1] + 0.5 * sim.dt_ms))
+    _compat.run(simulation, sim.t_stop_ms, sim.dt_ms)
+    read = {(meta.branch, meta.pos): np.asarray(data)[:, 1]
+            for data, meta in simulation.samples(handle)}
+    return np.array([read[place] for place in places])
+
+
+@requires_arbor
+@pytest.mark.parametrize("cvs, measured_mV", [(1, 0.72), (3, 0.058), (11, 0.0017)])
+def test_arbor_own_probe_weights_by_resistance(cvs, measured_mV):
+    """Arbor's own probe interpolates linearly in axial resistance: on uniform sections that
+    is the graph's rule at forks, tips, section ends and off-centre (to 1e-9 mV), on a
+    taper it is not (the graph interpolates in x), by up to 0.72 / 0.058 / 0.0017 mV at the
+    tapered tip."""
+    cell = {"name": "y", **CELL, "sections": [
+        _section("root", length=100.0, radius=1.0), _section("d1", "root", length=80.0),
+        _section("d2", "root", length=120.0), _section("c", "d1", length=60.0, radius=0.25),
+        _section("z", "root", parent_x=0.0, length=50.0, radius=0.4),
+        _section("t", "d2", length=100.0, radius=None, radius_start_um=0.5,
+                 radius_end_um=0.2)]}
+    model = _model(f"native{cvs}", [cell], cvs, stimuli=[_clamp("y", "c", 1.0, 0.05)])
+    ours = _run("arbor", model).values_mV[:, :-1]
+    difference = np.abs(_arbor_native_probes(model) - ours).max(axis=1)
+    tapered = np.array([probe.section == "t" for probe in model.probes])
+    assert difference[~tapered].max() <= MATCHED_ATOL_MV
+    assert difference[tapered].max() == pytest.approx(measured_mV, rel=0.05)
 
 
 @requires_arbor

@@ -5,10 +5,11 @@ graph's stencils.  Each simulator is the other's truth; where a reading has a cl
 Simulators are imported inside tests only.
 
 Measured (Arbor 0.12.2, NEURON 9.0.2, implicit Euler, dt 0.025 ms), max |arbor - neuron|
-over every probe and sample, 1 / 3 / 11 CVs per section: Y 2e-13 / 1e-13 / 5e-12 mV; soma
-with five dendrites 3e-13 / 5e-13 / 2e-12; asymmetric tree 5e-13 / 6e-13 / 6e-12; three
-cells joined dendrite to dendrite 1e-12 / 6e-12 / 6e-11.  Tapered sections are the
-exception: NEURON keeps 3-D points in single precision (see the taper tests).
+over every probe and sample, 1 / 3 / 11 CVs per section: Y 1.6e-13 / 1.4e-13 / 4.8e-12 mV;
+soma with five dendrites 1.8e-12 / 1.1e-12 / 4.7e-12; asymmetric tree 4.6e-13 / 8.2e-13 /
+9.8e-12; three cells joined dendrite to dendrite 2.0e-11 / 3.8e-12 / 1.1e-11.  Tapered
+sections are the exception: NEURON keeps 3-D points in single precision (see the taper
+tests).
 """
 
 from __future__ import annotations

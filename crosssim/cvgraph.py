@@ -12,7 +12,8 @@ section (one CV length of cable), and a point node with the nearest centre of ea
 that touches it (half a CV length).  The resistance of a piece of cable is integrated
 exactly over the section's piecewise-linear radius: a frustum of length ``l`` from radius
 ``r1`` to ``r2`` has ``R = ra l / (pi r1 r2)``; areas are lateral frustum areas (slant
-height).  On a cylinder this is NEURON's and Arbor's arithmetic.
+height), a radius step inside a section adding its annulus to the CV holding it (the
+proximal one on a CV boundary).  On a cylinder this is NEURON's and Arbor's arithmetic.
 
 Sites and probes (the contract every adapter follows, generalising
 :mod:`crosssim.discretization` from cables to trees):
@@ -42,26 +43,29 @@ from crosssim.discretization import site_cv
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Cell, Model, Section
 
-__all__ = ["CVGraph", "cv_graph", "piece_area_um2", "piece_resistance_MOhm"]
-
-
-def _radius_at(points: tuple[tuple[float, float], ...], distance_um: float) -> float:
-    """Radius in um at ``distance_um`` from the section start (piecewise linear)."""
-    for (d0, r0), (d1, r1) in zip(points, points[1:]):
-        if distance_um <= d1 or (d1, r1) == points[-1]:
-            if d1 == d0:
-                return r1
-            w = min(max((distance_um - d0) / (d1 - d0), 0.0), 1.0)
-            return r0 + w * (r1 - r0)
-    return points[-1][1]
+__all__ = ["CVGraph", "cv_graph", "piece_area_um2", "piece_resistance_MOhm", "point_owner"]
 
 
 def _frustums(points: tuple[tuple[float, float], ...], start_um: float,
               stop_um: float) -> list[tuple[float, float, float]]:
-    """``(length_um, r_start_um, r_end_um)`` of the frustums between two distances."""
-    cuts = sorted({start_um, stop_um, *(d for d, _ in points if start_um < d < stop_um)})
-    return [(b - a, _radius_at(points, a), _radius_at(points, b))
-            for a, b in zip(cuts, cuts[1:]) if b > a]
+    """``(length_um, r_start_um, r_end_um)`` of the frustums between two distances: the
+    profile's pieces clipped to ``[start, stop]``.  A radius step (two points at one distance
+    ``d``) is a zero-length piece whose annulus is membrane, as in NEURON's 3-D geometry and
+    Arbor's zero-length segments: it belongs to the piece with ``start < d <= stop`` (the
+    proximal CV when ``d`` is a CV boundary); a step at either end of the section belongs to
+    no CV (it would face the point node or the sealed end, like an end cap)."""
+    end_um = points[-1][0]
+    found = []
+    for (d0, r0), (d1, r1) in zip(points, points[1:]):
+        if d1 == d0:
+            if start_um < d0 <= stop_um and 0.0 < d0 < end_um:
+                found.append((0.0, r0, r1))
+            continue
+        a, b = max(d0, start_um), min(d1, stop_um)
+        if b > a:
+            slope = (r1 - r0) / (d1 - d0)
+            found.append((b - a, r0 + slope * (a - d0), r0 + slope * (b - d0)))
+    return found
 
 
 def piece_area_um2(section: Section, start: float, stop: float) -> float:
@@ -230,6 +234,17 @@ def _add_section_cvs(cell: Cell, gid: int, s: int, section: Section, n: int,
             edges.append((first + i - 1, first + i, 1.0 / resistance))
 
 
+def point_owner(tree: tuple[Section, ...], parents: tuple[int, ...], section: int,
+                end: int) -> tuple[int, int]:
+    """The ``(section, end)`` that names the point where ``end`` of ``section`` sits: a
+    child's x = 0 end is the point its parent has at ``parent_x``, followed up the tree (a
+    child at x = 0 of a section that itself hangs from x = 1 of its parent sits on that
+    grandparent's x = 1 end); the root's x = 0 end and every x = 1 end name themselves."""
+    while end == 0 and parents[section] >= 0:
+        section, end = parents[section], int(tree[section].parent_x)
+    return section, end
+
+
 def _point_nodes(cell: Cell, gid: int, tree: tuple[Section, ...], counts: tuple[int, ...],
                  starts: list[int], pending: list[tuple[int, int, float, float, float, float]],
                  point_edges: list[tuple[int, int, float]]) -> tuple[tuple[int, int], ...]:
@@ -237,13 +252,10 @@ def _point_nodes(cell: Cell, gid: int, tree: tuple[Section, ...], counts: tuple[
     already ``pending``) and join each to the nearest CV centre of every section touching
     it.  Returns, per section, the point numbers at its ends (-1: a free end)."""
     parents = cell.parents()
-    # a point is (section, end) of its owner: a child's x = 0 end is its parent's end
     touching: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for s, section in enumerate(tree):
+    for s in range(len(tree)):
         for end in (0, 1):
-            owner = (s, end) if end == 1 or parents[s] < 0 else (parents[s],
-                                                                  int(section.parent_x))
-            touching.setdefault(owner, []).append((s, end))
+            touching.setdefault(point_owner(tree, parents, s, end), []).append((s, end))
     ends = [[-1, -1] for _ in tree]
     for (owner_section, owner_end), members in touching.items():
         if len(members) < 2:

@@ -4,6 +4,9 @@ Semantics (shared with the NEURON backend): CV count ``model.cvs(cell)`` per cel
 (``cv_policy_fixed_per_branch``); probe = linear interpolation between CV centres
 (extrapolated from the outermost pair to the ends); point sources (junctions, clamps) act on
 the CV containing x, a site on a CV boundary belonging to the distal CV; implicit Euler.
+A model with section trees follows :mod:`crosssim.cvgraph` instead (see :mod:`.morphology`):
+explicit CV boundaries at ``k / n`` of every section with zero-length CVs at forks, sites on
+CV centres, probes combined from whole-cell samples of the CV nodes.
 
 Arbor answers a sample request at time s with the state at the start of the step containing
 s, and a run to T covers [0, T); the adapter requests mid-step times ``k*sample_dt + dt/2``
@@ -89,35 +92,41 @@ def run(model: Model, *, threads: int | None = None) -> RunResult:
         built = time.perf_counter()
         n_steps = sim_settings.n_steps + 1  # one extra step: the sample at t_stop
         for chunk_end in _chunk_ends(n_steps, sim_settings.steps_per_sample,
-                                     len(recipe.probe_rows())):
+                                     recipe.sampled_values()):
             _compat.run(simulation, chunk_end * dt, dt)
         finished = time.perf_counter()
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise BackendError(_BACKEND, f"{type(exc).__name__}: {exc}") from exc
 
-    rows_by_cell: dict[int, list[tuple[int, float]]] = {}
-    for row, (gid, x) in enumerate(recipe.probe_rows()):
-        rows_by_cell.setdefault(gid, []).append((row, x))
+    rows_by_cell: dict[int, list[tuple[int, list]]] = {}
+    for row, (gid, terms) in enumerate(recipe.probe_rows()):
+        rows_by_cell.setdefault(gid, []).append((row, terms))
     values = np.empty((len(recipe.probe_rows()), n_samples))
     times = None
     for gid, handle in handles.items():
-        streams = samples_by_position(simulation.samples(handle))
+        streams = samples_by_position(simulation.samples(handle), recipe.probe_places(gid))
         simulation.remove_sampler(handle)  # frees Arbor's copy of these samples
-        for row, x in rows_by_cell[gid]:
-            data = streams.get(x)
-            if data is None:
-                raise BackendError(_BACKEND, f"no samples for the probe at x = {x!r} on cell "
-                                   f"{gid} (Arbor returned positions {sorted(streams)})")
-            if times is None or data.shape[0] != n_samples:
-                times = nominal_grid(data[:, 0], model, _BACKEND)
-            values[row] = data[:, 1]
+        for row, terms in rows_by_cell[gid]:
+            for k, (where, weight) in enumerate(terms):
+                data = streams.get(where)
+                if data is None:
+                    raise BackendError(_BACKEND, f"no samples for the probe at {where!r} "
+                                       f"(branch, position) on cell {gid} (Arbor returned "
+                                       f"{sorted(streams)})")
+                if times is None or data.shape[0] != n_samples:
+                    times = nominal_grid(data[:, 0], model, _BACKEND)
+                if k == 0:
+                    values[row] = data[:, 1] if weight == 1.0 else weight * data[:, 1]
+                else:
+                    values[row] += weight * data[:, 1]
     if times is None:
         times = sim_settings.sample_times_ms()
 
     info = {
         "arbor_version": _compat.ARBOR_VERSION,
         "cvs": _cvs_info(model),
-        "cv_policy": "fixed_per_branch(model.cvs(cell))",
+        "cv_policy": ("explicit: k/n of every section, zero-length CVs at forks"
+                      if recipe.has_trees() else "fixed_per_branch(model.cvs(cell))"),
         "method": "implicit Euler",
         "scheme": "implicit-euler",
         "dt_ms": dt,

@@ -22,18 +22,40 @@ def position(x: float) -> float:
     return 0.0 if 0.0 < x < 1e-300 else x
 
 
-def location(x: float) -> str:
-    """A locset expression for position ``x`` (0..1) on the cell's single branch.
+def location(x: float, branch: int = 0) -> str:
+    """A locset expression for position ``x`` (0..1) on ``branch`` (the cell's single
+    branch by default).
 
     ``repr`` round-trips the float exactly (see :func:`position` for subnormals).
     """
-    return f"(location 0 {position(x)!r})"
+    return f"(location {int(branch)} {position(x)!r})"
 
 
 def locations(xs) -> str:
     """A locset of several positions on the single branch (one location: no ``join``)."""
-    parts = [location(x) for x in xs]
+    return _join([location(x) for x in xs])
+
+
+def branch_locations(places) -> str:
+    """A locset of ``(branch, position)`` places (one place: no ``join``)."""
+    return _join([location(x, branch) for branch, x in places])
+
+
+def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "(join " + " ".join(parts) + ")"
+
+
+def tag_region(tags) -> str:
+    """The region of all segments carrying one of ``tags``."""
+    parts = [f"(tag {int(tag)})" for tag in tags]
+    return parts[0] if len(parts) == 1 else "(join " + " ".join(parts) + ")"
+
+
+def paint_cable_properties(decor: arbor.decor, region: str, *, cm_F_per_m2: float,
+                           ra_ohm_cm: float) -> arbor.decor:
+    """Specific capacitance and axial resistivity on ``region`` (over the cell's defaults)."""
+    return decor.paint(region, cm=float(cm_F_per_m2) * U.F / U.m2,
+                       rL=float(ra_ohm_cm) * U.Ohm * U.cm)
 
 
 def leak(e_mV: float, g_S_per_cm2: float) -> arbor.density:
@@ -69,6 +91,11 @@ def fixed_cv_policy(n_cvs: int) -> arbor.cv_policy:
     return arbor.cv_policy_fixed_per_branch(int(n_cvs))
 
 
+def explicit_cv_policy(places) -> arbor.cv_policy:
+    """CV boundaries at the given ``(branch, position)`` places."""
+    return arbor.cv_policy_explicit(branch_locations(places))
+
+
 def max_extent_cv_policy(extent_um: float) -> arbor.cv_policy:
     """Arbor's own policy: as many equal CVs per branch as needed for length <= ``extent_um``."""
     return arbor.cv_policy_max_extent(float(extent_um) * U.um)
@@ -89,6 +116,11 @@ def count_cvs(cell: arbor.cable_cell) -> int:
 def voltage_probe(where: str, tag: str) -> arbor.probe:
     """A membrane voltage probe at locset ``where``."""
     return arbor.cable_probe_membrane_voltage(where, tag)
+
+
+def cell_voltage_probe(tag: str) -> arbor.probe:
+    """A membrane voltage probe of every CV of the cell (metadata: one cable per column)."""
+    return arbor.cable_probe_membrane_voltage_cell(tag)
 
 
 def sample_schedule(times_ms) -> arbor.explicit_schedule:

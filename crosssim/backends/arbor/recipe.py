@@ -1,6 +1,12 @@
 """Model -> ``arbor.recipe``: one cable cell per model cell, described on demand.
 
-* gid = index of the cell in ``model.cells``; one unbranched cylinder (tag 1) of
+* gid = index of the cell in ``model.cells``.  A model whose cells are all uniform cables
+  (``Model.has_trees`` is False) takes the fast path below.  A model with a tree lays every
+  cell out with :mod:`.morphology` (the CV layout of :mod:`crosssim.cvgraph`, sites on CV
+  centres, probes combined from a whole-cell voltage sample of each probed cell), cables
+  included: Arbor 0.12.2's interpolating probe reads the wrong cell's resistivity once
+  junctions put unlike cells in one group (see ``__init__``).
+* A cable cell is one unbranched cylinder (tag 1) of
   ``length_um`` and ``radius_um``, ``pas`` (e = ``e_leak_mV``, g = ``g_leak_S_per_cm2``),
   ``cm``, ``rL`` and the initial voltage ``v_init_mV`` of that cell.
 * Discretization: ``cv_policy_fixed_per_branch(model.cvs(cell))``, so Arbor and NEURON take
@@ -30,15 +36,17 @@ cable cells; nothing scans the whole model per cell and no Python object is kept
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import arbor
 import numpy as np
 
 from crosssim.backends.arbor import _compat
+from crosssim.backends.arbor.morphology import Location, TreeLayout, tree_layout
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crosssim.model import Model
+    from crosssim.model import Cell, Model
 
 __all__ = ["PROBE_TAG", "CrossSimRecipe", "junction_label"]
 
@@ -60,19 +68,32 @@ class CrossSimRecipe(arbor.recipe):
         super().__init__()
         self.model = model
         index = model.cell_index()
-        n_cells = len(model.cells)
+        cells = model.cells
+        n_cells = len(cells)
         junctions = model.gap_junctions
+        #: A model with a tree lays every cell out as a tree (see .morphology), cables
+        #: included: probes then read whole-cell samples, never Arbor's interpolation, which
+        #: in 0.12.2 looks up the axial resistivity of the group's first cell
+        #: (``fvm_interpolate_voltage`` reads ``D.axial_resistivity[0]``, not
+        #: ``[cell_idx]``): wrong weights, or an IndexError when that cell has fewer
+        #: branches, as soon as junctions put unlike cells in one group.
+        self._trees = model.has_trees
+        self._layouts: dict[tuple, TreeLayout] = {}
         # Junction halves grouped by cell: halves of cell g are rows start[g]:start[g+1].
         n_halves = 2 * len(junctions)
         host = np.empty(n_halves, dtype=np.int64)
+        section = np.zeros(n_halves, dtype=np.int64)
         for j, junction in enumerate(junctions):
-            host[2 * j] = index[junction.cells[0]]
-            host[2 * j + 1] = index[junction.cells[1]]
+            for side in (0, 1):
+                gid = host[2 * j + side] = index[junction.cells[side]]
+                name = junction.sections[side]
+                if name is not None:
+                    section[2 * j + side] = cells[gid].section_index(name)
         x = np.array([junction.x for junction in junctions], dtype=float).reshape(-1)
         g = np.repeat(np.array([junction.g_uS for junction in junctions], dtype=float), 2)
         # Halves (h = 2*junction + side) sorted by cell, then site and conductance, so that
         # cells with the same junction sites get the same labels and share a description.
-        half = np.lexsort((np.arange(n_halves), g, x, host))
+        half = np.lexsort((np.arange(n_halves), g, x, section, host))
         self._start = np.zeros(n_cells + 1, dtype=np.int64)
         np.cumsum(np.bincount(host, minlength=n_cells), out=self._start[1:])
         local = np.empty(n_halves, dtype=np.int64)  # label number of each half on its cell
@@ -82,13 +103,23 @@ class CrossSimRecipe(arbor.recipe):
         self._peer_label = local[peer_half]
         self._x = x[half]
         self._g = g[half]
-        # Probes: cell -> sorted distinct positions, only for probed cells.
+        self._section = section[half]
+        # Probes: each row reads sum(weight * V(location)) of one cell; a cable cell reads
+        # Arbor's own interpolation at x, a tree cell the graph's stencil of CV nodes.
         self.probe_list = model.effective_probes()
-        positions: dict[int, set[float]] = {}
-        for probe in self.probe_list:
-            positions.setdefault(index[probe.cell], set()).add(_compat.position(probe.x))
-        self._probe_positions = {gid: tuple(sorted(xs)) for gid, xs in positions.items()}
         self._probe_gids = [index[probe.cell] for probe in self.probe_list]
+        self._probe_terms: list[list[tuple[Location, float]]] = []
+        places: dict[int, set[Location]] = {}
+        for gid, probe in zip(self._probe_gids, self.probe_list):
+            if self._trees:
+                cell = cells[gid]
+                terms = self.layout(cell).probe_terms(cell.section_index(probe.section),
+                                                      probe.x)
+            else:
+                terms = [((0, _compat.position(probe.x)), 1.0)]
+            self._probe_terms.append(terms)
+            places.setdefault(gid, set()).update(where for where, _ in terms)
+        self._probe_places = {gid: tuple(sorted(found)) for gid, found in places.items()}
         self._stimuli: dict[int, list] = {}
         for stimulus in model.stimuli:
             self._stimuli.setdefault(index[stimulus.cell], []).append(stimulus)
@@ -110,16 +141,27 @@ class CrossSimRecipe(arbor.recipe):
     def cell_description(self, gid: int) -> arbor.cable_cell:
         cell = self.model.cells[gid]
         rows = slice(self._start[gid], self._start[gid + 1])
-        junctions = tuple(zip(self._x[rows].tolist(), self._g[rows].tolist()))
-        stimuli = tuple((s.x, s.delay_ms, s.duration_ms, s.amplitude_nA)
-                        for s in self._stimuli.get(gid, ()))
+        if self._trees:
+            junctions = tuple(zip(self._section[rows].tolist(), self._x[rows].tolist(),
+                                  self._g[rows].tolist()))
+            stimuli = tuple((cell.section_index(s.section), s.x, s.delay_ms, s.duration_ms,
+                             s.amplitude_nA) for s in self._stimuli.get(gid, ()))
+            return self._cached(("tree", self._shape(cell), junctions, stimuli),
+                                lambda: self._describe_tree(cell, junctions, stimuli))
+        if cell.sections:  # one uniform section written as a section: the same cable
+            cell = cell.as_cable()
         key = (cell.length_um, cell.radius_um, cell.cm_F_per_m2, cell.ra_ohm_cm,
                cell.g_leak_S_per_cm2, cell.e_leak_mV, cell.initial_mV, self.model.cvs(cell),
-               junctions, stimuli)
+               tuple(zip(self._x[rows].tolist(), self._g[rows].tolist())),
+               tuple((s.x, s.delay_ms, s.duration_ms, s.amplitude_nA)
+                     for s in self._stimuli.get(gid, ())))
+        return self._cached(key, lambda: self._describe(key))
+
+    def _cached(self, key: tuple, describe: Callable[[], arbor.cable_cell]) -> arbor.cable_cell:
+        """The description of ``key`` from the bounded cache, else ``describe()``."""
         described = self._cells.get(key)
         if described is None:
-            described = self._describe(key)
-            self._cells[key] = described
+            described = self._cells[key] = describe()
             if len(self._cells) > CELL_CACHE_SIZE:
                 self._cells.popitem(last=False)
         return described
@@ -134,22 +176,52 @@ class CrossSimRecipe(arbor.recipe):
         ]
 
     def probes(self, gid: int) -> list:
-        positions = self._probe_positions.get(gid)
-        if positions is None:
+        places = self._probe_places.get(gid)
+        if places is None:
             return []
-        return [_compat.voltage_probe(_compat.locations(positions), PROBE_TAG)]
+        if self._trees:
+            return [_compat.cell_voltage_probe(PROBE_TAG)]
+        return [_compat.voltage_probe(_compat.branch_locations(places), PROBE_TAG)]
 
     # Helpers ---------------------------------------------------------------------------
 
     def probed_cells(self) -> list[int]:
         """The gids that carry a probe set, in ascending order (one ``sim.sample`` each)."""
-        return sorted(self._probe_positions)
+        return sorted(self._probe_places)
 
-    def probe_rows(self) -> list[tuple[int, float]]:
-        """``(gid, position)`` of every probe, in ``model.effective_probes()`` order; the
-        position is the float Arbor reports in the sample metadata."""
-        return [(gid, _compat.position(probe.x))
-                for gid, probe in zip(self._probe_gids, self.probe_list)]
+    def probe_rows(self) -> list[tuple[int, list[tuple[Location, float]]]]:
+        """``(gid, terms)`` of every probe, in ``model.effective_probes()`` order: the probe
+        reads ``sum(weight * V(location))`` over ``terms``, each location ``(branch,
+        position)`` as Arbor reports it in the sample metadata."""
+        return list(zip(self._probe_gids, self._probe_terms))
+
+    def probe_places(self, gid: int) -> tuple[Location, ...]:
+        """The locations the probe rows of cell ``gid`` read."""
+        return self._probe_places.get(gid, ())
+
+    def sampled_values(self) -> int:
+        """Values sampled per sample time: probe locations, or every CV cable of each probed
+        cell of a tree model (whole-cell samples)."""
+        if not self._trees:
+            return sum(len(places) for places in self._probe_places.values())
+        return sum(self.layout(self.model.cells[gid]).n_cables for gid in self._probe_places)
+
+    def layout(self, cell: Cell) -> TreeLayout:
+        """The Arbor layout of ``cell`` (computed once per distinct shape)."""
+        key = self._shape(cell)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = tree_layout(self.model, cell)
+        return layout
+
+    def _shape(self, cell: Cell) -> tuple:
+        """What the layout of ``cell`` depends on (not its name)."""
+        return (cell.tree(), cell.cm_F_per_m2, cell.ra_ohm_cm, cell.g_leak_S_per_cm2,
+                cell.e_leak_mV, cell.initial_mV, self.model.section_cvs(cell))
+
+    def has_trees(self) -> bool:
+        """True when the cells are laid out as trees (not the cable fast path)."""
+        return self._trees
 
     def distinct_cells(self) -> int:
         """How many distinct cable cells were described (while the cache held them)."""
@@ -169,6 +241,33 @@ class CrossSimRecipe(arbor.recipe):
         return _compat.cable_cell(self._morphology(length_um, radius_um), decor,
                                   arbor.label_dict(), _compat.fixed_cv_policy(n_cvs))
 
+    def _describe_tree(self, cell: Cell, junctions: tuple, stimuli: tuple) -> arbor.cable_cell:
+        layout = self.layout(cell)
+        decor = arbor.decor()
+        _compat.set_cable_properties(decor, v_init_mV=cell.initial_mV,
+                                     cm_F_per_m2=cell.cm_F_per_m2, ra_ohm_cm=cell.ra_ohm_cm)
+        leaks: dict[tuple[float, float], list[int]] = {}
+        for s, section in enumerate(cell.tree()):
+            cm, ra = cell.value(section, "cm_F_per_m2"), cell.value(section, "ra_ohm_cm")
+            if (cm, ra) != (cell.cm_F_per_m2, cell.ra_ohm_cm):
+                _compat.paint_cable_properties(decor, _compat.tag_region([s + 1]),
+                                               cm_F_per_m2=cm, ra_ohm_cm=ra)
+            leak = (cell.value(section, "e_leak_mV"), cell.value(section, "g_leak_S_per_cm2"))
+            leaks.setdefault(leak, []).append(s + 1)
+        for (e_leak, g_leak), tags in leaks.items():
+            region = "(all)" if len(leaks) == 1 else _compat.tag_region(tags)
+            decor.paint(region, _compat.leak(e_leak, g_leak))
+        for k, (section, x, g) in enumerate(junctions):
+            branch, position = layout.site(section, x)
+            decor.place(_compat.location(position, branch), _compat.junction(g),
+                        junction_label(k))
+        for section, x, delay, duration, amplitude in stimuli:
+            branch, position = layout.site(section, x)
+            _compat.place_clamp(decor, _compat.location(position, branch),
+                                _compat.current_clamp(delay, duration, amplitude))
+        return _compat.cable_cell(layout.morphology, decor, arbor.label_dict(),
+                                  _compat.explicit_cv_policy(layout.boundaries()))
+
     def _morphology(self, length_um: float, radius_um: float) -> arbor.morphology:
         key = (length_um, radius_um)
         morphology = self._morphologies.get(key)
@@ -181,6 +280,25 @@ class CrossSimRecipe(arbor.recipe):
         return morphology
 
 
-def samples_by_position(entries: list[Any]) -> dict[float, np.ndarray]:
-    """Map probe position -> (n, 2) array of (t, v) from one ``sim.samples(handle)`` list."""
-    return {float(meta.pos): np.asarray(data) for data, meta in entries}
+def samples_by_position(entries: list[Any],
+                        wanted: tuple[Location, ...]) -> dict[Location, np.ndarray]:
+    """Map each ``wanted`` location ``(branch, position)`` -> (n, 2) array of (t, v) from one
+    ``sim.samples(handle)`` list: of a location probe (metadata: the location) or of a
+    whole-cell probe (metadata: the cable of every column; a location reads the zero-length
+    cable at it, a fork or root CV, else the cable that holds it inside)."""
+    found: dict[Location, np.ndarray] = {}
+    for data, meta in entries:
+        data = np.asarray(data)
+        if not isinstance(meta, list):
+            found[(int(meta.branch), float(meta.pos))] = data
+            continue
+        cables = [(int(c.branch), float(c.prox), float(c.dist)) for c in meta]
+        points = {(b, prox): j for j, (b, prox, dist) in enumerate(cables) if prox == dist}
+        for branch, position in wanted:
+            column = points.get((branch, position))
+            if column is None:
+                column = next((j for j, (b, prox, dist) in enumerate(cables)
+                               if b == branch and prox < position < dist), None)
+            if column is not None:
+                found[(branch, position)] = data[:, [0, column + 1]]
+    return found

@@ -13,7 +13,8 @@ Options: ``nthread`` (NEURON threads; the gap-junction transfer works across thr
 ``secondorder``, ``timeout_s``.
 
 Semantics match the Arbor backend (see :mod:`.simulator`): one section per cell with
-``nseg = model.cvs(cell)``; point sources act on the CV containing x (Arbor's assignment,
+``nseg = model.cvs(cell)`` (a tree: one section per model section, laid out by
+:mod:`crosssim.cvgraph`); point sources act on the CV containing x (Arbor's assignment,
 boundary sites go distal); probe = linear interpolation between CV centres; clamp steps
 follow Arbor's ``delay <= t_step < delay + duration``; ``secondorder = 0`` (implicit Euler)
 by default, like Arbor.
@@ -215,7 +216,7 @@ class PendingRun:
         plan, model = self._plan, self.model
         try:
             raw_times, nodes, build_s, run_s, info = _read_results(
-                self._result_path, self._mpi_ranks, int(plan.record_gid.shape[0]))
+                self._result_path, self._mpi_ranks, int(plan.record_section.shape[0]))
         except (OSError, KeyError, ValueError) as exc:
             raise BackendError(_BACKEND, f"child process wrote no readable result: {exc}") from exc
 

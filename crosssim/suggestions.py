@@ -103,13 +103,13 @@ def _dt_setting(model: Model, dt: float) -> str:
 def _cvs_setting(model: Model, factor: float) -> str:
     """The discretization setting that refines space by ``factor`` (> 1)."""
     discretization = model.discretization
-    if discretization.cvs_per_cell is not None:
-        cvs = discretization.cvs_per_cell
+    if discretization.count is not None:
+        cvs = discretization.count
         wanted = max(cvs + 1, math.ceil(cvs * factor))
         if cvs % 2 == 1 and wanted % 2 == 0:
             wanted += 1  # keep a site in the middle at a CV centre
-        return f"--set discretization.cvs_per_cell={wanted}"
-    assert discretization.max_extent_um is not None  # exactly one of the two is set (validated)
+        return f"--set discretization.{discretization.count_key}={wanted}"
+    assert discretization.max_extent_um is not None  # exactly one of the three is set
     extent = discretization.max_extent_um / factor
     return f"--set discretization.max_extent_um={float(f'{extent:.3g}'):g}"
 

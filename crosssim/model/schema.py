@@ -78,6 +78,10 @@ class _Frozen(BaseModel):
         validate_default=True,
     )
 
+    def __hash__(self) -> int:
+        # pydantic's frozen hash fails on dict fields (channel parameters): hash them frozen
+        return hash((type(self), tuple(_frozen(value) for value in self.__dict__.values())))
+
     @model_validator(mode="before")
     @classmethod
     def _numbers_are_numbers(cls, data: Any) -> Any:
@@ -96,6 +100,13 @@ class _Frozen(BaseModel):
                             raise _FieldError(f"{name}.{i}", f"expected a number, got {item!r}",
                                               "a number (no quotes)")
         return data
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with every dict turned into a sorted tuple of items (hashable)."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    return value
 
 
 @functools.cache  # once per model class, not once per validated cell
@@ -236,6 +247,21 @@ class Discretization(_Frozen):
     def count(self) -> int | None:
         """The fixed CV count per cable (``cvs_per_cell`` or ``cvs_per_section``), or None."""
         return self.cvs_per_cell if self.cvs_per_cell is not None else self.cvs_per_section
+
+    @property
+    def count_key(self) -> str | None:
+        """``cvs_per_cell`` or ``cvs_per_section``, whichever is given (None: an extent)."""
+        if self.cvs_per_cell is not None:
+            return "cvs_per_cell"
+        return "cvs_per_section" if self.cvs_per_section is not None else None
+
+    def describe(self) -> str:
+        """For people: ``11 CV/cell``, ``5 CV/section`` or ``CVs <= 10 um``."""
+        if self.cvs_per_cell is not None:
+            return f"{self.cvs_per_cell} CV/cell"
+        if self.cvs_per_section is not None:
+            return f"{self.cvs_per_section} CV/section"
+        return f"CVs <= {self.max_extent_um:g} um"
 
     def cvs_for(self, length_um: float) -> int:
         """Control volumes for a cable of ``length_um``: the count, or ceil(length / extent).

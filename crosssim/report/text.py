@@ -175,11 +175,7 @@ def _verdict_cell(c: Comparison) -> str:
 def _header(outcome: CheckOutcome) -> str:
     model = outcome.model
     simulation = model.simulation
-    discretization = model.discretization
-    if discretization.cvs_per_cell is not None:
-        cvs = f"{discretization.cvs_per_cell} CV/cell"
-    else:
-        cvs = f"CVs <= {discretization.max_extent_um:g} um"
+    cvs = model.discretization.describe()
     window = ""
     starts = {c.window_start_ms for c in outcome.comparisons}
     if any(start > 0 for start in starts):

@@ -298,9 +298,12 @@ def _level_model(model: Model, dt_ms: float, sample_dt_ms: float,
     from crosssim.model import apply_overrides
 
     value: float | int = int(space_value) if space_parameter == "cvs_per_cell" else space_value
+    key: str = space_parameter
+    if key == "cvs_per_cell" and any(len(cell.tree()) > 1 for cell in model.cells):
+        key = "cvs_per_section"  # a count per cell means one per section on trees
     return apply_overrides(model, [("simulation.dt_ms", dt_ms),
                                    ("simulation.sample_dt_ms", sample_dt_ms),
-                                   (f"discretization.{space_parameter}", value)],
+                                   (f"discretization.{key}", value)],
                            source=f"<converge level dt={dt_ms:g} {space_parameter}="
                                   f"{space_value:g}>")
 

@@ -185,7 +185,8 @@ register_source(SourceSpec(
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))
 register_source(SourceSpec(
     LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
-    "each cell isopotential (one compartment), the linear ODE solved exactly"))
+    "each cell isopotential (one compartment), the linear ODE solved exactly",
+    trees=True))
 
 
 def _semidiscrete_too_large(model: Model) -> str | None:

@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from crosssim.analytic import lumped, lumped_steady_state
-from crosssim.analytic.discretized import cv_system, discrete, semidiscrete
+from crosssim.analytic.discretized import (
+    cv_system,
+    discrete,
+    roundoff_floor_mV,
+    semidiscrete,
+    step_matrix_condition,
+)
 from crosssim.model import model_from_dict
 from crosssim.sources import run_source, source_spec
 
@@ -400,3 +406,49 @@ def test_cable_models_give_what_they_gave_before_trees(name, source):
     np.testing.assert_allclose(got, _BEFORE_TREES[name, source], rtol=0, atol=1e-12)
     if source != "lumped":
         assert cv_system(model).is_tridiagonal and not model.has_trees
+
+
+# The references on trees feed the error decomposition and the round-off floor --------------
+
+
+def test_the_decomposition_splits_a_tree_models_error():
+    # a simulator that steps discrete + i, and an "exact" solution semidiscrete - s: the
+    # decomposition must find i, discrete - semidiscrete and s at every probe
+    from crosssim.decomposition import decompose
+    from crosssim.result import RunResult
+
+    model = _y_model()
+    times = model.simulation.sample_times_ms()
+    stepped, exact_in_time = run_source("discrete", model), run_source("semidiscrete", model)
+    implementation = 1e-7 * np.sin(times)
+    space = 0.02 * (1.0 - np.exp(-times))
+
+    def synthetic(name: str, values: np.ndarray) -> RunResult:
+        return RunResult(name, stepped.probes, times, values,
+                         info={"scheme": "implicit-euler"})
+
+    results = {"discrete": stepped, "semidiscrete": exact_in_time,
+               "arbor": synthetic("arbor", stepped.values_mV + implementation),
+               "analytic": synthetic("analytic", exact_in_time.values_mV - space)}
+    kinds = {"arbor": "simulator", "analytic": "reference", "discrete": "reference",
+             "semidiscrete": "reference"}
+    found = decompose(model, results, kinds)
+    assert [part.probe for part in found] == stepped.probes
+    for k, part in enumerate(found):
+        stepping = np.max(np.abs(stepped.values_mV[k] - exact_in_time.values_mV[k]))
+        assert part.discrete == "discrete"
+        assert part.implementation_mV == pytest.approx(np.max(np.abs(implementation)),
+                                                       rel=1e-6)
+        assert part.time_stepping_mV == pytest.approx(stepping, rel=1e-12)
+        assert part.space_mV == pytest.approx(np.max(space), rel=1e-9)
+
+
+def test_the_roundoff_floor_of_a_tree_is_estimated_from_the_eliminated_graph():
+    # the cut cable's eliminated graph is the cable's: the same floor; the Y cell's floor is
+    # finite and far below the default 1e-6 mV gate
+    cable, cut = _cable_or_cut(False), _cable_or_cut(True)
+    assert roundoff_floor_mV(cut) == pytest.approx(roundoff_floor_mV(cable), rel=1e-12)
+    assert step_matrix_condition(cut) == pytest.approx(step_matrix_condition(cable),
+                                                       rel=1e-12)
+    floor = roundoff_floor_mV(_y_model())
+    assert 1e-14 < floor < 1e-9

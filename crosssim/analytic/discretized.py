@@ -423,7 +423,7 @@ def _eliminate_points(a: np.ndarray, b: np.ndarray, g: np.ndarray, size: int,
     ``(point_index, point_cv, point_weight)``, ``weight = g_i / sum_k g_k``.
 
     Point nodes are joined only to CVs (a point never touches another point); a point with
-    one neighbour (not made by the CV graph) would be a dead end and drops out."""
+    one neighbour (the CV graph makes none) adds no edge and reads that neighbour."""
     point = np.where(a >= size, a, b) - size
     cv = np.where(a >= size, b, a)
     if np.any(cv >= size):  # pragma: no cover - the CV graph joins points to CVs only
@@ -579,7 +579,7 @@ def _step_solver(system: CVSystem, capacitance_over_dt: np.ndarray,
 _SOLVER_NAMES: dict[type, str] = {
     _CellsSideBySide: "one tridiagonal LU, cells side by side",
     _Tridiagonal: "one tridiagonal LU (LAPACK gttrf)",
-    _SparseLU: "point nodes eliminated, one sparse LU (SuperLU)",
+    _SparseLU: "one sparse LU (SuperLU)",
 }
 
 
@@ -651,6 +651,7 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
         "method": ("Crank-Nicolson as NEURON secondorder 2 steps it" if half_step
                    else "implicit Euler as Arbor and NEURON secondorder 0 step it")
         + "; junction peer voltage from the previous step; clamps on the step grid; "
+        + ("point nodes eliminated, " if system.point_index.size else "")
         + _SOLVER_NAMES[type(solver)] + ", one solve per step",
         "scheme": scheme,
         "dt_ms": dt,

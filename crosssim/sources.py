@@ -188,7 +188,8 @@ register_source(SourceSpec(
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))
 register_source(SourceSpec(
     LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
-    "each cell isopotential (one compartment), the linear ODE solved exactly"))
+    "each cell isopotential (one compartment), the linear ODE solved exactly",
+    trees=True))
 
 
 def _semidiscrete_too_large(model: Model) -> str | None:
@@ -208,15 +209,16 @@ def _no_crank_nicolson(model: Model) -> str | None:
 register_source(SourceSpec(
     SEMIDISCRETE, REFERENCE, "crosssim.analytic.discretized:semidiscrete", (),
     "the simulators' CV discretization solved exactly in time (space error only)",
-    leave_out=_semidiscrete_too_large))
+    leave_out=_semidiscrete_too_large, trees=True))
 register_source(SourceSpec(
     DISCRETE, REFERENCE, "crosssim.analytic.discretized:discrete", (),
     "the implicit-Euler recurrence Arbor and NEURON (secondorder 0) step, solved exactly",
-    steps_like_simulators=True))
+    steps_like_simulators=True, trees=True))
 register_source(SourceSpec(
     DISCRETE_CN, REFERENCE, "crosssim.analytic.discretized:discrete_crank_nicolson", (),
     "the Crank-Nicolson recurrence NEURON steps at secondorder 1 or 2, solved exactly",
-    steps_like_simulators=True, leave_out=_no_crank_nicolson, note_left_out=False))
+    steps_like_simulators=True, leave_out=_no_crank_nicolson, note_left_out=False,
+    trees=True))
 
 
 def _entry_point_spec(entry_point: Any) -> SourceSpec:

@@ -7,9 +7,9 @@ They split a simulator's deviation from the exact cable solution into its parts,
                       + (semidiscrete - exact)        space: shrinks with the CV size
 
 Both use the very discretization the simulators use (one assembly, :func:`cv_system`, built
-on the NEURON adapter's :func:`~crosssim.backends.neuron.simulator.site_cv`,
-:func:`~crosssim.backends.neuron.simulator.probe_stencil` and
-:func:`~crosssim.backends.neuron.simulator.clamp_steps`, the contract both adapters share):
+on :func:`~crosssim.discretization.site_cv`, :func:`~crosssim.discretization.probe_stencil`
+and :func:`~crosssim.discretization.clamp_steps` for cables and on the CV graph of
+:mod:`crosssim.cvgraph` for trees: the contract every adapter shares):
 
 * ``n`` equal control volumes (CVs) per cell, one unknown per CV at its centre; CV ``i`` has
   capacitance ``C_i = c L/n`` (nF), leak ``G_i = g_l L/n`` (uS); neighbouring centres are
@@ -32,9 +32,26 @@ peer voltage from the previous step, and ``I[n]`` is on in step ``n`` (from ``n 
 (``secondorder = 0``) step.  NEURON's ``secondorder = 1, 2`` step Crank-Nicolson in the same
 form: ``(2C/dt + A + diag(G + J_self)) V_h = (2C/dt) V[n] + J V[n] + G E + I[n]``,
 ``V[n+1] = 2 V_h - V[n]`` (:func:`discrete` with ``scheme="crank-nicolson"``, registered as
-``discrete_cn``).  The junction couples nothing inside the step matrix, so it is
+``discrete_cn``).  The junction couples nothing inside the step matrix, so on cables it is
 tridiagonal (cells are unbranched cables, numbered one after another) and constant: one
 LAPACK ``gttrf`` factorization, then one ``gttrs`` solve per step.
+
+**Trees** (a model with a cell that has sections, :attr:`~crosssim.model.Model.has_trees`):
+the CV graph of :func:`crosssim.cvgraph.cv_graph` (CVs numbered cell by cell, section by
+section; frustum areas and resistances; per-section properties).  Where section ends meet
+it has a *point node* of zero membrane (NEURON's zero-area node, Arbor's zero-length fork
+CV): no capacitance, no leak, no site, so at every time level and in every scheme its row is
+algebraic, ``sum_k g_k (V_p - V_k) = 0``: it holds the conductance-weighted mean of its
+neighbours, ``V_p = sum_k g_k V_k / sum_k g_k``.  The references eliminate it exactly (a
+star-mesh transform, the Schur complement of its row): its neighbours ``i, j`` are joined by
+``g_i g_j / sum_k g_k``, and a probe that reads it reads that mean.  The simulators keep the
+row in their implicit solve, which is the same system in exact arithmetic.  A point joining
+two sections (an unbranched chain of sections) becomes one series conductance between
+consecutive CVs, so the step matrix stays tridiagonal; at a fork the elimination joins CVs
+that no band holds and the step matrix is factorized once by sparse LU (SuperLU,
+``scipy.sparse.linalg.splu``), one sparse solve per step.  Sites act on
+:meth:`~crosssim.cvgraph.CVGraph.site_node`, probes read
+:meth:`~crosssim.cvgraph.CVGraph.probe_stencil`.
 
 The semidiscrete solution is exact up to round-off: up to :data:`DENSE_CV_LIMIT` CVs by the
 eigendecomposition of ``C^-1/2 K C^-1/2`` (:mod:`crosssim.analytic._exponential`), above it
@@ -51,14 +68,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
-from crosssim.analytic._common import cable_constants, clamp_edges, elapsed_since
+from crosssim.analytic._common import cable_constants, elapsed_since
 from crosssim.analytic._exponential import DenseExponential, piecewise_exact
 from crosssim.analytic.laplace import ContourPlan
-from crosssim.backends.neuron.simulator import clamp_steps, probe_stencil, site_cv
+from crosssim.discretization import clamp_steps, probe_stencil, site_cv
 from crosssim.errors import SourceNotApplicableError
 from crosssim.model import Model
 from crosssim.result import RunResult
@@ -99,7 +117,13 @@ class CVSystem:
     ``half_cv`` (where the half acts), ``half_peer_cv``, ``half_g_uS``.  Clamps (every
     stimulus of the model): ``clamp_cv``, ``clamp_amplitude_nA``, ``clamp_steps`` (first and
     last step it is on, ``(0, -1)`` if never).  Probes: ``probe_first``, ``probe_second``,
-    ``probe_weight`` (global CV indices; the probe reads ``(1-w) V_first + w V_second``).
+    ``probe_weight`` (the probe reads ``(1-w) V_first + w V_second``).
+
+    On trees (see the module notes) the point nodes are eliminated: ``fork_a``, ``fork_b``,
+    ``fork_uS`` are the axial conductances the elimination adds between CVs that are not
+    consecutive (empty on cables: the step matrix is tridiagonal), and a probe may read a
+    point node, numbered ``size + p`` (the CV graph's own number): its voltage is
+    ``sum point_weight[t] V[point_cv[t]]`` over the entries ``t`` with ``point_index == p``.
     """
 
     cell_offset: np.ndarray
@@ -118,11 +142,22 @@ class CVSystem:
     probe_first: np.ndarray
     probe_second: np.ndarray
     probe_weight: np.ndarray
+    fork_a: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    fork_b: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    fork_uS: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    point_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    point_cv: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    point_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def size(self) -> int:
         """Number of CVs (unknowns) in all."""
         return int(self.capacitance_nF.size)
+
+    @property
+    def is_tridiagonal(self) -> bool:
+        """True when every axial conductance joins consecutive CVs (no fork edges)."""
+        return self.fork_a.size == 0
 
     def junction_self_uS(self) -> np.ndarray:
         """Summed junction conductance acting on each CV (uS), the implicit part."""
@@ -142,13 +177,28 @@ class CVSystem:
         diagonal = self.leak_uS + self.junction_self_uS() + self.axial_diagonal()
         axial = sparse.diags([-self.link_uS, diagonal, -self.link_uS], [-1, 0, 1],
                              shape=(self.size, self.size))
+        if not self.is_tridiagonal:
+            axial = axial + self._forks_off_diagonal()
         return (axial - self.coupling()).tocsc()
+
+    def _forks_off_diagonal(self):
+        """The fork edges off the diagonal, ``-g`` at ``(a, b)`` and ``(b, a)`` (CSC, uS);
+        their diagonal part is in :meth:`axial_diagonal`."""
+        from scipy import sparse
+
+        a, b, g = self.fork_a, self.fork_b, self.fork_uS
+        return sparse.csc_matrix((np.concatenate([-g, -g]),
+                                  (np.concatenate([a, b]), np.concatenate([b, a]))),
+                                 shape=(self.size, self.size))
 
     def axial_diagonal(self) -> np.ndarray:
         """Sum of the axial conductances at each CV (uS)."""
         diagonal = np.zeros(self.size)
         diagonal[:-1] += self.link_uS
         diagonal[1:] += self.link_uS
+        if not self.is_tridiagonal:
+            diagonal += np.bincount(self.fork_a, weights=self.fork_uS, minlength=self.size)
+            diagonal += np.bincount(self.fork_b, weights=self.fork_uS, minlength=self.size)
         return diagonal
 
     def step_bands(self, capacitance_over_dt: np.ndarray):
@@ -157,17 +207,51 @@ class CVSystem:
                     + self.axial_diagonal())
         return -self.link_uS, diagonal, -self.link_uS.copy()
 
+    def step_matrix(self, capacitance_over_dt: np.ndarray):
+        """``diag(c/dt + G + J_self) + A`` as a sparse matrix (CSC, uS), forks included."""
+        from scipy import sparse
+
+        lower, diagonal, upper = self.step_bands(capacitance_over_dt)
+        bands = sparse.diags([lower, diagonal, upper], [-1, 0, 1],
+                             shape=(self.size, self.size))
+        if self.is_tridiagonal:
+            return bands.tocsc()
+        return (bands + self._forks_off_diagonal()).tocsc()
+
     def leak_source_nA(self) -> np.ndarray:
         """``G E`` per CV (nA)."""
         return self.leak_uS * self.e_leak_mV
 
     def probe_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, first, second)``: the CVs the probes read and each probe's two positions
-        in ``rows``."""
+        """``(rows, first, second)``: the nodes the probes read (CVs, and point nodes as
+        ``size + p`` on trees) and each probe's two positions in ``rows``."""
         rows, inverse = np.unique(np.concatenate([self.probe_first, self.probe_second]),
                                   return_inverse=True)
         n = self.probe_first.size
         return rows, inverse[:n], inverse[n:]
+
+    def cvs_for_rows(self, rows: np.ndarray):
+        """``(cvs, mix)``: the CVs whose traces give the nodes ``rows`` of :meth:`probe_rows`
+        and the sparse ``(rows, cvs)`` matrix that mixes them (a point node is the weighted
+        mean of its neighbours); ``mix`` is None when every row is a CV (``cvs = rows``)."""
+        if rows.size == 0 or int(rows.max()) < self.size:
+            return rows, None
+        from scipy import sparse
+
+        row_of, cv_of, weight_of = [], [], []
+        for position, node in enumerate(rows.tolist()):
+            if node < self.size:
+                row_of.append(position)
+                cv_of.append(node)
+                weight_of.append(1.0)
+                continue
+            entries = np.flatnonzero(self.point_index == node - self.size)
+            row_of += [position] * entries.size
+            cv_of += self.point_cv[entries].tolist()
+            weight_of += self.point_weight[entries].tolist()
+        cvs, column = np.unique(np.asarray(cv_of, dtype=np.int64), return_inverse=True)
+        mix = sparse.csr_matrix((weight_of, (row_of, column)), shape=(rows.size, cvs.size))
+        return cvs, mix
 
     def read_probes(self, row_values: np.ndarray, first: np.ndarray,
                     second: np.ndarray) -> np.ndarray:
@@ -179,7 +263,13 @@ class CVSystem:
 
 
 def cv_system(model: Model) -> CVSystem:
-    """The CV system of ``model``: the discretization, site and probe rules of the adapters."""
+    """The CV system of ``model``: the discretization, site and probe rules of the adapters.
+
+    Models of uniform unbranched cables are assembled from the cable constants (the fast
+    path, unchanged); a model with a tree from the CV graph, its point nodes eliminated
+    (:func:`_tree_system`)."""
+    if model.has_trees:
+        return _tree_system(model)
     cells = model.cells
     index = model.cell_index()
     counts = np.array([model.cvs(cell) for cell in cells], dtype=np.int64)
@@ -243,6 +333,112 @@ def cv_system(model: Model) -> CVSystem:
         probe_first=ints([s[0] for s in stencils]), probe_second=ints([s[1] for s in stencils]),
         probe_weight=floats([s[2] for s in stencils]),
     )
+
+
+def _tree_system(model: Model) -> CVSystem:
+    """The CV system of a model with trees: the CV graph with its point nodes eliminated."""
+    from crosssim.cvgraph import cv_graph
+
+    graph = cv_graph(model)
+    size = graph.n_cvs
+    counts = np.bincount(graph.cell[:size], minlength=len(model.cells))
+    offset = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    a, b, g = graph.edge_a, graph.edge_b, graph.edge_g_uS
+    between_cvs = (a < size) & (b < size)
+    edges = list(zip(a[between_cvs].tolist(), b[between_cvs].tolist(),
+                     g[between_cvs].tolist()))
+    point_index, point_cv, point_weight = _eliminate_points(
+        a[~between_cvs], b[~between_cvs], g[~between_cvs], size, edges)
+    link = np.zeros(max(size - 1, 0))
+    fork_a, fork_b, fork_g = [], [], []
+    for first, second, conductance in edges:
+        low, high = min(first, second), max(first, second)
+        if high == low + 1:
+            link[low] += conductance
+        else:
+            fork_a.append(low)
+            fork_b.append(high)
+            fork_g.append(conductance)
+
+    cells = model.cells
+    index = model.cell_index()
+
+    def node_of(cell_name: str, section: str | None, x: float) -> int:
+        gid = index[cell_name]
+        return graph.site_node(gid, cells[gid].section_index(section), x)
+
+    half_cv, half_peer, half_g = [], [], []
+    for junction in model.gap_junctions:
+        if junction.g_uS == 0.0:
+            continue
+        sites = [node_of(name, section, x)
+                 for name, section, x in zip(junction.cells, junction.sections, junction.x)]
+        half_cv += sites
+        half_peer += sites[::-1]
+        half_g += [junction.g_uS, junction.g_uS]
+
+    sim = model.simulation
+    clamp_cv, clamp_amplitude, steps = [], [], []
+    for stimulus in model.stimuli:
+        clamp_cv.append(node_of(stimulus.cell, stimulus.section, stimulus.x))
+        clamp_amplitude.append(stimulus.amplitude_nA)
+        on = clamp_steps(stimulus.delay_ms, stimulus.duration_ms, sim.dt_ms, sim.n_steps)
+        steps.append(on if on is not None else (0, -1))
+
+    probes = model.effective_probes()
+    stencils = []
+    for probe in probes:
+        gid = index[probe.cell]
+        first, second, weight = graph.probe_stencil(
+            gid, cells[gid].section_index(probe.section), probe.x)
+        stencils.append((first, second if weight != 0.0 else first, weight))
+
+    def ints(values) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64).reshape(-1)
+
+    def floats(values) -> np.ndarray:
+        return np.asarray(values, dtype=float).reshape(-1)
+
+    return CVSystem(
+        cell_offset=offset, capacitance_nF=graph.capacitance_pF[:size] * 1e-3,
+        leak_uS=graph.leak_uS[:size], e_leak_mV=graph.e_leak_mV[:size].copy(),
+        v_init_mV=graph.v_init_mV[:size].copy(), link_uS=link,
+        half_cv=ints(half_cv), half_peer_cv=ints(half_peer), half_g_uS=floats(half_g),
+        clamp_cv=ints(clamp_cv), clamp_amplitude_nA=floats(clamp_amplitude),
+        clamp_steps=ints(steps).reshape(-1, 2),
+        probe_labels=tuple(probe.label for probe in probes),
+        probe_first=ints([s[0] for s in stencils]), probe_second=ints([s[1] for s in stencils]),
+        probe_weight=floats([s[2] for s in stencils]),
+        fork_a=ints(fork_a), fork_b=ints(fork_b), fork_uS=floats(fork_g),
+        point_index=point_index, point_cv=point_cv, point_weight=point_weight,
+    )
+
+
+def _eliminate_points(a: np.ndarray, b: np.ndarray, g: np.ndarray, size: int,
+                      edges: list[tuple[int, int, float]],
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eliminate the point nodes (numbered from ``size``) joined to CVs by the edges
+    ``(a, b, g)``: append to ``edges`` the star-mesh conductances ``g_i g_j / sum_k g_k``
+    between every two neighbours of a point, and return the point readout
+    ``(point_index, point_cv, point_weight)``, ``weight = g_i / sum_k g_k``.
+
+    Point nodes are joined only to CVs (a point never touches another point); a point with
+    one neighbour (the CV graph makes none) adds no edge and reads that neighbour."""
+    point = np.where(a >= size, a, b) - size
+    cv = np.where(a >= size, b, a)
+    if np.any(cv >= size):  # pragma: no cover - the CV graph joins points to CVs only
+        raise ValueError("a point node is joined to another point node")
+    order = np.argsort(point, kind="stable")
+    point, cv, g = point[order], cv[order], g[order]
+    total = np.bincount(point, weights=g)
+    weight = g / total[point]
+    starts = np.flatnonzero(np.diff(point, prepend=-1))
+    for first, stop in zip(starts.tolist(), [*starts[1:].tolist(), point.size]):
+        members = list(zip(cv[first:stop].tolist(), g[first:stop].tolist()))
+        whole = float(total[point[first]])
+        edges.extend((i, j, g_i * g_j / whole)
+                     for (i, g_i), (j, g_j) in combinations(members, 2))
+    return point.astype(np.int64), cv.astype(np.int64), weight
 
 
 # discrete: the recurrence the simulators step ----------------------------------------------
@@ -343,18 +539,48 @@ class _CellsSideBySide:
         return rhs
 
 
+class _SparseLU:
+    """One sparse LU factorization (SuperLU) of the step matrix of a tree, whose fork edges
+    no band holds; flat layout, one sparse solve per step."""
+
+    def __init__(self, matrix) -> None:
+        from scipy.sparse.linalg import splu
+
+        self.shape: tuple[int, ...] = (matrix.shape[0],)
+        self.position = np.arange(matrix.shape[0])
+        # symmetric mode keeps the diagonal pivots of the symmetric ordering: the matrix is
+        # diagonally dominant, and a solve costs half of what partial pivoting's does
+        self._factors = splu(matrix, permc_spec="MMD_AT_PLUS_A",
+                             options={"SymmetricMode": True})
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``matrix^-1 rhs`` (a new array)."""
+        return self._factors.solve(rhs)
+
+
 #: Cells from which the side-by-side sweeps beat LAPACK's sequential gttrs (one numpy
 #: operation per CV position costs ~ microseconds; gttrs ~ 20 ns per CV).
 _SIDE_BY_SIDE_MIN_CELLS = 256
 
 
-def _step_solver(system: CVSystem, lower: np.ndarray, diagonal: np.ndarray,
-                 upper: np.ndarray) -> _Tridiagonal | _CellsSideBySide:
-    """Side by side for many cells of similar CV counts (padding <= 50 %), else LAPACK."""
+def _step_solver(system: CVSystem, capacitance_over_dt: np.ndarray,
+                 ) -> _Tridiagonal | _CellsSideBySide | _SparseLU:
+    """Sparse LU for trees with forks; else side by side for many cells of similar CV
+    counts (padding <= 50 %), else LAPACK."""
+    if not system.is_tridiagonal:
+        return _SparseLU(system.step_matrix(capacitance_over_dt))
+    lower, diagonal, upper = system.step_bands(capacitance_over_dt)
     counts = np.diff(system.cell_offset)
     if counts.size >= _SIDE_BY_SIDE_MIN_CELLS and counts.max() * counts.size <= 1.5 * system.size:
         return _CellsSideBySide(system, lower, diagonal, upper)
     return _Tridiagonal(lower, diagonal, upper)
+
+
+_SOLVER_NAMES: dict[type, str] = {
+    _CellsSideBySide: "one tridiagonal LU, cells side by side",
+    _Tridiagonal: "one tridiagonal LU (LAPACK gttrf)",
+    _SparseLU: "one sparse LU (SuperLU)",
+}
 
 
 def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
@@ -363,7 +589,8 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
     ``scheme="implicit-euler"`` is what Arbor and NEURON ``secondorder = 0`` step;
     ``"crank-nicolson"`` what NEURON ``secondorder = 1, 2`` steps (see the module notes).
     Voltages in mV of ``model.effective_probes()`` on the sample grid; one tridiagonal
-    factorization, one solve per step (cost ~ CVs x steps, memory ~ CVs + probes x samples).
+    factorization (a sparse LU on trees with forks), one solve per step (cost ~ CVs x steps,
+    memory ~ CVs + probes x samples).
     """
     from scipy import sparse
 
@@ -375,7 +602,7 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
     dt = sim.dt_ms
     half_step = scheme == CRANK_NICOLSON
     capacitance_over_dt = system.capacitance_nF * ((2.0 if half_step else 1.0) / dt)
-    solver = _step_solver(system, *system.step_bands(capacitance_over_dt))
+    solver = _step_solver(system, capacitance_over_dt)
     position = solver.position
     padded = int(np.prod(solver.shape))
 
@@ -392,9 +619,10 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
     charge_rate = laid_out(capacitance_over_dt)
 
     rows, first, second = system.probe_rows()
-    recorded = position[rows]
+    cvs, mix = system.cvs_for_rows(rows)
+    recorded = position[cvs]
     every = sim.steps_per_sample
-    out = np.empty((rows.size, sim.n_samples))
+    out = np.empty((cvs.size, sim.n_samples))
     voltage = laid_out(system.v_init_mV)
     out[:, 0] = voltage.reshape(-1)[recorded]
     base = system.leak_source_nA()
@@ -415,14 +643,16 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
         spare, voltage = voltage, solution
         if (step + 1) % every == 0:
             out[:, (step + 1) // every] = voltage.reshape(-1)[recorded]
+    if mix is not None:
+        out = mix @ out
     values = system.read_probes(out, first, second)
     name = "discrete_cn" if half_step else "discrete"
     info = {
         "method": ("Crank-Nicolson as NEURON secondorder 2 steps it" if half_step
                    else "implicit Euler as Arbor and NEURON secondorder 0 step it")
         + "; junction peer voltage from the previous step; clamps on the step grid; "
-        + ("one tridiagonal LU, cells side by side" if isinstance(solver, _CellsSideBySide)
-           else "one tridiagonal LU (LAPACK gttrf)") + ", one solve per step",
+        + ("point nodes eliminated, " if system.point_index.size else "")
+        + _SOLVER_NAMES[type(solver)] + ", one solve per step",
         "scheme": scheme,
         "dt_ms": dt,
         "cvs": system.size,
@@ -461,11 +691,22 @@ def discrete_source_for(backend: str, model: Model) -> str:
 
 
 def _cv_edges(model: Model, system: CVSystem) -> list[tuple[float, int, float]]:
-    """The clamp edges at their exact times, as ``(time_ms, CV, delta_nA)``."""
-    counts = np.diff(system.cell_offset)
-    return [(edge.time_ms,
-             int(system.cell_offset[edge.cell]) + site_cv(edge.x, int(counts[edge.cell])),
-             edge.delta_nA) for edge in clamp_edges(model)]
+    """The clamp edges at their exact times, as ``(time_ms, CV, delta_nA)``: the edges of
+    :func:`~crosssim.analytic._common.clamp_edges` (same rule, same order), on the CV of
+    each stimulus in ``system`` (which knows sections)."""
+    t_stop = model.simulation.t_stop_ms
+    edges: list[tuple[float, int, float]] = []
+    for stimulus, cv in zip(model.stimuli, system.clamp_cv.tolist()):
+        if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
+            continue
+        start = stimulus.delay_ms
+        stop = stimulus.delay_ms + stimulus.duration_ms
+        if start < t_stop:
+            edges.append((start, cv, stimulus.amplitude_nA))
+            if stop < t_stop:
+                edges.append((stop, cv, -stimulus.amplitude_nA))
+    edges.sort(key=lambda edge: edge[0])
+    return edges
 
 
 def semidiscrete(model: Model, *, method: str | None = None) -> RunResult:
@@ -482,20 +723,25 @@ def semidiscrete(model: Model, *, method: str | None = None) -> RunResult:
     if method is None:
         method = "eigen" if system.size <= DENSE_CV_LIMIT else "laplace"
     rows, first, second = system.probe_rows()
+    cvs, mix = system.cvs_for_rows(rows)
     edges = _cv_edges(model, system)
     info: dict = {"cvs": system.size, "units": "ms, mV, nA, uS, nF"}
     if method == "eigen":
         solver = DenseExponential(system.capacitance_nF, system.stiffness())
         out = piecewise_exact(model, solver, system.leak_source_nA(), system.v_init_mV, edges,
-                              rows)
+                              cvs)
         info["method"] = "eigendecomposition of C^-1/2 K C^-1/2 (dense)"
     elif method == "laplace":
-        out, nodes = _laplace_solution(model, system, rows, edges)
+        out, nodes = _laplace_solution(model, system, cvs, edges)
         info["method"] = ("Laplace transform (sC + K)^-1, sparse LU per node, fixed "
                           "hyperbolic contours (Weideman-Trefethen)")
         info["contour_nodes"] = nodes
     else:
         raise ValueError(f"method {method!r}; allowed: eigen, laplace")
+    if system.point_index.size:
+        info["method"] += "; point nodes eliminated"
+    if mix is not None:
+        out = mix @ out
     values = system.read_probes(out, first, second)
     return RunResult(backend="semidiscrete", probes=list(system.probe_labels),
                      times_ms=model.simulation.sample_times_ms(), values_mV=values,
@@ -576,6 +822,11 @@ def step_matrix_condition(model: Model) -> float:
     ``r_i`` the off-diagonal row sum over ``B_ii``) and ``lambda_min >= min_i d0_i / B_ii``
     (``A`` is positive semidefinite), so ``cond <= (1 + max r) * max(B_ii / d0_i)``: about
     ``2 + 4 g_axial dt / C`` for a uniform cable.
+
+    On trees the bound is of the step matrix with the point nodes eliminated (their rows
+    have no ``C/dt``, so the bound of the full matrix would be infinite): an estimate from
+    the CV graph of what a simulator's implicit solve, which keeps those algebraic rows,
+    loses to round-off.
     """
     system = cv_system(model)
     d0 = (system.capacitance_nF / model.simulation.dt_ms + system.leak_uS

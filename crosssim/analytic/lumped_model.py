@@ -1,8 +1,11 @@
 """Lumped (isopotential) reference: every cell is one compartment.
 
 Each cell i has capacitance ``C_i = cm * area`` (nF), leak ``G_i = g_leak * area`` (uS)
-and reversal ``E_i`` (mV), lateral area ``2 pi a L``.  A junction joins two cells whatever
-its positions; a junction of a cell to itself carries no current and is ignored.
+and reversal ``E_i`` (mV), lateral area ``2 pi a L``.  A tree (a cell with sections) sums
+over its sections with their own properties: ``C_i = sum cm_s A_s``, ``G_i = sum g_s A_s``
+and the leak-weighted reversal ``E_i = sum g_s A_s E_s / G_i``, ``A_s`` the section's
+lateral (frustum) area :attr:`~crosssim.model.Section.area_um2`.  A junction joins two cells
+whatever its positions; a junction of a cell to itself carries no current and is ignored.
 Units: ms, mV, nA, uS, nF.  With ``K = diag(G) + L_g`` (``L_g`` the weighted Laplacian of
 the junction graph) and clamp currents ``I(t)`` (piecewise constant, nA)::
 
@@ -26,10 +29,11 @@ import numpy as np
 
 from crosssim.analytic._common import cable_constants, clamp_edges
 from crosssim.analytic._exponential import DenseExponential, SparseExponential, piecewise_exact
-from crosssim.model import Model
+from crosssim.model import Cell, Model
 from crosssim.result import RunResult
 
-__all__ = ["DENSE_CELL_LIMIT", "lumped", "lumped_steady_state", "lumped_system"]
+__all__ = ["DENSE_CELL_LIMIT", "isopotential_cell", "lumped", "lumped_steady_state",
+           "lumped_system"]
 
 #: Up to this many cells the lumped solution uses a dense eigendecomposition.
 DENSE_CELL_LIMIT = 1000
@@ -39,14 +43,32 @@ DENSE_CELL_LIMIT = 1000
 DENSE_STEADY_LIMIT = 2000
 
 
+def isopotential_cell(cell: Cell) -> tuple[float, float, float, float]:
+    """``(C_nF, G_uS, E_mV, V0_mV)`` of ``cell`` made isopotential.
+
+    A uniform unbranched cable from its cable constants; a tree summed over its sections
+    (each with its own ``cm``, ``g_leak``, ``e_leak`` and frustum area): ``E`` is the leak
+    reversal weighted by each section's leak conductance.
+    """
+    if cell.is_cable:
+        constants = cable_constants(cell)
+        return (constants.capacitance_nF, constants.conductance_uS, constants.e_leak_mV,
+                constants.v_init_mV)
+    capacitance = conductance = leak_current = 0.0
+    for section in cell.tree():
+        area_um2 = section.area_um2
+        leak_uS = cell.value(section, "g_leak_S_per_cm2") * 1e-2 * area_um2
+        capacitance += cell.value(section, "cm_F_per_m2") * 1e-3 * area_um2
+        conductance += leak_uS
+        leak_current += leak_uS * cell.value(section, "e_leak_mV")
+    return capacitance, conductance, leak_current / conductance, cell.initial_mV
+
+
 def _lumped_parts(model: Model):
     """``(C_nF, G_uS, E_mV, V0_mV, pairs)``: per-cell arrays and the junctions between two
     different cells as ``(a, b, g_uS)`` index triples."""
-    constants = [cable_constants(cell) for cell in model.cells]
-    capacitance = np.array([c.capacitance_nF for c in constants])
-    conductance = np.array([c.conductance_uS for c in constants])
-    e_leak = np.array([c.e_leak_mV for c in constants])
-    v_init = np.array([c.v_init_mV for c in constants])
+    parts = np.array([isopotential_cell(cell) for cell in model.cells], dtype=float)
+    capacitance, conductance, e_leak, v_init = (parts[:, k].copy() for k in range(4))
     index = model.cell_index()
     pairs = [(index[j.cells[0]], index[j.cells[1]], j.g_uS) for j in model.gap_junctions]
     pairs = [(a, b, g) for a, b, g in pairs if a != b and g > 0.0]

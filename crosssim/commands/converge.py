@@ -2,7 +2,10 @@
 
 Runs every backend at every dt (at the finest space level) and at every space level (at the
 finest dt), all sampled on one grid (default every coarsest dt), fits the observed order in
-each and writes ``converge.json``, ``converge.csv`` and ``converge.png`` (log-log).
+each and writes ``converge.json``, ``converge.csv`` and ``converge.png`` (log-log).  On a
+model with active membranes the error is that of the spike times (ms) against each
+simulator's own Richardson-extrapolated spike times (:mod:`crosssim.study.convergence`);
+the documents say which in ``metric``.
 
 Exit codes: 0 the study ran, 2 invalid model or usage, 3 a run (or the exact solution)
 failed; the outputs are written in every case but 2.
@@ -83,7 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "every --cvs (or --max-extent) at the finest dt.  Use odd CV counts (1,3,9,27) so\n"
         "x = 0.5 stays a CV centre: sites at CV centres converge at second order in space.\n"
         "The order is the least-squares slope of log(max error) on log(step); '(floor)'\n"
-        "marks a study whose error stopped falling because the other step dominates.\n\n"
+        "marks a study whose error stopped falling because the other step dominates.\n"
+        "Active membranes (hh): the error is that of the spike times, in ms, against each\n"
+        "simulator's own spike times extrapolated from its two finest levels; a level whose\n"
+        "spike count differs is shown and left out of the fit.\n\n"
         "exit codes: 0 the study ran, 2 invalid model or usage, 3 a run failed.")
     add_model_arguments(parser)
     add_backend_argument(parser, references=False)

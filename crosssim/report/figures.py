@@ -302,6 +302,7 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
                      orders: Mapping[tuple[str, str], float] | None = None,
                      floors: Iterable[tuple[str, str]] = (),
                      panel_titles: Mapping[str, str] | None = None,
+                     error_column: str = "error_mV", error_label: str = "max |error| (mV)",
                      dpi: int = 110) -> Path:
     """Error against dt and against CV size, log-log, one panel per parameter, with fitted orders.
 
@@ -313,19 +314,21 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
     source)]`` when given (e.g. the study's own fit, so legend and tables agree), else
     :func:`fit_order`; ``(parameter, source)`` pairs in ``floors`` are marked "(floor)".
     ``panel_titles`` (parameter -> text) title the panels, e.g. with the fixed level.
+    ``error_column`` and ``error_label`` name another error (e.g. ``error_ms``, a spike-time
+    error) and its axis label, units included.
     """
     rows = _convergence_rows(table)
     if not rows:
         raise ValueError("plot_convergence: the table has no rows")
-    missing = {"parameter", "value", "error_mV"} - set(rows[0])
+    missing = {"parameter", "value", error_column} - set(rows[0])
     if missing:
         raise ValueError(f"plot_convergence: missing column(s) {', '.join(sorted(missing))}; "
-                         "needed: parameter, value, error_mV (optional: source, probe)")
+                         f"needed: parameter, value, {error_column} (optional: source, probe)")
     series: dict[str, dict[str, dict[float, float]]] = {}
     for row in rows:
         source = str(row.get("source", row.get("backend", "error")))
         points = series.setdefault(str(row["parameter"]), {}).setdefault(source, {})
-        value, error = float(row["value"]), float(row["error_mV"])
+        value, error = float(row["value"]), float(row[error_column])
         points[value] = max(points.get(value, -math.inf), error)
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
@@ -371,7 +374,7 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         axes.xaxis.set_major_locator(FixedLocator(levels))  # a tick at every level run
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
         axes.set_xlabel(_PARAMETER_LABELS.get(parameter, parameter))
-        axes.set_ylabel("max |error| (mV)")
+        axes.set_ylabel(error_label)
         if panel_titles and parameter in panel_titles:
             axes.set_title(panel_titles[parameter], fontsize=10)
         axes.grid(True, which="both", alpha=0.25)

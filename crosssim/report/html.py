@@ -366,6 +366,7 @@ def _convergence(document: Mapping[str, Any] | None,
     if document is None:
         return None
     from crosssim.report.convergence import (
+        is_spike_study,
         level_rows,
         methods_sentence,
         order_rows,
@@ -373,6 +374,8 @@ def _convergence(document: Mapping[str, Any] | None,
         summary_sentence,
     )
 
+    if is_spike_study(document):
+        return _spike_convergence(document, figure)
     orders = [{
         "backend": row.backend, "study": row.study, "study_label": row.study_label,
         "order_max": _order(row.order_max), "order_rms": _order(row.order_rms),
@@ -391,10 +394,55 @@ def _convergence(document: Mapping[str, Any] | None,
     runs = document.get("runs") or {}
     wall = document.get("wall_time_s")
     return {
+        "metric": document.get("metric", "voltage_mV"),
         "summary": summary_sentence(document), "methods": methods_sentence(document),
         "figure": None if figure is None else _figure(figure),
         "orders": orders, "levels": levels, "fold_levels": len(levels) > INLINE_LEVEL_ROWS,
         "space_name": space_name(document),
+        "errors": [{"source": error.get("source"), "reason": error.get("reason")}
+                   for error in document.get("errors") or []],
+        "computed": runs.get("computed", 0), "cached": runs.get("cached", 0),
+        "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else None,
+        "executor": document.get("executor") or None,
+    }
+
+
+def _spike_convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> dict:
+    """The "Convergence" section of a spike-time study (active models), errors in ms."""
+    from crosssim.report.convergence import (
+        SPIKE_METRIC,
+        methods_sentence,
+        space_name,
+        spike_level_rows,
+        spike_order_rows,
+        spike_summary_sentence,
+    )
+
+    orders = [{
+        "backend": row.backend, "study": row.study, "study_label": row.study_label,
+        "order_max": _order(row.order_max), "order_mean": _order(row.order_mean),
+        "local_orders": ", ".join("n/a" if v is None else f"{v:.2f}" for v in row.local_orders),
+        "floor": row.floor, "finest_error_ms": _number(row.finest_error_ms),
+        "reference": row.reference, "reference_note": row.reference_note,
+        "excluded": row.excluded,
+    } for row in spike_order_rows(document)]
+    levels = [{
+        "study": row.study, "backend": row.backend, "dt_ms": _number(row.dt_ms),
+        "space_value": "n/a" if row.space_value is None else f"{row.space_value:g}",
+        "cv_length_um": _number(row.cv_length_um), "error": row.error,
+        "spikes": "" if row.spikes is None else str(row.spikes),
+        "reference_spikes": "" if row.reference_spikes is None else str(row.reference_spikes),
+        "max_error_ms": _number(row.max_error_ms), "mean_error_ms": _number(row.mean_error_ms),
+        "worst_probe": row.worst_probe, "excluded": row.excluded, "cached": row.cached,
+    } for row in spike_level_rows(document)]
+    runs = document.get("runs") or {}
+    wall = document.get("wall_time_s")
+    return {
+        "metric": SPIKE_METRIC,
+        "summary": spike_summary_sentence(document), "methods": methods_sentence(document),
+        "figure": None if figure is None else _figure(figure),
+        "orders": orders, "levels": levels, "fold_levels": len(levels) > INLINE_LEVEL_ROWS,
+        "space_name": space_name(document), "notes": list(document.get("notes") or []),
         "errors": [{"source": error.get("source"), "reason": error.get("reason")}
                    for error in document.get("errors") or []],
         "computed": runs.get("computed", 0), "cached": runs.get("cached", 0),

@@ -66,8 +66,10 @@ def _order(value: float | None) -> str:
 
 def _convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> list[str]:
     """The fitted orders of a convergence study as one short table, and its figure."""
-    from crosssim.report.convergence import methods_sentence, order_rows
+    from crosssim.report.convergence import is_spike_study, methods_sentence, order_rows
 
+    if is_spike_study(document):
+        return _spike_convergence(document, figure)
     lines = ["", ("**Convergence** (error against the exact cable solution; time "
                   f"integration: {md_text(methods_sentence(document))})"), ""]
     rows = order_rows(document)
@@ -78,6 +80,34 @@ def _convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> li
         lines += [_row([md_code(row.backend), md_text(row.study_label), _order(row.order_max),
                         _order(row.order_rms), "\u26a0\ufe0f floor" if row.floor else "no",
                         format_mV(row.richardson_error_mV)]) for row in rows]
+    else:
+        lines.append("_No order could be fitted._")
+    errors = document.get("errors") or []
+    if errors:
+        lines += ["", f"_{len(errors)} run(s) of the study failed: see `report.json`._"]
+    if figure is not None:
+        lines += ["", f"![{md_text(figure.title)}]({figure.filename})"]
+    return lines
+
+
+def _spike_convergence(document: Mapping[str, Any], figure: ReportFigure | None) -> list[str]:
+    """The fitted orders of a spike-time study (active models) as one table, and its figure."""
+    from crosssim.report.convergence import methods_sentence, spike_order_rows
+
+    lines = ["", ("**Convergence of the spike times** (error = largest |spike time - reference "
+                  "spike time| over matched spikes, ms; each simulator's reference is its own "
+                  "spike times extrapolated from its two finest levels; time integration: "
+                  f"{md_text(methods_sentence(document))})"), ""]
+    rows = spike_order_rows(document)
+    if rows:
+        lines += [_row(["backend", "study", "order (max)", "order (mean)", "error floor",
+                        "finest level error (ms)", "reference spike times",
+                        "levels not fitted"]),
+                  _row(["---", "---", "---:", "---:", "---", "---:", "---", "---:"])]
+        lines += [_row([md_code(row.backend), md_text(row.study_label), _order(row.order_max),
+                        _order(row.order_mean), "\u26a0\ufe0f floor" if row.floor else "no",
+                        format_mV(row.finest_error_ms), md_text(row.reference),
+                        str(row.excluded)]) for row in rows]
     else:
         lines.append("_No order could be fitted._")
     errors = document.get("errors") or []

@@ -16,6 +16,21 @@ levels, ``u_R = u_fine + (u_fine - u_coarse) / (r**p - 1)`` with the refinement 
 ``r`` and the observed order ``p``, estimates the converged trace: its error against the
 exact solution shows how much of the finest level's error is the discretisation's, and
 ``|u_R - u_fine|`` estimates that error without knowing the exact solution.
+
+Active models (``model.is_active``) have no exact solution: the study measures **spike
+times** instead of voltages (``metric = "spike_time_ms"``; the passive study's is
+``"voltage_mV"``).  Spikes are found by crosssim in each level's own samples
+(:func:`crosssim.spikes.detect_spikes`, ``model.spikes``, from the window start on).  Each
+simulator is its own reference, per study: the spike times of its two finest levels,
+Richardson-extrapolated at the order the levels show against the finest one
+(:func:`fit_order_against_finest`); with fewer than three levels, spike counts that differ
+between the two finest, or no usable order, the finest level itself is the reference (with
+a note).  A level's error per probe is the largest (and the mean) |spike time - reference
+spike time| over the matched spikes, in ms; a level whose spike count differs from the
+reference's is kept in the table with the reason and left out of the fit.  The orders are
+fitted as above over the remaining levels.  As each study is measured against its own
+extrapolation, the other discretisation's error is a common offset and sets no floor;
+floors are detected from the local orders only.
 """
 
 from __future__ import annotations
@@ -41,17 +56,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.executors import Executor, TaskProgress
 
 __all__ = [
+    "SPIKE_TIME",
+    "VOLTAGE",
     "ConvergenceResult",
     "Level",
     "OrderFit",
+    "SpikeReference",
+    "SpikeTimeFit",
     "converge",
     "fit_order",
+    "fit_order_against_finest",
     "richardson",
     "space_step_um",
 ]
 
 Study = Literal["dt", "space"]
 SpaceParameter = Literal["cvs_per_cell", "max_extent_um"]
+#: What a study measures: voltages against the exact cable solution (passive models) or
+#: spike times against each simulator's extrapolated spike times (active models).
+Metric = Literal["voltage_mV", "spike_time_ms"]
+VOLTAGE: Metric = "voltage_mV"
+SPIKE_TIME: Metric = "spike_time_ms"
+#: The reference of a spike-time study: the two finest levels extrapolated, or the finest.
+RICHARDSON = "richardson"
+FINEST_LEVEL = "finest level"
 
 #: A local order below this fraction of the fitted one marks an error floor.
 _FLOOR_FRACTION = 0.5
@@ -83,6 +111,61 @@ def fit_order(steps: Sequence[float] | np.ndarray, errors: Sequence[float] | np.
     return -slope if count else slope
 
 
+def fit_order_against_finest(steps: Sequence[float] | np.ndarray,
+                             differences: Sequence[float] | np.ndarray,
+                             finest_step: float) -> float:
+    """Order of convergence seen against the study's own finest level; NaN with fewer than
+    two usable levels.
+
+    ``differences`` are ``|u(h_i) - u(finest_step)|`` of the coarser levels ``steps``.  For
+    ``u(h) = u* + C h**p`` they are ``|C| (h_i**p - finest_step**p)``, not a power of
+    ``h_i``, so the plain log-log slope is biased (2.32 instead of 2 at steps 0.05, 0.025
+    against 0.0125).  This fits ``log d_i = log A + log(h_i**p - finest_step**p)`` by least
+    squares in ``p`` (a scan of p in 0.02..12, then Gauss-Newton): exact for that law at any
+    refinement ratios.  Levels whose step is not above ``finest_step`` or whose difference is
+    not positive and finite are left out.
+    """
+    x = np.asarray(steps, dtype=float)
+    y = np.asarray(differences, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > finest_step) & (y > 0)
+    if not (finest_step > 0 and math.isfinite(finest_step)) or np.unique(x[keep]).size < 2:
+        return math.nan
+    log_y, log_h = np.log(y[keep]), np.log(x[keep])
+    log_q = math.log(finest_step) - log_h  # log(finest / h_i) < 0
+
+    def model(p: float) -> tuple[np.ndarray, np.ndarray]:
+        """log(h_i**p - finest**p) and its derivative in p."""
+        q_p = np.exp(p * log_q)
+        return p * log_h + np.log1p(-q_p), log_h - q_p * log_q / (1.0 - q_p)
+
+    def residuals(p: float) -> np.ndarray:
+        r = log_y - model(p)[0]
+        return r - r.mean()  # log A eliminated
+
+    def cost(p: float) -> float:
+        return float(np.sum(residuals(p) ** 2))
+
+    grid = np.linspace(0.02, 12.0, 600)
+    p = float(grid[int(np.argmin([cost(value) for value in grid]))])
+    for _ in range(100):  # Gauss-Newton, halving steps that do not lower the cost
+        r = residuals(p)
+        slope = model(p)[1]
+        jacobian = -(slope - slope.mean())
+        norm = float(np.dot(jacobian, jacobian))
+        if norm == 0.0:
+            break
+        step = -float(np.dot(jacobian, r)) / norm
+        before = cost(p)
+        while step and (p + step <= 0 or cost(p + step) > before):
+            step /= 2
+            if abs(step) < 1e-15:
+                step = 0.0
+        p += step
+        if abs(step) <= 1e-14 * max(1.0, p):
+            break
+    return p
+
+
 def local_orders(steps: Sequence[float], errors: Sequence[float]) -> list[float]:
     """The order between each pair of successive levels (coarse to fine): log ratio / log ratio."""
     orders = []
@@ -107,7 +190,8 @@ def space_step_um(model: Model) -> float:
 
 @dataclass
 class Level:
-    """One run: a backend at one (dt, space) level, its errors per probe (mV)."""
+    """One run: a backend at one (dt, space) level, its errors per probe: voltages in mV
+    (passive models) or spike times in ms (active models)."""
 
     study: Study
     backend: str
@@ -123,6 +207,17 @@ class Level:
     error: str | None = None
     cached: bool = False
     result: RunResult | None = field(default=None, repr=False)
+    #: Spike-time studies: per probe the spikes found in this level's samples (ms), their
+    #: count and the reference's, and the largest and mean |spike time - reference spike
+    #: time| over the matched spikes (ms; absent when no spike pair).
+    spike_times_ms: dict[str, list[float]] = field(default_factory=dict)
+    spike_counts: dict[str, int] = field(default_factory=dict)
+    reference_spike_counts: dict[str, int] = field(default_factory=dict)
+    spike_error_ms: dict[str, float] = field(default_factory=dict)
+    spike_mean_error_ms: dict[str, float] = field(default_factory=dict)
+    #: Why a level that ran is left out of the order fit (its spike count differs from the
+    #: reference's); None when it is used.
+    excluded: str | None = None
 
     @property
     def step(self) -> float:
@@ -136,6 +231,27 @@ class Level:
     @property
     def worst_rms_mV(self) -> float:
         return max(self.rms_mV.values()) if self.rms_mV else math.nan
+
+    @property
+    def worst_spike_error_ms(self) -> float:
+        """The largest spike-time error over the probes (ms), NaN without spike pairs."""
+        return max(self.spike_error_ms.values()) if self.spike_error_ms else math.nan
+
+    @property
+    def worst_spike_mean_error_ms(self) -> float:
+        """The largest mean spike-time error over the probes (ms), NaN without spike pairs."""
+        return max(self.spike_mean_error_ms.values()) if self.spike_mean_error_ms else math.nan
+
+
+def _falls_short(order: float, local: Sequence[float]) -> bool:
+    """The error-floor test shared by both metrics: the fitted order below
+    :data:`_FLOOR_ORDER`, or the last local order below :data:`_FLOOR_FRACTION` of it."""
+    if not local or not math.isfinite(order):
+        return False
+    if order < _FLOOR_ORDER:
+        return True
+    last = local[-1]
+    return math.isfinite(last) and last < _FLOOR_FRACTION * order
 
 
 @dataclass
@@ -167,12 +283,7 @@ class OrderFit:
         if (self.other_error_mV is not None and self.errors_max_mV
                 and self.other_error_mV >= _OTHER_FRACTION * self.errors_max_mV[-1]):
             return True
-        if not self.local_orders or not math.isfinite(self.order_max):
-            return False
-        if self.order_max < _FLOOR_ORDER:
-            return True
-        last = self.local_orders[-1]
-        return math.isfinite(last) and last < _FLOOR_FRACTION * self.order_max
+        return _falls_short(self.order_max, self.local_orders)
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready({
@@ -186,8 +297,81 @@ class OrderFit:
 
 
 @dataclass
+class SpikeReference:
+    """The spike times one simulator's levels are measured against, in one study.
+
+    ``method``: ``"richardson"`` (the two finest levels, ``steps`` coarse then fine,
+    extrapolated at ``order``) or ``"finest level"`` (the finest level itself; ``note``
+    says why).  ``spike_times_ms`` and ``spike_counts`` per probe.
+    """
+
+    method: str
+    order: float | None
+    steps: list[float]
+    spike_times_ms: dict[str, list[float]]
+    spike_counts: dict[str, int]
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({"method": self.method, "order": self.order, "steps": self.steps,
+                           "spike_counts": self.spike_counts,
+                           "spike_times_ms": self.spike_times_ms, "note": self.note})
+
+
+@dataclass
+class SpikeTimeFit:
+    """The observed order of one simulator's spike times in one study (active models).
+
+    ``errors_max_ms`` / ``errors_mean_ms``: per fitted level (``steps``, coarse to fine)
+    the largest over the probes of the largest / mean |spike time - reference spike time|
+    over matched spikes.  Levels whose spike count differs from the reference's are in
+    ``excluded`` (step, reason), not in the fit.
+    """
+
+    backend: str
+    study: Study
+    parameter: str
+    fixed: dict[str, float]
+    steps: list[float]
+    errors_max_ms: list[float]
+    errors_mean_ms: list[float]
+    order_max: float
+    order_mean: float
+    local_orders: list[float]
+    reference: SpikeReference
+    excluded: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def floor(self) -> bool:
+        """True at an error floor: the fitted order is below :data:`_FLOOR_ORDER` or the last
+        local order below :data:`_FLOOR_FRACTION` of it."""
+        return _falls_short(self.order_max, self.local_orders)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({
+            "backend": self.backend, "study": self.study, "parameter": self.parameter,
+            "fixed": self.fixed, "steps": self.steps, "errors_max_ms": self.errors_max_ms,
+            "errors_mean_ms": self.errors_mean_ms, "order_max": self.order_max,
+            "order_mean": self.order_mean, "local_orders": self.local_orders,
+            "error_floor": self.floor, "reference": self.reference.to_dict(),
+            "excluded_levels": [{"step": step, "reason": reason}
+                                for step, reason in self.excluded],
+        })
+
+
+#: A fitted study: voltages (passive models) or spike times (active models).
+Fit = OrderFit | SpikeTimeFit
+
+
+@dataclass
 class ConvergenceResult:
-    """Everything a convergence study produced."""
+    """Everything a convergence study produced.
+
+    ``metric`` says what was measured: ``"voltage_mV"`` (``orders`` are :class:`OrderFit`,
+    ``reference`` the exact cable solution) or ``"spike_time_ms"`` (``orders`` are
+    :class:`SpikeTimeFit`, ``reference`` None: each fit has its own).  ``notes``: sentences
+    for the reader (sources left out of the study).
+    """
 
     model: Model
     dts: list[float]
@@ -196,13 +380,15 @@ class ConvergenceResult:
     sample_dt_ms: float
     backends: list[str]
     levels: list[Level]
-    orders: list[OrderFit]
+    orders: list[Fit]
     reference: RunResult | None
     failures: dict[str, str]
     computed: int
     cached: int
     wall_time_s: float
     executor: str = ""
+    metric: Metric = VOLTAGE
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -210,16 +396,28 @@ class ConvergenceResult:
         return not self.failures
 
     def order(self, backend: str, study: Study, metric: str = "max") -> float:
-        """The fitted order of ``backend`` in ``study`` (``metric`` ``max`` or ``rms``)."""
+        """The fitted order of ``backend`` in ``study``: ``metric`` ``max``, or ``rms``
+        (voltage studies) / ``mean`` (spike-time studies)."""
         for fit in self.orders:
             if fit.backend == backend and fit.study == study:
-                return fit.order_max if metric == "max" else fit.order_rms
+                if metric == "max":
+                    return fit.order_max
+                if metric == "rms" and isinstance(fit, OrderFit):
+                    return fit.order_rms
+                if metric == "mean" and isinstance(fit, SpikeTimeFit):
+                    return fit.order_mean
+                raise KeyError(f"no {metric!r} order in a {self.metric} study; allowed: max, "
+                               + ("rms" if self.metric == VOLTAGE else "mean"))
         raise KeyError(f"no {study} study for backend {backend!r}")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per (study, backend, level, probe); failed levels have ``error`` set."""
+        """One row per (study, backend, level, probe); failed levels have ``error`` set.
+        Spike-time studies have the columns ``spike_count``, ``reference_spike_count``,
+        ``spike_error_ms``, ``spike_mean_error_ms`` and ``excluded`` instead of the mV ones."""
         import pandas as pd
 
+        if self.metric == SPIKE_TIME:
+            return pd.DataFrame(self._spike_rows())
         rows = []
         for level in self.levels:
             base = {"study": level.study, "backend": level.backend, "dt_ms": level.dt_ms,
@@ -238,9 +436,38 @@ class ConvergenceResult:
                              "final_abs_mV": level.final_abs_mV[probe], "error": None})
         return pd.DataFrame(rows)
 
+    def _spike_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for level in self.levels:
+            base = {"study": level.study, "backend": level.backend, "dt_ms": level.dt_ms,
+                    "space_parameter": level.space_parameter,
+                    "space_value": level.space_value, "cvs_per_cell": level.cvs_per_cell,
+                    "cv_length_um": level.cv_length_um, "cached": level.cached}
+            if level.error is not None:
+                rows.append({**base, "probe": None, "spike_count": None,
+                             "reference_spike_count": None, "spike_error_ms": math.nan,
+                             "spike_mean_error_ms": math.nan, "excluded": None,
+                             "error": level.error})
+                continue
+            for probe, count in level.spike_counts.items():
+                rows.append({**base, "probe": probe, "spike_count": count,
+                             "reference_spike_count": level.reference_spike_counts.get(probe),
+                             "spike_error_ms": level.spike_error_ms.get(probe, math.nan),
+                             "spike_mean_error_ms": level.spike_mean_error_ms.get(probe,
+                                                                                  math.nan),
+                             "excluded": level.excluded, "error": None})
+        return rows
+
     def figure_table(self) -> list[dict[str, Any]]:
         """Rows for :func:`crosssim.report.figures.plot_convergence` (parameter, value,
-        error_mV, source, probe)."""
+        error_mV, source, probe); spike-time studies have ``error_ms`` instead of
+        ``error_mV`` and only the fitted levels (not those whose spike count differs)."""
+        if self.metric == SPIKE_TIME:
+            return [{"parameter": "dt_ms" if level.study == "dt" else "cv_length_um",
+                     "value": level.step, "error_ms": error, "source": level.backend,
+                     "probe": probe}
+                    for level in self.levels if level.error is None and level.excluded is None
+                    for probe, error in level.spike_error_ms.items()]
         rows = []
         for level in self.levels:
             parameter = "dt_ms" if level.study == "dt" else "cv_length_um"
@@ -250,9 +477,13 @@ class ConvergenceResult:
         return rows
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON document (``converge.json`` and ``--format json``)."""
+        """The JSON document (``converge.json`` and ``--format json``); ``metric`` tells a
+        voltage study (``"voltage_mV"``) from a spike-time one (``"spike_time_ms"``)."""
+        if self.metric == SPIKE_TIME:
+            return self._spike_document()
         return json_ready({
             "model": self.model.name,
+            "metric": self.metric,
             "reference": ANALYTIC,
             "t_stop_ms": self.model.simulation.t_stop_ms,
             "sample_dt_ms": self.sample_dt_ms,
@@ -262,6 +493,29 @@ class ConvergenceResult:
             "methods": integration_methods(self.model, self.backends),
             "levels": [_level_dict(level) for level in self.levels],
             "orders": [fit.to_dict() for fit in self.orders],
+            "errors": [{"source": name, "reason": reason}
+                       for name, reason in sorted(self.failures.items())],
+            "runs": {"computed": self.computed, "cached": self.cached},
+            "executor": self.executor,
+            "wall_time_s": self.wall_time_s,
+        })
+
+    def _spike_document(self) -> dict[str, Any]:
+        return json_ready({
+            "model": self.model.name,
+            "metric": self.metric,
+            "reference": RICHARDSON,
+            "t_stop_ms": self.model.simulation.t_stop_ms,
+            "sample_dt_ms": self.sample_dt_ms,
+            "window_start_ms": self.model.tolerance.window_start_ms,
+            "spike_detection": self.model.spikes.model_dump(),
+            "dts_ms": self.dts,
+            "space": {"parameter": self.space_parameter, "values": self.space_values},
+            "backends": self.backends,
+            "methods": integration_methods(self.model, self.backends),
+            "levels": [_spike_level_dict(level) for level in self.levels],
+            "orders": [fit.to_dict() for fit in self.orders],
+            "notes": self.notes,
             "errors": [{"source": name, "reason": reason}
                        for name, reason in sorted(self.failures.items())],
             "runs": {"computed": self.computed, "cached": self.cached},
@@ -291,6 +545,17 @@ def _level_dict(level: Level) -> dict[str, Any]:
             "cv_length_um": level.cv_length_um, "max_abs_mV": level.max_abs_mV,
             "t_max_abs_ms": level.t_max_abs_ms, "rms_mV": level.rms_mV,
             "final_abs_mV": level.final_abs_mV, "error": level.error, "cached": level.cached}
+
+
+def _spike_level_dict(level: Level) -> dict[str, Any]:
+    return {"study": level.study, "backend": level.backend, "dt_ms": level.dt_ms,
+            level.space_parameter: level.space_value, "cvs_per_cell": level.cvs_per_cell,
+            "cv_length_um": level.cv_length_um, "spike_counts": level.spike_counts,
+            "reference_spike_counts": level.reference_spike_counts,
+            "spike_error_ms": level.spike_error_ms,
+            "spike_mean_error_ms": level.spike_mean_error_ms,
+            "spike_times_ms": level.spike_times_ms, "excluded": level.excluded,
+            "error": level.error, "cached": level.cached}
 
 
 def _level_model(model: Model, dt_ms: float, sample_dt_ms: float,
@@ -351,6 +616,9 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
         assert max_extents is not None  # exactly one of cvs / max_extents (checked above)
         space_values = sorted(_check_levels(max_extents, "--max-extent"), reverse=True)
     names = list(select_sources(backends, [], model)[0])
+    notes: list[str] = []
+    if model.is_active and names:
+        names, notes = _active_sources(names)
     if not names:
         raise UsageError("no backend to study")
     sample = float(sample_dt_ms) if sample_dt_ms is not None else dts[0]
@@ -363,13 +631,24 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
     models = {(dt, value): _level_model(model, dt, sample, space_parameter, value)
               for _, _, dt, value in plan}
     reference_model = models[(finest_dt, finest_space)]
-    tasks = [SourceTask(ANALYTIC, reference_model, label="analytic (exact cable)"),
-             SourceTask(SEMIDISCRETE, reference_model, label="semidiscrete (finest CVs)"),
-             SourceTask(DISCRETE, reference_model, label="discrete (finest dt and CVs)")]
+    tasks = [] if model.is_active else [  # active models: no passive reference applies
+        SourceTask(ANALYTIC, reference_model, label="analytic (exact cable)"),
+        SourceTask(SEMIDISCRETE, reference_model, label="semidiscrete (finest CVs)"),
+        SourceTask(DISCRETE, reference_model, label="discrete (finest dt and CVs)")]
     for _study, backend, dt, value in plan:
         label = f"{backend} dt={dt:g} {_space_label(space_parameter, value)}"
         tasks.append(SourceTask(backend, models[(dt, value)], label=label))
     run = run_tasks(tasks, executor=executor, cache=cache, progress=progress)
+    executor_text = getattr(executor, "description", "") if executor is not None else "local"
+    if model.is_active:
+        spike_levels, fits, run_failures = _spike_study(
+            model, plan, run.outcomes, models, space_parameter, finest_dt, finest_space)
+        return ConvergenceResult(
+            model=model, dts=dts, space_parameter=space_parameter, space_values=space_values,
+            sample_dt_ms=sample, backends=names, levels=spike_levels, orders=fits,
+            reference=None, failures=run_failures, computed=run.computed, cached=run.cached,
+            wall_time_s=time.perf_counter() - started, executor=executor_text,
+            metric=SPIKE_TIME, notes=notes)
     reference_outcome, level_outcomes = run.outcomes[0], run.outcomes[3:]
     semidiscrete, discrete = (outcome.result for outcome in run.outcomes[1:3])
     failures: dict[str, str] = {}
@@ -405,7 +684,7 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
                     level.final_abs_mV[c.probe] = c.final_abs_mV
         levels.append(level)
 
-    orders = []
+    orders: list[Fit] = []
     if reference is not None:
         window = model.tolerance.window_start_ms
         space_part = _largest_difference(semidiscrete, reference, probes, window)
@@ -427,7 +706,6 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
                     if fit.floor:
                         fit.richardson = {}
                 orders.append(fit)
-    executor_text = getattr(executor, "description", "") if executor is not None else "local"
     return ConvergenceResult(
         model=model, dts=dts, space_parameter=space_parameter, space_values=space_values,
         sample_dt_ms=sample, backends=names, levels=levels, orders=orders,
@@ -509,3 +787,161 @@ def _richardson_estimates(usable: list[Level], order_max: float, reference: RunR
                 }
     return extrapolated
 
+
+
+# Spike-time studies (active models) ------------------------------------------------------------
+
+
+def _active_sources(names: list[str]) -> tuple[list[str], list[str]]:
+    """The sources among ``names`` that handle active membranes, and a note on each other
+    one (left out of the study, as ``check`` skips it); UsageError when none is left."""
+    from crosssim.sources import source_spec
+
+    kept = [name for name in names if source_spec(name).active]
+    left_out = [name for name in names if name not in kept]
+    if not kept:
+        raise UsageError(
+            f"the model has active membranes (hh or user mechanisms) and no source of this "
+            f"study handles them ({', '.join(left_out)}: passive membranes only); a "
+            "spike-time study needs a simulator that does")
+    return kept, [f"{name}: not applicable: active membrane (this source handles passive "
+                  "membranes only); left out of the study" for name in left_out]
+
+
+def _spike_study(model: Model, plan: list[tuple[Study, str, float, float]],
+                 outcomes: Sequence[Any], models: dict[tuple[float, float], Model],
+                 space_parameter: SpaceParameter, finest_dt: float, finest_space: float,
+                 ) -> tuple[list[Level], list[Fit], dict[str, str]]:
+    """Levels with their spikes and spike-time errors, the fits per simulator and study,
+    and the failed runs (label -> reason)."""
+    from crosssim.spikes import detect_spikes
+
+    settings, window = model.spikes, model.tolerance.window_start_ms
+    probes = [probe.label for probe in model.effective_probes()]
+    failures: dict[str, str] = {}
+    levels: list[Level] = []
+    for (study, backend, dt, value), outcome in zip(plan, outcomes):
+        level_model = models[(dt, value)]
+        level = Level(study=study, backend=backend, dt_ms=dt, space_parameter=space_parameter,
+                      space_value=value, cv_length_um=space_step_um(level_model),
+                      cvs_per_cell=max(level_model.cvs(cell) for cell in level_model.cells),
+                      cached=outcome.cached, result=outcome.result)
+        result = outcome.result
+        missing = [probe for probe in probes if result is not None
+                   and probe not in result.probes]
+        if result is None or missing:
+            level.error = (outcome.error or "failed") if result is None else (
+                f"no trace for probe(s) {', '.join(missing)}")
+            failures[outcome.task.label] = level.error
+        else:
+            for probe in probes:
+                spikes = detect_spikes(result.times_ms, result.trace(probe),
+                                       threshold_mV=settings.threshold_mV,
+                                       refractory_ms=settings.refractory_ms)
+                kept = spikes[spikes >= window - 1e-9]
+                level.spike_times_ms[probe] = [float(t) for t in kept]
+                level.spike_counts[probe] = int(kept.size)
+        levels.append(level)
+
+    fits: list[Fit] = []
+    for backend in dict.fromkeys(backend for _, backend, _, _ in plan):
+        for study in ("dt", "space"):
+            chosen = [level for level in levels
+                      if level.backend == backend and level.study == study]
+            fixed: dict[str, float] = ({space_parameter: finest_space} if study == "dt"
+                                       else {"dt_ms": finest_dt})
+            fits.append(_spike_fit(backend, study, chosen, probes, fixed))
+    return levels, fits, failures
+
+
+def _describe_step(study: Study, step: float) -> str:
+    return f"dt {step:g} ms" if study == "dt" else f"CV length {step:.4g} um"
+
+
+def _spike_reference(study: Study, ran: list[Level], probes: list[str]) -> SpikeReference:
+    """The two finest levels that ran, Richardson-extrapolated at the order the levels show
+    against the finest; the finest level itself (with the reason) when that cannot be done."""
+    finest = ran[-1]
+    where = _describe_step(study, finest.step)
+
+    def finest_level(reason: str) -> SpikeReference:
+        return SpikeReference(FINEST_LEVEL, None, [finest.step],
+                              {probe: list(finest.spike_times_ms[probe]) for probe in probes},
+                              dict(finest.spike_counts),
+                              f"{reason}: the reference is the finest level ({where}), whose "
+                              "own error is 0 by construction")
+
+    if not any(finest.spike_counts.values()):
+        return finest_level("no spikes at the finest level")
+    if len(ran) < 3:
+        return finest_level(f"{len(ran)} level(s) ran; extrapolating needs three (two to "
+                            "extrapolate, one more to fit the order)")
+    coarse = ran[-2]
+    if coarse.spike_counts != finest.spike_counts:
+        differ = ", ".join(f"{probe} {coarse.spike_counts[probe]} at "
+                           f"{_describe_step(study, coarse.step)}, "
+                           f"{finest.spike_counts[probe]} at {where}" for probe in probes
+                           if coarse.spike_counts[probe] != finest.spike_counts[probe])
+        return finest_level(f"the two finest levels differ in spike count ({differ})")
+    consistent = [level for level in ran[:-1] if level.spike_counts == finest.spike_counts]
+    if len(consistent) < 2:
+        return finest_level("fewer than two coarser levels have the finest level's spike "
+                            "counts: no order to extrapolate with")
+    differences = [max((float(np.max(np.abs(np.subtract(level.spike_times_ms[probe],
+                                                         finest.spike_times_ms[probe])),
+                                      initial=0.0)) for probe in probes), default=0.0)
+                   for level in consistent]
+    order = fit_order_against_finest([level.step for level in consistent], differences,
+                                     finest.step)
+    if not (math.isfinite(order) and order >= _MIN_RICHARDSON_ORDER):
+        shown = f"{order:.3g}" if math.isfinite(order) else "none"
+        return finest_level(f"no usable order against the finest level (fitted: {shown}; "
+                            f"extrapolating needs >= {_MIN_RICHARDSON_ORDER:g})")
+    ratio = coarse.step / finest.step
+    times = {probe: [float(t) for t in richardson(np.asarray(coarse.spike_times_ms[probe]),
+                                                  np.asarray(finest.spike_times_ms[probe]),
+                                                  ratio, order)]
+             for probe in probes}
+    return SpikeReference(RICHARDSON, order, [coarse.step, finest.step], times,
+                          dict(finest.spike_counts))
+
+
+def _spike_fit(backend: str, study: Study, levels: list[Level], probes: list[str],
+               fixed: dict[str, float]) -> SpikeTimeFit:
+    """Measure each level that ran against the study's reference, then fit the orders over
+    those whose spike counts are the reference's (coarse to fine)."""
+    from crosssim.spikes import compare_spikes
+
+    ran = sorted((level for level in levels if level.error is None),
+                 key=lambda level: -level.step)
+    if ran:
+        reference = _spike_reference(study, ran, probes)
+    else:
+        reference = SpikeReference(FINEST_LEVEL, None, [], {}, {},
+                                   "no level of the study ran: nothing to measure")
+    excluded: list[tuple[float, str]] = []
+    for level in ran:
+        level.reference_spike_counts = dict(reference.spike_counts)
+        differ = []
+        for probe in probes:
+            pair = compare_spikes(reference.spike_times_ms[probe],
+                                  level.spike_times_ms[probe])
+            if pair.max_abs_shift_ms is not None and pair.mean_abs_shift_ms is not None:
+                level.spike_error_ms[probe] = pair.max_abs_shift_ms
+                level.spike_mean_error_ms[probe] = pair.mean_abs_shift_ms
+            if not pair.counts_match:
+                differ.append(f"{probe} {pair.count_b} (reference {pair.count_a})")
+        if differ:
+            level.excluded = ("spike count differs from the reference: " + ", ".join(differ)
+                              + "; left out of the fit")
+            excluded.append((level.step, level.excluded))
+    usable = [level for level in ran if level.excluded is None and level.spike_error_ms]
+    steps = [level.step for level in usable]
+    errors_max = [level.worst_spike_error_ms for level in usable]
+    errors_mean = [level.worst_spike_mean_error_ms for level in usable]
+    return SpikeTimeFit(
+        backend=backend, study=study, parameter="dt_ms" if study == "dt" else "cv_length_um",
+        fixed=fixed, steps=steps, errors_max_ms=errors_max, errors_mean_ms=errors_mean,
+        order_max=fit_order(steps, errors_max), order_mean=fit_order(steps, errors_mean),
+        local_orders=local_orders(steps, errors_max), reference=reference,
+        excluded=excluded)

@@ -245,7 +245,9 @@ def _entry_point_spec(entry_point: Any) -> SourceSpec:
     return SourceSpec(entry_point.name, kind, target,
                       tuple(getattr(module, "REQUIRES", ())),
                       str(getattr(module, "DESCRIPTION", "")), origin,
-                      bool(getattr(module, "DEFAULT", True)), optional=True)
+                      bool(getattr(module, "DEFAULT", True)), optional=True,
+                      trees=bool(getattr(module, "TREES", False)),
+                      active=bool(getattr(module, "ACTIVE", False)))
 
 
 def _read_entry_points() -> None:

@@ -39,14 +39,10 @@ CVS = [1, 3, 9]
 PLUGIN = '''
 """A third-party spiking simulator for the convergence tests: triangle spikes whose 0 mV
 crossings follow t_k = T_k + C_k dt**2 + D_k h**2 (h the largest CV length, um)."""
-import dataclasses
-
 import numpy as np
 
-import crosssim.sources as _sources
-
 DESCRIPTION = "triangle spikes on a known law in dt and CV length (test plugin)"
-ACTIVE = True  # handles active membranes
+ACTIVE = {active}  # handles active membranes
 
 TRUE_MS = {true}
 C_PER_MS = {c}
@@ -58,19 +54,6 @@ EXTRA_UP_TO_DT_MS = {extra_dt}
 
 
 
-class _MarksSpikyActive(dict):
-    """crosssim's registry reads KIND, REQUIRES, DESCRIPTION and DEFAULT from a plugin
-    module but not (yet) ACTIVE, and registers this module's spec only after importing it:
-    this registry marks ``spiky`` active as it is stored (a no-op once crosssim reads
-    ACTIVE itself; only processes that load this plugin are affected)."""
-
-    def __setitem__(self, name, spec):
-        if name == "spiky" and spec.active != ACTIVE:
-            spec = dataclasses.replace(spec, active=ACTIVE)
-        super().__setitem__(name, spec)
-
-
-_sources._REGISTRY = _MarksSpikyActive(_sources._REGISTRY)
 
 
 def crossings_ms(dt_ms, h_um):
@@ -140,14 +123,14 @@ amplitude_nA = 0.5
 
 
 def _plugin_dir(tmp_path: Path, *, extra_ms: float | None = None,
-                extra_up_to_dt_ms: float = 0.0) -> Path:
+                extra_up_to_dt_ms: float = 0.0, active: bool = True) -> Path:
     """A folder that, on sys.path, is an installed distribution registering ``spiky`` in
     the ``crosssim.sources`` entry-point group (nothing inside crosssim is touched)."""
     root = tmp_path / "site"
     root.mkdir()
     (root / "spikysim.py").write_text(PLUGIN.format(
         true=TRUE_MS, c=C_PER_MS, d=D_MS_PER_UM2, delay=TIP_DELAY_MS, extra=extra_ms,
-        extra_dt=extra_up_to_dt_ms))
+        extra_dt=extra_up_to_dt_ms, active=active))
     info = root / "crosssim_spiky-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crosssim-spiky\nVersion: 0.1\n")
@@ -368,11 +351,11 @@ def test_library_call_report_and_figure(tmp_path, monkeypatch, cache_dir, saved_
 
 
 def test_an_active_model_without_an_active_simulator_is_a_usage_error(tmp_path):
-    if source_spec("arbor").active:
-        pytest.skip("arbor handles active membranes: nothing to refuse")
-    done = _converge(tmp_path, "--backend", "arbor", "--dt", "0.02,0.01", "--cvs", "1,3")
+    plugins = _plugin_dir(tmp_path, active=False)
+    done = _converge(tmp_path, "--backend", "spiky", "--dt", "0.02,0.01", "--cvs", "1,3",
+                     plugins=plugins)
     assert done.returncode == 2
-    assert "no source of this study handles them (arbor: passive membranes only)" in done.stderr
+    assert "no source of this study handles them (spiky: passive membranes only)" in done.stderr
 
 
 @pytest.mark.skipif(not source_spec("arbor").active,

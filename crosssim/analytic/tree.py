@@ -1,0 +1,462 @@
+"""Exact solution of the continuous model on trees of uniform sections (nodal, Laplace).
+
+Physics and units as in :mod:`crosssim.analytic.cable` (ms, mV, nA, uS, MOhm, nF, um):
+per unit length a section has capacitance ``c``, leak conductance ``g_l`` (reversal ``E``)
+and axial resistance ``r``, its own values when it overrides the cell's; the initial
+voltage ``V0`` is the cell's, uniform.  Sealed tips, point junctions and point clamps.
+
+The graph.  Every section is cut at every site on it (probes, clamps, junction halves) and
+keeps its two ends; each cut point is a *node*.  Coincident points are one node: a
+child's x = 0 end is its parent's end at ``parent_x``, and a site at a section end is that
+end node (positions closer than 1e-12 of a section length count as one).  Between two
+neighbouring nodes lies a uniform *piece* of length ``L``.
+
+The Laplace domain (``s`` in 1/ms), ``k = sqrt(r (g_l + c s))`` per um.  On a piece the
+constant ``V_p(s) = (c V0 + g_l E / s) / (g_l + c s)`` solves the equation with its
+initial value and leak, and ``u = V - V_p`` obeys the homogeneous cable equation, whose
+two-port is a series admittance ``y_s = (k/r) csch(kL)`` between the piece's nodes and a
+shunt ``y_p = (k/r) tanh(kL/2)`` from each node to ground.  Kirchhoff's law at every node
+(currents into the pieces, the junctions and out of the clamps) gives the nodal system::
+
+    Y(s) V = sum over pieces at the node of y_p V_p  +  injected clamp currents,
+
+with each junction ``g`` between its two nodes added to ``Y`` like a resistor.  ``y_s`` and
+``y_p`` are evaluated in overflow- and cancellation-free forms, with ``e = exp(-kL)``
+(``Re k > 0``): ``csch(kL) = 2e / (-expm1(-2kL))``, ``tanh(kL/2) = -expm1(-kL) / (1 + e)``.
+``Y(s)`` is the admittance matrix of a passive network (complex symmetric, singular only at
+real negative natural frequencies).  A probe reads its node's voltage.
+
+Time domain: exactly as :func:`crosssim.analytic.cable.exact_cable`: clamps are sums of
+switched steps, each step response (transform ``V(s)`` for a ``1/s`` injection) and the
+clamp-free response are inverted on the fixed hyperbolic contours of
+:class:`~crosssim.analytic.laplace.ContourPlan` (no discontinuity is ever inverted); t = 0
+is the initial value and a sample on a switch time reads the value before the switch.
+
+Cost: one solve of the node-count system per contour node (70-200 nodes) with
+``1 + n_clamp_sites`` right-hand sides: batched dense LU up to :data:`DENSE_NODE_LIMIT`
+nodes, a sparse LU (SuperLU, minimum-degree ordering of the symmetric pattern) above.
+Measured (2 shared cores): 1,000 cells of 20 sections with 1,000 junctions (24,000 nodes),
+50 ms sampled every 0.1 ms (74 contour nodes), 3.5 s (``tests/test_tree_reference.py``).
+
+Tapered sections have no exact solution here: :class:`SourceNotApplicableError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from crosssim.analytic._common import cable_constants, elapsed_since
+from crosssim.analytic.cable import exact_cable
+from crosssim.analytic.laplace import ContourPlan
+from crosssim.errors import ResourceLimitError, SourceNotApplicableError
+from crosssim.model import Model
+from crosssim.result import RunResult
+
+__all__ = [
+    "DENSE_NODE_LIMIT",
+    "MAX_TREE_NODES",
+    "exact",
+    "exact_tree",
+    "tree_steady_state",
+]
+
+#: Up to this many graph nodes the per-contour-node solves are batched dense LU.
+DENSE_NODE_LIMIT = 160
+#: Largest graph (nodes) accepted by the exact tree solution.
+MAX_TREE_NODES = 2_000_000
+#: Complex entries allowed in one batch of per-contour-node arrays (~64 MB).
+_BATCH = 4_000_000
+#: Positions on a section closer than this (fraction of its length) are one node.
+_SAME_POSITION = 1e-12
+
+#: A site: (cell index, section index in :meth:`Cell.tree`, x in [0, 1]).
+Site = tuple[int, int, float]
+
+
+def exact(model: Model) -> RunResult:
+    """The exact continuous solution (backend ``"analytic"``) of any model: the cable
+    solution (:func:`crosssim.analytic.cable.exact_cable`) when every cell is one uniform
+    unbranched cable, the tree solution (:func:`exact_tree`) otherwise.
+
+    Raises SourceNotApplicableError when a section is tapered.
+    """
+    if not model.has_trees:
+        return exact_cable(model.cables())
+    return exact_tree(model)
+
+
+# The graph -------------------------------------------------------------------------------
+
+
+def _refuse_tapers(model: Model) -> None:
+    for cell in model.cells:
+        for section in cell.tree():
+            if not section.is_uniform:
+                raise SourceNotApplicableError(
+                    "analytic", f"section {section.name!r} of cell {cell.name!r} is tapered: "
+                    "no exact solution")
+
+
+def _topological(parents: tuple[int, ...]) -> list[int]:
+    """Section indices with every parent before its children (root first)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in enumerate(parents):
+        children.setdefault(parent, []).append(child)
+    order, queue = [], deque(children.get(-1, []))
+    while queue:
+        at = queue.popleft()
+        order.append(at)
+        queue.extend(children.get(at, []))
+    return order
+
+
+class _Graph:
+    """Nodes, pieces and junctions of a model, and the sites mapped onto nodes."""
+
+    def __init__(self, model: Model, sites: list[Site]) -> None:
+        _refuse_tapers(model)
+        wanted: dict[tuple[int, int], set[float]] = {}
+        for cell_index, section_index, x in sites:
+            wanted.setdefault((cell_index, section_index), set()).add(float(x))
+        #: (cell, section) -> (sorted positions, their nodes)
+        self._positions: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        piece_a: list[int] = []
+        piece_b: list[int] = []
+        piece_length: list[float] = []
+        constants: list[tuple[float, float, float, float, float]] = []
+        node_cell: list[int] = []
+        for ci, cell in enumerate(model.cells):
+            tree = cell.tree()
+            parents = cell.parents()
+            for si in _topological(parents):
+                section = tree[si]
+                xs = _merged_positions(wanted.get((ci, si), set()))
+                if parents[si] < 0:
+                    first = len(node_cell)
+                    node_cell.append(ci)
+                else:
+                    first = self.node(ci, parents[si], section.parent_x)
+                nodes = np.empty(xs.size, dtype=np.int64)
+                nodes[0] = first
+                nodes[1:] = len(node_cell) + np.arange(xs.size - 1)
+                node_cell.extend([ci] * (xs.size - 1))
+                self._positions[(ci, si)] = (xs, nodes)
+                cable = cable_constants(cell, section.name)
+                properties = (cable.r_MOhm_per_um, cable.gl_uS_per_um, cable.c_nF_per_um,
+                              cable.e_leak_mV, cable.v_init_mV)
+                piece_a.extend(nodes[:-1].tolist())
+                piece_b.extend(nodes[1:].tolist())
+                piece_length.extend((np.diff(xs) * section.length_um).tolist())
+                constants.extend([properties] * (xs.size - 1))
+                if len(node_cell) > MAX_TREE_NODES:
+                    raise ResourceLimitError(
+                        f"exact tree solution: more than {MAX_TREE_NODES} nodes")
+        self.n_nodes = len(node_cell)
+        self.node_cell = np.array(node_cell, dtype=np.int64)
+        self.piece_a = np.array(piece_a, dtype=np.int64)
+        self.piece_b = np.array(piece_b, dtype=np.int64)
+        self.length = np.array(piece_length)
+        table = np.array(constants, dtype=float).reshape(-1, 5)
+        self.r, self.gl, self.c, self.e_leak, self.v_init = table.T
+        self.v_init_cell = np.array([cell.initial_mV for cell in model.cells])
+
+    def node(self, cell: int, section: int, x: float) -> int:
+        """The node of a site (its section must have been cut there)."""
+        xs, nodes = self._positions[(cell, section)]
+        i = int(np.argmin(np.abs(xs - x)))
+        if abs(xs[i] - x) > _SAME_POSITION:  # pragma: no cover - every site is a cut
+            raise KeyError((cell, section, x))
+        return int(nodes[i])
+
+
+def _merged_positions(sites: set[float]) -> np.ndarray:
+    """0, 1 and the site positions, sorted, positions within 1e-12 merged (ends win)."""
+    inner = sorted(x for x in sites if _SAME_POSITION < x < 1.0 - _SAME_POSITION)
+    kept = [0.0]
+    for x in inner:
+        if x - kept[-1] > _SAME_POSITION:
+            kept.append(x)
+    kept.append(1.0)
+    return np.array(kept)
+
+
+def _model_sites(model: Model) -> list[Site]:
+    """Every probe, clamp and junction site of ``model`` as (cell, section, x)."""
+    index = model.cell_index()
+    sites: list[Site] = []
+    for probe in model.effective_probes():
+        cell = model.cells[index[probe.cell]]
+        sites.append((index[probe.cell], cell.section_index(probe.section), probe.x))
+    for stimulus in model.stimuli:
+        cell = model.cells[index[stimulus.cell]]
+        sites.append((index[stimulus.cell], cell.section_index(stimulus.section), stimulus.x))
+    for junction in model.gap_junctions:
+        for name, section, x in zip(junction.cells, junction.sections, junction.x):
+            sites.append((index[name], model.cells[index[name]].section_index(section), x))
+    return sites
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """A switch of a step clamp: at ``time_ms`` the current into ``node`` changes by
+    ``delta_nA``."""
+
+    time_ms: float
+    node: int
+    delta_nA: float
+
+
+def _clamp_edges(model: Model, graph: _Graph) -> list[_Edge]:
+    """The on/off edges of every clamp, by node; the rules of
+    :func:`crosssim.analytic._common.clamp_edges` (zero amplitude or duration left out,
+    edges at or after t_stop left out), sorted by time."""
+    index = model.cell_index()
+    t_stop = model.simulation.t_stop_ms
+    edges: list[_Edge] = []
+    for stimulus in model.stimuli:
+        if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
+            continue
+        ci = index[stimulus.cell]
+        node = graph.node(ci, model.cells[ci].section_index(stimulus.section), stimulus.x)
+        start, stop = stimulus.delay_ms, stimulus.delay_ms + stimulus.duration_ms
+        if start < t_stop:
+            edges.append(_Edge(start, node, stimulus.amplitude_nA))
+            if stop < t_stop:
+                edges.append(_Edge(stop, node, -stimulus.amplitude_nA))
+    edges.sort(key=lambda edge: edge.time_ms)
+    return edges
+
+
+# The nodal system ------------------------------------------------------------------------
+
+
+class _NodalSystem:
+    """``Y(s)`` in a fixed sparse layout (values per Laplace node) and its right-hand sides."""
+
+    def __init__(self, model: Model, graph: _Graph, probe_nodes: np.ndarray,
+                 source_nodes: np.ndarray) -> None:
+        from scipy import sparse
+
+        self.graph = graph
+        self.probe_nodes = probe_nodes
+        self.source_nodes = source_nodes
+        n, n_pieces = graph.n_nodes, graph.piece_a.size
+        index = model.cell_index()
+        junctions = [j for j in model.gap_junctions if j.g_uS > 0.0]
+        ja = np.array([graph.node(index[j.cells[0]],
+                                  model.cells[index[j.cells[0]]].section_index(j.sections[0]),
+                                  j.x[0]) for j in junctions], dtype=np.int64)
+        jb = np.array([graph.node(index[j.cells[1]],
+                                  model.cells[index[j.cells[1]]].section_index(j.sections[1]),
+                                  j.x[1]) for j in junctions], dtype=np.int64)
+        g = np.array([j.g_uS for j in junctions], dtype=float)
+        self.n_junctions = len(junctions)
+        a, b = graph.piece_a, graph.piece_b
+        # every contribution: (row, col); pieces' series, pieces' shunt, junctions
+        rows = np.concatenate([a, b, a, b, a, b, ja, jb, ja, jb, np.arange(n)])
+        cols = np.concatenate([a, b, b, a, a, b, ja, jb, jb, ja, np.arange(n)])
+        linear = rows * n + cols
+        unique, inverse = np.unique(linear, return_inverse=True)
+        inverse = inverse.ravel()
+        self.rows, self.cols = np.divmod(unique, n)  # row-major: with a symmetric pattern,
+        # the CSR layout of these entries is the CSC layout of the transpose, which is Y
+        self.n_entries = unique.size
+        p = np.arange(n_pieces)
+        series_weight = np.concatenate([np.ones(2 * n_pieces), -np.ones(2 * n_pieces)])
+        self._series = sparse.csr_matrix(
+            (series_weight, (inverse[:4 * n_pieces], np.tile(p, 4))),
+            shape=(self.n_entries, n_pieces))
+        self._shunt = sparse.csr_matrix(
+            (np.ones(2 * n_pieces), (inverse[4 * n_pieces:6 * n_pieces], np.tile(p, 2))),
+            shape=(self.n_entries, n_pieces))
+        nj = self.n_junctions
+        self._junction = np.bincount(inverse[6 * n_pieces:6 * n_pieces + 4 * nj],
+                                     weights=np.concatenate([g, g, -g, -g]),
+                                     minlength=self.n_entries).astype(complex)
+        self._incidence = sparse.csr_matrix(
+            (np.ones(2 * n_pieces), (np.concatenate([a, b]), np.tile(p, 2))),
+            shape=(n, n_pieces))
+        self.indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(self.rows, minlength=n))]).astype(np.int32)
+        self.indices = self.cols.astype(np.int32)
+        self.dense = n <= DENSE_NODE_LIMIT
+
+    def two_port(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Series and shunt admittances (uS) of every piece, shape ``(n_pieces, n_s)``."""
+        graph = self.graph
+        r, length = graph.r[:, None], graph.length[:, None]
+        k = np.sqrt((r * (graph.gl[:, None] + graph.c[:, None] * s[None, :])).astype(complex))
+        kl = k * length
+        decay = np.exp(-kl)
+        scale = k / r
+        series = scale * 2.0 * decay / (-np.expm1(-2.0 * kl))
+        shunt = scale * (-np.expm1(-kl)) / (1.0 + decay)
+        return series, shunt
+
+    def solve(self, s: np.ndarray, particular: np.ndarray | None,
+              source_factor: np.ndarray) -> np.ndarray:
+        """Probe voltages at Laplace nodes ``s`` for 1 + n_sources right-hand sides.
+
+        Source 0: every piece has the particular solution ``particular(s)``
+        ``(n_pieces, n_s)`` (None: the clamp-free transient's ``V_p`` of the model).
+        Source 1 + i: the current ``source_factor[i]`` ``(n_sources, n_s)`` into
+        ``source_nodes[i]`` and nothing else.  Returns ``(1 + n_sources, n_probes, n_s)``.
+        """
+        n, n_pieces = self.graph.n_nodes, self.graph.piece_a.size
+        n_k, n_p = self.source_nodes.size, self.probe_nodes.size
+        per_node = 8 * n_pieces + self.n_entries + 2 * n * (1 + n_k)
+        if self.dense:
+            per_node += n * n
+        chunk = max(1, min(s.size, _BATCH // max(1, per_node)))
+        out = np.empty((1 + n_k, n_p, s.size), dtype=complex)
+        for first in range(0, s.size, chunk):
+            part = slice(first, min(s.size, first + chunk))
+            out[:, :, part] = self._solve_chunk(
+                s[part], None if particular is None else particular[:, part],
+                source_factor[:, part])
+        return out
+
+    def _particular(self, s: np.ndarray) -> np.ndarray:
+        """``V_p = (c V0 + g_l E / s) / (g_l + c s)`` per piece, ``(n_pieces, n_s)``."""
+        graph = self.graph
+        c, gl = graph.c[:, None], graph.gl[:, None]
+        return ((c * graph.v_init[:, None] + gl * graph.e_leak[:, None] / s[None, :])
+                / (gl + c * s[None, :]))
+
+    def _solve_chunk(self, s: np.ndarray, particular: np.ndarray | None,
+                     source_factor: np.ndarray) -> np.ndarray:
+        n, n_k = self.graph.n_nodes, self.source_nodes.size
+        series, shunt = self.two_port(s)
+        if particular is None:
+            particular = self._particular(s)
+        entries = (self._series @ series + self._shunt @ shunt
+                   + self._junction[:, None])  # (n_entries, n_s)
+        rhs = np.zeros((s.size, n, 1 + n_k), dtype=complex)
+        rhs[:, :, 0] = (self._incidence @ (shunt * particular)).T
+        if n_k:
+            rhs[:, self.source_nodes, 1 + np.arange(n_k)] = source_factor.T
+        if self.dense:
+            matrix = np.zeros((s.size, n, n), dtype=complex)
+            matrix[:, self.rows, self.cols] = entries.T
+            voltages = np.linalg.solve(matrix, rhs)  # (n_s, n, 1 + n_k)
+            return np.transpose(voltages[:, self.probe_nodes, :], (2, 1, 0))
+        return self._sparse_solve(entries, rhs)
+
+    def _sparse_solve(self, entries: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        from scipy import sparse
+        from scipy.sparse.linalg import splu
+
+        n = self.graph.n_nodes
+        out = np.empty((rhs.shape[2], self.probe_nodes.size, rhs.shape[0]), dtype=complex)
+        for node in range(rhs.shape[0]):
+            matrix = sparse.csc_matrix(
+                (np.ascontiguousarray(entries[:, node]), self.indices, self.indptr),
+                shape=(n, n))
+            factors = splu(matrix, permc_spec="MMD_AT_PLUS_A")
+            voltages = factors.solve(np.ascontiguousarray(rhs[node]))
+            out[:, :, node] = voltages[self.probe_nodes].T
+        return out
+
+
+# The solutions ---------------------------------------------------------------------------
+
+
+def _probe_nodes(model: Model, graph: _Graph) -> tuple[list[str], np.ndarray]:
+    index = model.cell_index()
+    labels, nodes = [], []
+    for probe in model.effective_probes():
+        ci = index[probe.cell]
+        labels.append(probe.label)
+        nodes.append(graph.node(ci, model.cells[ci].section_index(probe.section), probe.x))
+    return labels, np.array(nodes, dtype=np.int64)
+
+
+def exact_tree(model: Model) -> RunResult:
+    """The exact continuous solution of a model whose cells are trees of uniform sections
+    (unbranched cables included), on the model's sample grid (backend ``"analytic"``).
+
+    Voltages in mV of ``model.effective_probes()`` at ``model.simulation.sample_times_ms()``.
+    Raises SourceNotApplicableError when a section is tapered, ResourceLimitError above
+    :data:`MAX_TREE_NODES` nodes.  See the module docstring for the method.
+    """
+    started = time.perf_counter()
+    graph = _Graph(model, _model_sites(model))
+    labels, probe_nodes = _probe_nodes(model, graph)
+    edges = _clamp_edges(model, graph)
+    source_nodes = np.array(sorted({edge.node for edge in edges}), dtype=np.int64)
+    system = _NodalSystem(model, graph, probe_nodes, source_nodes)
+    times = model.simulation.sample_times_ms()
+    source_of = {int(node): i for i, node in enumerate(source_nodes)}
+    edge_terms: list[list[tuple[np.ndarray, float]]] = [[] for _ in source_nodes]
+    positive: list[np.ndarray] = [times[times > 0.0]]
+    for edge in edges:
+        elapsed = elapsed_since(model, edge.time_ms)
+        edge_terms[source_of[edge.node]].append((elapsed, edge.delta_nA))
+        positive.append(elapsed[elapsed > 0.0])
+    all_positive = np.concatenate(positive)
+
+    values = np.empty((len(labels), times.size))
+    values[:, 0] = graph.v_init_cell[graph.node_cell[probe_nodes]]
+    info: dict = {
+        "method": "Laplace transform, nodal two-port system on the section tree, fixed "
+                  "hyperbolic contours (Weideman-Trefethen)",
+        "nodes": graph.n_nodes,
+        "pieces": int(graph.piece_a.size),
+        "junctions": system.n_junctions,
+        "clamp_sites": int(source_nodes.size),
+        "solver": "dense" if system.dense else "sparse",
+        "units": "ms, mV, nA, uS, MOhm, nF, um",
+    }
+    if all_positive.size:
+        plan = ContourPlan.covering(float(all_positive.min()), float(all_positive.max()))
+        s = plan.nodes
+        laplace = system.solve(s, None, np.broadcast_to(1.0 / s, (source_nodes.size, s.size)))
+        values[:, 1:] = plan.invert(laplace[0], times[1:])
+        for i, terms in enumerate(edge_terms):
+            wanted = np.unique(np.concatenate([e[e > 0.0] for e, _ in terms]))
+            if wanted.size == 0:
+                continue
+            response = plan.invert(laplace[1 + i], wanted)
+            for elapsed, delta in terms:
+                on = elapsed > 0.0
+                values[:, on] += delta * response[:, np.searchsorted(wanted, elapsed[on])]
+        info.update(contour_nodes=plan.n_nodes, contour_windows=len(plan.slices),
+                    time_range_ms=[float(plan.edges[0]), float(plan.edges[-1])])
+    return RunResult(backend="analytic", probes=labels, times_ms=times, values_mV=values,
+                     wall_time_s=time.perf_counter() - started, info=info)
+
+
+def tree_steady_state(model: Model, *, with_clamps: bool = False) -> dict[str, float]:
+    """Steady-state voltage (mV) of each probe of ``model.effective_probes()``, by label,
+    for cells that are trees of uniform sections (or cables).
+
+    As :func:`crosssim.analytic.cable.cable_steady_state`: ``with_clamps=False`` the resting
+    state with no clamps (independent of ``v_init``); ``with_clamps=True`` the state
+    reached if the clamps on at ``t = t_stop_ms`` (``delay <= t_stop < delay + duration``)
+    stayed on forever.  A direct DC solve (``s = 0``, ``V_p = E`` per piece).
+    """
+    graph = _Graph(model, _model_sites(model))
+    labels, probe_nodes = _probe_nodes(model, graph)
+    amplitude: dict[int, float] = {}
+    if with_clamps:
+        index = model.cell_index()
+        t_stop = model.simulation.t_stop_ms
+        for stimulus in model.stimuli:
+            if (stimulus.amplitude_nA != 0.0
+                    and stimulus.delay_ms <= t_stop < stimulus.delay_ms + stimulus.duration_ms):
+                ci = index[stimulus.cell]
+                node = graph.node(ci, model.cells[ci].section_index(stimulus.section),
+                                  stimulus.x)
+                amplitude[node] = amplitude.get(node, 0.0) + stimulus.amplitude_nA
+    source_nodes = np.array(sorted(amplitude), dtype=np.int64)
+    system = _NodalSystem(model, graph, probe_nodes, source_nodes)
+    s = np.zeros(1, dtype=complex)
+    factor = np.array([[amplitude[int(node)]] for node in source_nodes],
+                      dtype=complex).reshape(source_nodes.size, 1)
+    values = system.solve(s, graph.e_leak[:, None].astype(complex), factor)
+    total = values.sum(axis=0)[:, 0].real
+    return dict(zip(labels, (float(v) for v in total)))

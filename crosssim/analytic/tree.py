@@ -36,24 +36,28 @@ Cost: one solve of the node-count system per contour node (70-200 nodes) with
 ``1 + n_clamp_sites`` right-hand sides: batched dense LU up to :data:`DENSE_NODE_LIMIT`
 nodes, a sparse LU (SuperLU, minimum-degree ordering of the symmetric pattern) above.
 Measured (2 shared cores): 1,000 cells of 20 sections with 1,000 junctions (24,000 nodes),
-50 ms sampled every 0.1 ms (74 contour nodes), 3.5 s (``tests/test_tree_reference.py``).
+50 ms sampled every 0.1 ms (74 contour nodes): 3.5 s, 7 s while other jobs share the cores,
+nearly all of it in SuperLU (~50 ms per factorization; the fill is small, 1.5x the matrix).
+``pytest tests/test_tree_reference.py -k thousand -s`` re-measures.
 
 Tapered sections have no exact solution here: :class:`SourceNotApplicableError`.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from crosssim.analytic._common import cable_constants, elapsed_since
+from crosssim.analytic._common import elapsed_since
 from crosssim.analytic.cable import exact_cable
 from crosssim.analytic.laplace import ContourPlan
 from crosssim.errors import ResourceLimitError, SourceNotApplicableError
-from crosssim.model import Model
+from crosssim.model import Cell, Model, Section
 from crosssim.result import RunResult
 
 __all__ = [
@@ -92,15 +96,6 @@ def exact(model: Model) -> RunResult:
 # The graph -------------------------------------------------------------------------------
 
 
-def _refuse_tapers(model: Model) -> None:
-    for cell in model.cells:
-        for section in cell.tree():
-            if not section.is_uniform:
-                raise SourceNotApplicableError(
-                    "analytic", f"section {section.name!r} of cell {cell.name!r} is tapered: "
-                    "no exact solution")
-
-
 def _topological(parents: tuple[int, ...]) -> list[int]:
     """Section indices with every parent before its children (root first)."""
     children: dict[int, list[int]] = {}
@@ -118,12 +113,11 @@ class _Graph:
     """Nodes, pieces and junctions of a model, and the sites mapped onto nodes."""
 
     def __init__(self, model: Model, sites: list[Site]) -> None:
-        _refuse_tapers(model)
         wanted: dict[tuple[int, int], set[float]] = {}
         for cell_index, section_index, x in sites:
             wanted.setdefault((cell_index, section_index), set()).add(float(x))
         #: (cell, section) -> (sorted positions, their nodes)
-        self._positions: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._positions: dict[tuple[int, int], tuple[list[float], list[int]]] = {}
         piece_a: list[int] = []
         piece_b: list[int] = []
         piece_length: list[float] = []
@@ -134,27 +128,24 @@ class _Graph:
             parents = cell.parents()
             for si in _topological(parents):
                 section = tree[si]
+                properties = (*_section_constants(model.cells[ci], section), cell.initial_mV)
                 xs = _merged_positions(wanted.get((ci, si), set()))
+                first = len(node_cell)
                 if parents[si] < 0:
-                    first = len(node_cell)
                     node_cell.append(ci)
                 else:
                     first = self.node(ci, parents[si], section.parent_x)
-                nodes = np.empty(xs.size, dtype=np.int64)
-                nodes[0] = first
-                nodes[1:] = len(node_cell) + np.arange(xs.size - 1)
-                node_cell.extend([ci] * (xs.size - 1))
+                nodes = [first, *range(len(node_cell), len(node_cell) + len(xs) - 1)]
+                node_cell.extend([ci] * (len(xs) - 1))
                 self._positions[(ci, si)] = (xs, nodes)
-                cable = cable_constants(cell, section.name)
-                properties = (cable.r_MOhm_per_um, cable.gl_uS_per_um, cable.c_nF_per_um,
-                              cable.e_leak_mV, cable.v_init_mV)
-                piece_a.extend(nodes[:-1].tolist())
-                piece_b.extend(nodes[1:].tolist())
-                piece_length.extend((np.diff(xs) * section.length_um).tolist())
-                constants.extend([properties] * (xs.size - 1))
-                if len(node_cell) > MAX_TREE_NODES:
-                    raise ResourceLimitError(
-                        f"exact tree solution: more than {MAX_TREE_NODES} nodes")
+                piece_a.extend(nodes[:-1])
+                piece_b.extend(nodes[1:])
+                piece_length.extend((b - a) * section.length_um for a, b in zip(xs, xs[1:]))
+                constants.extend([properties] * (len(xs) - 1))
+            if len(node_cell) > MAX_TREE_NODES:
+                raise ResourceLimitError(
+                    f"exact tree solution: {len(node_cell)} nodes or more, at most "
+                    f"{MAX_TREE_NODES}")
         self.n_nodes = len(node_cell)
         self.node_cell = np.array(node_cell, dtype=np.int64)
         self.piece_a = np.array(piece_a, dtype=np.int64)
@@ -167,13 +158,30 @@ class _Graph:
     def node(self, cell: int, section: int, x: float) -> int:
         """The node of a site (its section must have been cut there)."""
         xs, nodes = self._positions[(cell, section)]
-        i = int(np.argmin(np.abs(xs - x)))
-        if abs(xs[i] - x) > _SAME_POSITION:  # pragma: no cover - every site is a cut
-            raise KeyError((cell, section, x))
-        return int(nodes[i])
+        i = bisect.bisect_left(xs, x - _SAME_POSITION)
+        if i == len(xs) or abs(xs[i] - x) > _SAME_POSITION:  # pragma: no cover - every
+            raise KeyError((cell, section, x))  # site was cut
+        return nodes[i]
 
 
-def _merged_positions(sites: set[float]) -> np.ndarray:
+def _section_constants(cell: Cell, section: Section) -> tuple[float, float, float, float]:
+    """``(r MOhm/um, g_l uS/um, c nF/um, E mV)`` of a uniform section: the conversions of
+    :func:`crosssim.analytic._common.cable_constants`, without its search by name (which
+    would make a cell of n sections cost n^2).  A tapered section is not applicable."""
+    points = section.points()
+    radius_um = points[0][1]
+    if any(radius != radius_um for _, radius in points):
+        raise SourceNotApplicableError(
+            "analytic", f"section {section.name!r} of cell {cell.name!r} is tapered: "
+            "no exact solution")
+    circumference_um = 2.0 * math.pi * radius_um
+    return (cell.value(section, "ra_ohm_cm") * 1e-2 / (math.pi * radius_um**2),
+            cell.value(section, "g_leak_S_per_cm2") * 1e-2 * circumference_um,
+            cell.value(section, "cm_F_per_m2") * 1e-3 * circumference_um,
+            cell.value(section, "e_leak_mV"))
+
+
+def _merged_positions(sites: set[float]) -> list[float]:
     """0, 1 and the site positions, sorted, positions within 1e-12 merged (ends win)."""
     inner = sorted(x for x in sites if _SAME_POSITION < x < 1.0 - _SAME_POSITION)
     kept = [0.0]
@@ -181,7 +189,7 @@ def _merged_positions(sites: set[float]) -> np.ndarray:
         if x - kept[-1] > _SAME_POSITION:
             kept.append(x)
     kept.append(1.0)
-    return np.array(kept)
+    return kept
 
 
 def _model_sites(model: Model) -> list[Site]:

@@ -288,6 +288,50 @@ def test_analytic_source_dispatches_cables_and_trees():
     assert np.max(np.abs(tree.values_mV - cable.values_mV)) < 1e-9
 
 
+def test_near_coincident_sites_and_a_strong_junction_lose_no_digits():
+    """Sites 1e-11 to 1e-9 apart (pieces of 1e-9 um) and a 1,000 uS junction: short pieces
+    and junctions are stamped by impedance, so the cable solution is met to 1e-9 mV (with
+    admittance stamps everywhere it was off by 0.02 mV here)."""
+    data = _two_cables()
+    data["junctions"][0]["g_uS"] = 1000.0
+    data["probes"] = [{"cell": "p", "x": 1e-9}, {"cell": "p", "x": 0.2 + 1e-11},
+                      {"cell": "p", "x": 0.6 + 1e-9}, {"cell": "q", "x": 1 - 1e-9},
+                      {"cell": "q", "x": 0.33}]
+    model = _model(**data, t_stop=5.0)
+    tree = exact_tree(model)
+    assert np.max(np.abs(tree.values_mV - exact_cable(model).values_mV)) < 1e-9
+    by_cable = cable_steady_state(model, with_clamps=True)
+    assert tree_steady_state(model, with_clamps=True) == pytest.approx(by_cable, abs=1e-9,
+                                                                       rel=0)
+
+
+def test_a_section_split_anywhere_changes_nothing():
+    """Cell p written as two sections, the second 1e-4 um long (a very short section
+    between a long one and a tip, as SWC files have): the same cable."""
+    data = _two_cables()
+    p = {k: v for k, v in data["cells"][0].items() if k not in ("length_um", "radius_um")}
+    data["cells"][0] = {**p, "sections": [
+        {"name": "long", "length_um": 150.0 - 1e-4, "radius_um": 2.0},
+        {"name": "short", "parent": "long", "length_um": 1e-4, "radius_um": 2.0}]}
+    scale = 150.0 / (150.0 - 1e-4)  # cable x -> x on "long"
+    data["junctions"][0] = {"sites": [{"cell": "p", "section": "long", "x": 0.2 * scale},
+                                      {"cell": "q", "x": 0.75}], "g_uS": 0.01}
+    data["stimuli"][0]["section"] = "long"
+    data["stimuli"][0]["x"] = 0.6 * scale
+    data["probes"] = [{"cell": "p", "section": "long", "x": 0.2 * scale, "name": "a"},
+                      {"cell": "p", "section": "short", "x": 1.0, "name": "b"},
+                      {"cell": "p", "section": "short", "x": 0.5, "name": "c"},
+                      {"cell": "q", "x": 0.75, "name": "d"}]
+    split = _model(**data, t_stop=5.0)
+    cable = _model(**{**_two_cables(), "probes": [
+        {"cell": "p", "x": 0.2, "name": "a"}, {"cell": "p", "x": 1.0, "name": "b"},
+        {"cell": "p", "x": 1.0 - 0.5e-4 / 150.0, "name": "c"},
+        {"cell": "q", "x": 0.75, "name": "d"}]}, t_stop=5.0)
+    by_tree, by_cable = exact(split), exact(cable)
+    assert by_tree.info["impedance_stamps"] >= 2  # the short section and the junction
+    assert np.max(np.abs(by_tree.values_mV - by_cable.values_mV)) < 1e-9
+
+
 # Rall's equivalent cylinder -----------------------------------------------------------
 
 

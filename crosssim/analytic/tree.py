@@ -24,7 +24,11 @@ with each junction ``g`` between its two nodes added to ``Y`` like a resistor.  
 ``y_p`` are evaluated in overflow- and cancellation-free forms, with ``e = exp(-kL)``
 (``Re k > 0``): ``csch(kL) = 2e / (-expm1(-2kL))``, ``tanh(kL/2) = -expm1(-kL) / (1 + e)``.
 ``Y(s)`` is the admittance matrix of a passive network (complex symmetric, singular only at
-real negative natural frequencies).  A probe reads its node's voltage.
+real negative natural frequencies).  A probe reads its node's voltage.  Junctions and
+pieces shorter than 0.1 length constant are stamped by their impedance and current instead
+(modified nodal analysis, see :class:`_NodalSystem`): a large admittance (a piece between
+sites 1e-9 apart, a short section between long ones, a strong junction) would cancel the
+digits of the rest during elimination; an impedance stays exact however small.
 
 Time domain: exactly as :func:`crosssim.analytic.cable.exact_cable`: clamps are sums of
 switched steps, each step response (transform ``V(s)`` for a ``1/s`` injection) and the
@@ -32,13 +36,15 @@ clamp-free response are inverted on the fixed hyperbolic contours of
 :class:`~crosssim.analytic.laplace.ContourPlan` (no discontinuity is ever inverted); t = 0
 is the initial value and a sample on a switch time reads the value before the switch.
 
-Cost: one solve of the node-count system per contour node (70-200 nodes) with
-``1 + n_clamp_sites`` right-hand sides: batched dense LU up to :data:`DENSE_NODE_LIMIT`
-nodes, a sparse LU (SuperLU, minimum-degree ordering of the symmetric pattern) above.
-Measured (2 shared cores): 1,000 cells of 20 sections with 1,000 junctions (24,000 nodes),
-50 ms sampled every 0.1 ms (74 contour nodes): 3.5 s, 7 s while other jobs share the cores,
-nearly all of it in SuperLU (~50 ms per factorization; the fill is small, 1.5x the matrix).
-``pytest tests/test_tree_reference.py -k thousand -s`` re-measures.
+Cost: one solve per contour node (70-200 nodes) with ``1 + n_clamp_sites`` right-hand sides,
+of size nodes + short pieces + junctions: batched dense LU up to :data:`DENSE_NODE_LIMIT`
+unknowns, a sparse LU (SuperLU, minimum-degree ordering of the symmetric pattern) above.
+Measured on 2 cores shared with other jobs (load average 8-10): 1,000 cells of 20 sections
+with 1,000 junctions (24,000 nodes, 10,600 impedance stamps), 50 ms sampled every 0.1 ms
+(74 contour nodes): 11-18 s, nearly all of it in SuperLU (the fill is small, 1.5x the
+matrix); the same network with admittance stamps only took 9-11 s under that load (3.5 s
+on idle cores) and was off by 8e-10 mV.  ``pytest tests/test_tree_reference.py -k thousand
+-s`` re-measures.
 
 Tapered sections have no exact solution here: :class:`SourceNotApplicableError`.
 """
@@ -63,13 +69,18 @@ from crosssim.result import RunResult
 __all__ = [
     "DENSE_NODE_LIMIT",
     "MAX_TREE_NODES",
+    "SHORT_PIECE",
     "exact",
     "exact_tree",
     "tree_steady_state",
 ]
 
-#: Up to this many graph nodes the per-contour-node solves are batched dense LU.
+#: Up to this many unknowns (node voltages and element currents) the per-contour-node
+#: solves are batched dense LU.
 DENSE_NODE_LIMIT = 160
+#: Pieces shorter than this many length constants are stamped by impedance (see
+#: :class:`_NodalSystem`).
+SHORT_PIECE = 0.1
 #: Largest graph (nodes) accepted by the exact tree solution.
 MAX_TREE_NODES = 2_000_000
 #: Complex entries allowed in one batch of per-contour-node arrays (~64 MB).
@@ -243,7 +254,21 @@ def _clamp_edges(model: Model, graph: _Graph) -> list[_Edge]:
 
 
 class _NodalSystem:
-    """``Y(s)`` in a fixed sparse layout (values per Laplace node) and its right-hand sides."""
+    """The nodal system in a fixed sparse layout (values per Laplace node) and its
+    right-hand sides.
+
+    Unknowns: the node voltages, then the currents of the series elements stamped by
+    impedance.  Eliminating a node adds its series admittances into its neighbours' and
+    takes them out again; an admittance far above what remains (a piece between sites
+    1e-9 apart, a short section between long ones, a short tip, a strong junction) takes
+    the digits of the rest with it (0.02 mV lost on a 1e-11 gap).  So every junction and
+    every piece shorter than :data:`SHORT_PIECE` length constants (at s = 0) is stamped by
+    its impedance ``z`` and current ``I`` (modified nodal analysis: ``I`` leaves node a
+    and enters node b, ``V_a - V_b - z I = 0``), exact however small ``z``.  A longer piece
+    keeps its admittance stamp: its ``y_s`` is at most ~1/X^2 of its own shunt
+    (``X = L / lambda``), so at most 2 digits are at stake, and the ratio only falls as
+    ``|s|`` grows.  The matrix stays complex symmetric; LU pivots partially.
+    """
 
     def __init__(self, model: Model, graph: _Graph, probe_nodes: np.ndarray,
                  source_nodes: np.ndarray) -> None:
@@ -254,44 +279,77 @@ class _NodalSystem:
         self.source_nodes = source_nodes
         n, n_pieces = graph.n_nodes, graph.piece_a.size
         index = model.cell_index()
-        junctions = [j for j in model.gap_junctions if j.g_uS > 0.0]
-        ja = np.array([graph.node(index[j.cells[0]],
-                                  model.cells[index[j.cells[0]]].section_index(j.sections[0]),
-                                  j.x[0]) for j in junctions], dtype=np.int64)
-        jb = np.array([graph.node(index[j.cells[1]],
-                                  model.cells[index[j.cells[1]]].section_index(j.sections[1]),
-                                  j.x[1]) for j in junctions], dtype=np.int64)
-        g = np.array([j.g_uS for j in junctions], dtype=float)
-        self.n_junctions = len(junctions)
+
+        def site_node(cell: str, section: str | None, x: float) -> int:
+            ci = index[cell]
+            return graph.node(ci, model.cells[ci].section_index(section), x)
+
+        junctions = [(site_node(j.cells[0], j.sections[0], j.x[0]),
+                      site_node(j.cells[1], j.sections[1], j.x[1]), j.g_uS)
+                     for j in model.gap_junctions if j.g_uS > 0.0]
+        junctions = [(a, b, g) for a, b, g in junctions if a != b]  # one node: no current
+        ka = np.array([a for a, _, _ in junctions], dtype=np.int64)
+        kb = np.array([b for _, b, _ in junctions], dtype=np.int64)
+        kg = np.array([g for _, _, g in junctions], dtype=float)
+        self.n_junctions = n_sj = len(junctions)
         a, b = graph.piece_a, graph.piece_b
-        # every contribution: (row, col); pieces' series, pieces' shunt, junctions
-        rows = np.concatenate([a, b, a, b, a, b, ja, jb, ja, jb, np.arange(n)])
-        cols = np.concatenate([a, b, b, a, a, b, ja, jb, jb, ja, np.arange(n)])
-        linear = rows * n + cols
-        unique, inverse = np.unique(linear, return_inverse=True)
+        short = graph.length * np.sqrt(graph.r * graph.gl) < SHORT_PIECE
+        self.short_pieces = np.flatnonzero(short)
+        soft = np.flatnonzero(~short)
+        n_sp = self.short_pieces.size
+        self.size = n + n_sp + n_sj
+        piece_current = n + np.arange(n_sp)
+        junction_current = n + n_sp + np.arange(n_sj)
+        sa, sb = a[self.short_pieces], b[self.short_pieces]
+
+        # every contribution (row, col), in groups: series of the other pieces, shunts,
+        # impedances of short pieces, the constants (incidences of element currents,
+        # junctions' 1/g), an explicit diagonal
+        groups = [
+            (np.concatenate([a[soft], b[soft], a[soft], b[soft]]),
+             np.concatenate([a[soft], b[soft], b[soft], a[soft]])),
+            (np.concatenate([a, b]), np.concatenate([a, b])),
+            (piece_current, piece_current),
+            (np.concatenate([sa, piece_current, sb, piece_current,
+                             ka, junction_current, kb, junction_current, junction_current]),
+             np.concatenate([piece_current, sa, piece_current, sb,
+                             junction_current, ka, junction_current, kb, junction_current])),
+            (np.arange(self.size), np.arange(self.size)),
+        ]
+        rows = np.concatenate([r for r, _ in groups])
+        cols = np.concatenate([c for _, c in groups])
+        unique, inverse = np.unique(rows * self.size + cols, return_inverse=True)
         inverse = inverse.ravel()
-        self.rows, self.cols = np.divmod(unique, n)  # row-major: with a symmetric pattern,
-        # the CSR layout of these entries is the CSC layout of the transpose, which is Y
+        #: row-major entries: with a symmetric pattern and values, the CSR layout of these
+        #: entries is the CSC layout of the transpose, which is the matrix itself
+        self.rows, self.cols = np.divmod(unique, self.size)
         self.n_entries = unique.size
-        p = np.arange(n_pieces)
-        series_weight = np.concatenate([np.ones(2 * n_pieces), -np.ones(2 * n_pieces)])
+        bounds = np.cumsum([0] + [r.size for r, _ in groups])
+        ones = np.ones(n_sp)
+        n_soft = soft.size
         self._series = sparse.csr_matrix(
-            (series_weight, (inverse[:4 * n_pieces], np.tile(p, 4))),
+            (np.concatenate([np.ones(2 * n_soft), -np.ones(2 * n_soft)]),
+             (inverse[bounds[0]:bounds[1]], np.tile(soft, 4))),
             shape=(self.n_entries, n_pieces))
         self._shunt = sparse.csr_matrix(
-            (np.ones(2 * n_pieces), (inverse[4 * n_pieces:6 * n_pieces], np.tile(p, 2))),
+            (np.ones(2 * n_pieces), (inverse[bounds[1]:bounds[2]],
+                                     np.tile(np.arange(n_pieces), 2))),
             shape=(self.n_entries, n_pieces))
-        nj = self.n_junctions
-        self._junction = np.bincount(inverse[6 * n_pieces:6 * n_pieces + 4 * nj],
-                                     weights=np.concatenate([g, g, -g, -g]),
+        self._impedance = sparse.csr_matrix(
+            (-ones, (inverse[bounds[2]:bounds[3]], np.arange(n_sp))),
+            shape=(self.n_entries, n_sp))
+        constant_values = np.concatenate([
+            ones, ones, -ones, -ones,
+            np.ones(n_sj), np.ones(n_sj), -np.ones(n_sj), -np.ones(n_sj), -1.0 / kg])
+        self._constant = np.bincount(inverse[bounds[3]:bounds[4]], weights=constant_values,
                                      minlength=self.n_entries).astype(complex)
         self._incidence = sparse.csr_matrix(
-            (np.ones(2 * n_pieces), (np.concatenate([a, b]), np.tile(p, 2))),
-            shape=(n, n_pieces))
+            (np.ones(2 * n_pieces), (np.concatenate([a, b]), np.tile(np.arange(n_pieces), 2))),
+            shape=(self.size, n_pieces))
         self.indptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(self.rows, minlength=n))]).astype(np.int32)
+            [[0], np.cumsum(np.bincount(self.rows, minlength=self.size))]).astype(np.int32)
         self.indices = self.cols.astype(np.int32)
-        self.dense = n <= DENSE_NODE_LIMIT
+        self.dense = self.size <= DENSE_NODE_LIMIT
 
     def two_port(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Series and shunt admittances (uS) of every piece, shape ``(n_pieces, n_s)``."""
@@ -305,6 +363,19 @@ class _NodalSystem:
         shunt = scale * (-np.expm1(-kl)) / (1.0 + decay)
         return series, shunt
 
+    def short_impedance(self, s: np.ndarray) -> np.ndarray:
+        """``z = 1 / y_s = (r/k) sinh(kL)`` (MOhm) of the pieces stamped by impedance,
+        ``(n_short, n_s)``."""
+        graph, short = self.graph, self.short_pieces
+        r, length = graph.r[short, None], graph.length[short, None]
+        k = np.sqrt((r * (graph.gl[short, None] + graph.c[short, None] * s[None, :]))
+                    .astype(complex))
+        kl = k * length
+        # beyond Re(kL) = 300 the piece is open to 1e-130 relative: cap the growth there so
+        # that extreme Laplace nodes (|s| ~ 35 / t_min) give a huge z, never inf
+        capped = np.minimum(kl.real, 300.0) + 1j * kl.imag
+        return r / k * (-np.expm1(-2.0 * kl)) / (2.0 * np.exp(-capped))
+
     def solve(self, s: np.ndarray, particular: np.ndarray | None,
               source_factor: np.ndarray) -> np.ndarray:
         """Probe voltages at Laplace nodes ``s`` for 1 + n_sources right-hand sides.
@@ -314,7 +385,7 @@ class _NodalSystem:
         Source 1 + i: the current ``source_factor[i]`` ``(n_sources, n_s)`` into
         ``source_nodes[i]`` and nothing else.  Returns ``(1 + n_sources, n_probes, n_s)``.
         """
-        n, n_pieces = self.graph.n_nodes, self.graph.piece_a.size
+        n, n_pieces = self.size, self.graph.piece_a.size
         n_k, n_p = self.source_nodes.size, self.probe_nodes.size
         per_node = 8 * n_pieces + self.n_entries + 2 * n * (1 + n_k)
         if self.dense:
@@ -337,12 +408,13 @@ class _NodalSystem:
 
     def _solve_chunk(self, s: np.ndarray, particular: np.ndarray | None,
                      source_factor: np.ndarray) -> np.ndarray:
-        n, n_k = self.graph.n_nodes, self.source_nodes.size
+        n, n_k = self.size, self.source_nodes.size
         series, shunt = self.two_port(s)
         if particular is None:
             particular = self._particular(s)
         entries = (self._series @ series + self._shunt @ shunt
-                   + self._junction[:, None])  # (n_entries, n_s)
+                   + self._impedance @ self.short_impedance(s)
+                   + self._constant[:, None])  # (n_entries, n_s)
         rhs = np.zeros((s.size, n, 1 + n_k), dtype=complex)
         rhs[:, :, 0] = (self._incidence @ (shunt * particular)).T
         if n_k:
@@ -358,7 +430,7 @@ class _NodalSystem:
         from scipy import sparse
         from scipy.sparse.linalg import splu
 
-        n = self.graph.n_nodes
+        n = self.size
         out = np.empty((rhs.shape[2], self.probe_nodes.size, rhs.shape[0]), dtype=complex)
         for node in range(rhs.shape[0]):
             matrix = sparse.csc_matrix(
@@ -415,6 +487,7 @@ def exact_tree(model: Model) -> RunResult:
         "nodes": graph.n_nodes,
         "pieces": int(graph.piece_a.size),
         "junctions": system.n_junctions,
+        "impedance_stamps": system.size - graph.n_nodes,
         "clamp_sites": int(source_nodes.size),
         "solver": "dense" if system.dense else "sparse",
         "units": "ms, mV, nA, uS, MOhm, nF, um",

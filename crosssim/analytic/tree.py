@@ -20,8 +20,8 @@ shunt ``y_p = (k/r) tanh(kL/2)`` from each node to ground.  Kirchhoff's law at e
 
     Y(s) V = sum over pieces at the node of y_p V_p  +  injected clamp currents,
 
-with each junction ``g`` between its two nodes added to ``Y`` like a resistor.  ``y_s`` and
-``y_p`` are evaluated in overflow- and cancellation-free forms, with ``e = exp(-kL)``
+each junction a resistor ``1/g`` between its two nodes.  ``y_s`` and ``y_p`` are
+evaluated in overflow- and cancellation-free forms, with ``e = exp(-kL)``
 (``Re k > 0``): ``csch(kL) = 2e / (-expm1(-2kL))``, ``tanh(kL/2) = -expm1(-kL) / (1 + e)``.
 ``Y(s)`` is the admittance matrix of a passive network (complex symmetric, singular only at
 real negative natural frequencies).  A probe reads its node's voltage.  Junctions and
@@ -89,7 +89,7 @@ _BATCH = 4_000_000
 _SAME_POSITION = 1e-12
 
 #: A site: (cell index, section index in :meth:`Cell.tree`, x in [0, 1]).
-Site = tuple[int, int, float]
+_Site = tuple[int, int, float]
 
 
 def exact(model: Model) -> RunResult:
@@ -123,7 +123,7 @@ def _topological(parents: tuple[int, ...]) -> list[int]:
 class _Graph:
     """Nodes, pieces and junctions of a model, and the sites mapped onto nodes."""
 
-    def __init__(self, model: Model, sites: list[Site]) -> None:
+    def __init__(self, model: Model, sites: list[_Site]) -> None:
         wanted: dict[tuple[int, int], set[float]] = {}
         for cell_index, section_index, x in sites:
             wanted.setdefault((cell_index, section_index), set()).add(float(x))
@@ -203,10 +203,10 @@ def _merged_positions(sites: set[float]) -> list[float]:
     return kept
 
 
-def _model_sites(model: Model) -> list[Site]:
+def _model_sites(model: Model) -> list[_Site]:
     """Every probe, clamp and junction site of ``model`` as (cell, section, x)."""
     index = model.cell_index()
-    sites: list[Site] = []
+    sites: list[_Site] = []
     for probe in model.effective_probes():
         cell = model.cells[index[probe.cell]]
         sites.append((index[probe.cell], cell.section_index(probe.section), probe.x))

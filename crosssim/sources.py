@@ -184,8 +184,9 @@ register_source(SourceSpec(
     "Jaxley networks (JAX, float64), junction halves implicit in their own site",
     install="crosssim[jaxley]", optional=True))
 register_source(SourceSpec(
-    ANALYTIC, REFERENCE, "crosssim.analytic.cable:exact_cable", (),
-    "exact solution of the continuous cable model (Laplace transform, contour inversion)"))
+    ANALYTIC, REFERENCE, "crosssim.analytic.tree:exact", (),
+    "exact solution of the continuous model, cables and trees of uniform sections (Laplace "
+    "transform, contour inversion)", trees=True))
 register_source(SourceSpec(
     LUMPED, REFERENCE, "crosssim.analytic.lumped_model:lumped", (),
     "each cell isopotential (one compartment), the linear ODE solved exactly",

@@ -3,10 +3,12 @@
 Both return a :class:`crosssim.backends.base.RunResult` on the model's sample grid, like a
 simulator backend, so the comparison layer treats them as sources:
 
-* :func:`exact_cable` (backend ``"analytic"``): the continuous model, sealed cables,
-  point junctions and clamps, by Laplace transform and contour inversion;
-  :func:`cable_steady_state` its DC solution; :func:`sealed_cable_impedance` and
-  :func:`laplace_responses` the transfer functions it inverts.
+* :func:`exact` (backend ``"analytic"``): the continuous model, sealed cells, point
+  junctions and clamps, by Laplace transform and contour inversion.  Unbranched cables go
+  to :func:`exact_cable` (:func:`cable_steady_state` its DC solution;
+  :func:`sealed_cable_impedance` and :func:`laplace_responses` the transfer functions it
+  inverts), trees of uniform sections to :func:`exact_tree` (nodal two-port system;
+  :func:`tree_steady_state`); tapered sections have no exact solution.
 * :func:`lumped` (backend ``"lumped"``): one compartment per cell, the exact solution of
   the linear ODE system; :func:`lumped_steady_state` its resting state.
 * :func:`semidiscrete` and :func:`discrete` (backends ``"semidiscrete"``, ``"discrete"``,
@@ -27,13 +29,16 @@ from crosssim.analytic.cable import (
 from crosssim.analytic.discretized import discrete, roundoff_floor_mV, semidiscrete
 from crosssim.analytic.laplace import ContourPlan, invert_laplace
 from crosssim.analytic.lumped_model import lumped, lumped_steady_state, lumped_system
+from crosssim.analytic.tree import exact, exact_tree, tree_steady_state
 
 __all__ = [
     "ContourPlan",
     "LaplaceResponses",
     "cable_steady_state",
     "discrete",
+    "exact",
     "exact_cable",
+    "exact_tree",
     "invert_laplace",
     "laplace_responses",
     "lumped",
@@ -42,4 +47,5 @@ __all__ = [
     "roundoff_floor_mV",
     "sealed_cable_impedance",
     "semidiscrete",
+    "tree_steady_state",
 ]

@@ -162,5 +162,5 @@ def test_every_readme_code_block_runs(tmp_path, monkeypatch, cache_dir):
         else:  # pragma: no cover - test_every_block_is_code_output_or_explicitly_marked
             pytest.fail(f"README.md line {block['line']}: unknown language {block['lang']!r}")
     assert len(counts["skipped"]) == 1, counts  # the set-up block only
-    assert sorted(counts["toml"]) == ["descriptor", "model", "suite", "toml-only"], counts
+    assert sorted(counts["toml"]) == ["descriptor", "model", "model", "suite", "toml-only"], counts
     assert counts["python"] == 2 and counts["sh lines"] >= 12, counts

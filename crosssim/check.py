@@ -234,10 +234,13 @@ def select_sources(backends: Sequence[str] | None = None,
                 spec = source_spec(name)
                 reason = (spec.leave_out(model) if spec.leave_out is not None
                           and model is not None and name not in extra else None)
+                skipped = spec.not_applicable(model) if model is not None else None
                 if spec.optional and not spec.is_available():
                     notes.append(Note("source-left-out", name,
                                       f"{kind} not installed, left out of this run",
                                       spec.install_hint()))
+                elif skipped is not None:  # never run: every study leaves it out alike
+                    notes.append(Note("source-skipped", name, f"not applicable: {skipped}"))
                 elif reason is not None:
                     if spec.note_left_out:
                         notes.append(Note("source-left-out", name,

@@ -141,6 +141,23 @@ class SourceSpec:
         missing = self.missing() or list(self.requires)
         return "pip install " + " ".join(distribution_name(name) for name in missing)
 
+    def not_applicable(self, model: Model) -> str | None:
+        """Why this source cannot describe ``model`` (an active membrane, a tree it does
+        not handle), or None."""
+        if not self.active:
+            cell = model.first_active()
+            if cell is not None:
+                what = "hh" if cell.membrane == "hh" else "hh or user mechanisms"
+                return (f"active membrane (cell {cell.name!r}: {what}); this source handles "
+                        "passive membranes only")
+        if not self.trees:
+            tree = model.first_tree()
+            if tree is not None:
+                return (f"cell {tree.name!r} has sections (branched, tapered or with "
+                        "per-section properties); this source handles unbranched uniform "
+                        "cables only")
+        return None
+
     def load(self) -> Callable[..., RunResult]:
         """Import the source and return its run function (the real import error chained)."""
         missing = self.missing()
@@ -298,19 +315,10 @@ def run_source(name: str, model: Model, **options: Any) -> RunResult:
     from crosssim.result import RunResult
 
     spec = source_spec(name)
-    if not spec.active:
-        cell = model.first_active()
-        if cell is not None:
-            raise SourceNotApplicableError(
-                name, f"active membrane (cell {cell.name!r}: "
-                f"{'hh' if cell.membrane == 'hh' else 'hh or user mechanisms'}); this "
-                "source handles passive membranes only")
+    reason = spec.not_applicable(model)
+    if reason is not None:
+        raise SourceNotApplicableError(name, reason)
     if not spec.trees:
-        tree = model.first_tree()
-        if tree is not None:
-            raise SourceNotApplicableError(
-                name, f"cell {tree.name!r} has sections (branched, tapered or with "
-                "per-section properties); this source handles unbranched uniform cables only")
         model = model.cables()
     result = spec.load()(model, **options)
     if not isinstance(result, RunResult):

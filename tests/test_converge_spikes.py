@@ -324,8 +324,8 @@ def test_library_call_report_and_figure(tmp_path, monkeypatch, cache_dir, saved_
     sys.modules.pop("spikysim", None)
     assert result.metric == "spike_time_ms" and result.reference is None
     assert result.backends == ["spiky"] and not result.failures
-    assert result.notes == ["lumped: not applicable: active membrane (this source handles "
-                            "passive membranes only); left out of the study"]
+    assert result.notes == ["lumped: not applicable: active membrane (cell 'a': hh); this "
+                            "source handles passive membranes only; left out of the study"]
     assert result.order("spiky", "dt") == pytest.approx(2.0, abs=1e-6)
     assert result.order("spiky", "space", "mean") == pytest.approx(2.0, abs=1e-6)
     with pytest.raises(KeyError, match="allowed: max, mean"):
@@ -355,7 +355,9 @@ def test_an_active_model_without_an_active_simulator_is_a_usage_error(tmp_path):
     done = _converge(tmp_path, "--backend", "spiky", "--dt", "0.02,0.01", "--cvs", "1,3",
                      plugins=plugins)
     assert done.returncode == 2
-    assert "no source of this study handles them (spiky: passive membranes only)" in done.stderr
+    assert ("no source of this study can run this model (spiky: not applicable: active "
+            "membrane (cell 'a': hh); this source handles passive membranes only)"
+            in done.stderr)
 
 
 @pytest.mark.skipif(not source_spec("arbor").active,

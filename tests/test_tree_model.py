@@ -342,3 +342,29 @@ def test_user_mechanisms_are_declared_and_used_by_suffix_with_their_parameters(t
     (tmp_path / "bad3.toml").write_text(text.replace("mech/myleak.mod", "mech/none.mod"))
     with pytest.raises(InvalidModelError, match="mechanisms.0.mod.*not found"):
         load_model(tmp_path / "bad3.toml")
+
+
+def test_default_sources_that_cannot_run_a_model_are_left_out_with_the_reason(monkeypatch):
+    import crosssim.sources as sources
+    from crosssim.check import select_sources
+
+    monkeypatch.setattr(sources, "_REGISTRY", dict(sources._REGISTRY))
+    sources.register_source(sources.SourceSpec(
+        "cablesim", sources.SIMULATOR, "cablesim_module:run", (), "cables only"))
+    tree = loads_model(ISSUE_EXAMPLE)
+    chosen, notes = select_sources(None, [], tree)
+    assert "cablesim" not in chosen and {"arbor", "neuron"} <= set(chosen)
+    (note,) = [n for n in notes if n.subject == "cablesim"]
+    assert note.kind == "source-skipped"
+    assert note.message == ("not applicable: cell 'a' has sections (branched, tapered or with "
+                            "per-section properties); this source handles unbranched uniform "
+                            "cables only")
+    cables = loads_model(ISSUE_EXAMPLE.split("[[cells.sections]]")[0]
+                         + "length_um = 20.0\nradius_um = 1.0\n"
+                         + "[[cells]]" + ISSUE_EXAMPLE.split("[[cells]]")[2].split(
+                             "[[probes]]")[0])
+    assert "cablesim" in select_sources(None, [], cables)[0]
+    # named explicitly, it is run and skipped by check, never a failure
+    assert hh_model().is_active
+    assert sources.source_spec("cablesim").not_applicable(hh_model()).startswith(
+        "active membrane (cell 'a': hh)")

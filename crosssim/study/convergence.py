@@ -540,16 +540,18 @@ def integration_methods(model: Model, backends: Sequence[str]) -> dict[str, str]
 
 
 def _level_dict(level: Level) -> dict[str, Any]:
+    # cvs_per_cell (the largest cell's count) first: on trees the space value is per section
     return {"study": level.study, "backend": level.backend, "dt_ms": level.dt_ms,
-            level.space_parameter: level.space_value, "cvs_per_cell": level.cvs_per_cell,
+            "cvs_per_cell": level.cvs_per_cell, level.space_parameter: level.space_value,
             "cv_length_um": level.cv_length_um, "max_abs_mV": level.max_abs_mV,
             "t_max_abs_ms": level.t_max_abs_ms, "rms_mV": level.rms_mV,
             "final_abs_mV": level.final_abs_mV, "error": level.error, "cached": level.cached}
 
 
 def _spike_level_dict(level: Level) -> dict[str, Any]:
+    # cvs_per_cell (the largest cell's count) first: on trees the space value is per section
     return {"study": level.study, "backend": level.backend, "dt_ms": level.dt_ms,
-            level.space_parameter: level.space_value, "cvs_per_cell": level.cvs_per_cell,
+            "cvs_per_cell": level.cvs_per_cell, level.space_parameter: level.space_value,
             "cv_length_um": level.cv_length_um, "spike_counts": level.spike_counts,
             "reference_spike_counts": level.reference_spike_counts,
             "spike_error_ms": level.spike_error_ms,
@@ -615,10 +617,11 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
         space_parameter = "max_extent_um"
         assert max_extents is not None  # exactly one of cvs / max_extents (checked above)
         space_values = sorted(_check_levels(max_extents, "--max-extent"), reverse=True)
-    names = list(select_sources(backends, [], model)[0])
-    notes: list[str] = []
-    if model.is_active and names:
-        names, notes = _active_sources(names)
+    chosen, selection_notes = select_sources(backends, [], model)
+    notes = [f"{note.subject}: {note.message}; left out of the study"
+             for note in selection_notes if note.kind == "source-skipped"]
+    names, left_out = _applicable_sources(list(chosen), model, notes)
+    notes += left_out
     if not names:
         raise UsageError("no backend to study")
     sample = float(sample_dt_ms) if sample_dt_ms is not None else dts[0]
@@ -792,20 +795,25 @@ def _richardson_estimates(usable: list[Level], order_max: float, reference: RunR
 # Spike-time studies (active models) ------------------------------------------------------------
 
 
-def _active_sources(names: list[str]) -> tuple[list[str], list[str]]:
-    """The sources among ``names`` that handle active membranes, and a note on each other
-    one (left out of the study, as ``check`` skips it); UsageError when none is left."""
+def _applicable_sources(names: list[str], model: Model,
+                        skipped: list[str]) -> tuple[list[str], list[str]]:
+    """The sources among ``names`` that can run ``model`` (an active membrane, trees), and a
+    note on each other one (left out of the study, as ``check`` skips it); UsageError when
+    none is left.  ``skipped``: notes on default sources already left out."""
     from crosssim.sources import source_spec
 
-    kept = [name for name in names if source_spec(name).active]
-    left_out = [name for name in names if name not in kept]
-    if not kept:
-        raise UsageError(
-            f"the model has active membranes (hh or user mechanisms) and no source of this "
-            f"study handles them ({', '.join(left_out)}: passive membranes only); a "
-            "spike-time study needs a simulator that does")
-    return kept, [f"{name}: not applicable: active membrane (this source handles passive "
-                  "membranes only); left out of the study" for name in left_out]
+    kept, notes = [], []
+    for name in names:
+        reason = source_spec(name).not_applicable(model)
+        if reason is None:
+            kept.append(name)
+        else:
+            notes.append(f"{name}: not applicable: {reason}; left out of the study")
+    if names and not kept or not names and skipped:
+        raise UsageError("no source of this study can run this model ("
+                         + "; ".join(note.removesuffix("; left out of the study")
+                                     for note in [*skipped, *notes]) + ")")
+    return kept, notes
 
 
 def _spike_study(model: Model, plan: list[tuple[Study, str, float, float]],

@@ -183,7 +183,7 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     "jaxley", SIMULATOR, "crosssim.backends.jaxley:run", ("jaxley", "jax"),
     "Jaxley networks (JAX, float64), junction halves implicit in their own site",
-    install="crosssim[jaxley]", optional=True))
+    install="crosssim[jaxley]", optional=True, active=True))
 register_source(SourceSpec(
     ANALYTIC, REFERENCE, "crosssim.analytic.cable:exact_cable", (),
     "exact solution of the continuous cable model (Laplace transform, contour inversion)"))

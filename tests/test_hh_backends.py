@@ -151,6 +151,27 @@ def test_one_degree_of_temperature_fails_the_check_naming_the_shift():
     assert "spike count differs: arbor 4, neuron 5" in spikes.message
 
 
+@both
+def test_arbor_runs_at_the_models_temperature():
+    """At 16.3 degC (rates x 3) both fire 10 spikes; the shift grows as at 6.3 degC, by
+    time stepping: -0.76 -> -20.6 us at dt 0.025, -0.19 -> -5.1 us at dt 0.0125 (so the
+    default 10 us gate wants the smaller step at this temperature)."""
+    arbor, neuron = (_run(name, hh_cable(celsius=16.3, dt_ms=0.0125)) for name in SIMULATORS)
+    shifts = _spikes(arbor) - _spikes(neuron)  # equal counts, or this fails to broadcast
+    assert len(shifts) == 10 and np.abs(shifts).max() < 6e-3, shifts
+
+
+@requires_arbor
+def test_arbor_temperature_is_the_nearest_kelvin_float():
+    from crosssim.backends.arbor._compat import KELVIN_OFFSET, temperature_K
+
+    assert temperature_K(6.3) - KELVIN_OFFSET == 6.300000000000011  # the nearest there is
+    for celsius in (37.0, 0.0, -5.5, 22.2, 16.3):
+        kelvin = temperature_K(celsius)
+        assert abs((kelvin - KELVIN_OFFSET) - celsius) <= abs(
+            ((celsius + KELVIN_OFFSET) - KELVIN_OFFSET) - celsius)
+
+
 # User mechanisms: the MOD copies against the built-ins -----------------------------------------
 
 

@@ -7,8 +7,16 @@
   included: Arbor 0.12.2's interpolating probe reads the wrong cell's resistivity once
   junctions put unlike cells in one group (see ``__init__``).
 * A cable cell is one unbranched cylinder (tag 1) of
-  ``length_um`` and ``radius_um``, ``pas`` (e = ``e_leak_mV``, g = ``g_leak_S_per_cm2``),
-  ``cm``, ``rL`` and the initial voltage ``v_init_mV`` of that cell.
+  ``length_um`` and ``radius_um``, its membrane (:func:`paint_membrane`), ``cm``, ``rL`` and
+  the initial voltage ``Cell.initial_mV`` of that cell.
+* Membranes, per section (a tree groups sections by membrane and paints each group on its
+  tags): ``pas`` (e = ``e_leak_mV``, g = ``g_leak_S_per_cm2``) where there is a leak; the
+  built-in ``hh`` with gnabar, gkbar, gl, el, and ``ena`` / ``ek`` as the reversal potentials
+  of the ``na`` / ``k`` ions painted on the same region (Arbor's hh reads them from the ions,
+  no mechanism writes them); user channels by SUFFIX from the model's catalogue
+  (:func:`~crosssim.backends.arbor.catalogue.build_catalogue`, registered without prefix).
+  Temperature: ``simulation.celsius`` as the global ``tempK`` (nearest kelvin float: Arbor
+  hands mechanisms ``T - 273.15``, 6.300000000000011 for 6.3).
 * Discretization: ``cv_policy_fixed_per_branch(model.cvs(cell))``, so Arbor and NEURON take
   the CV count from the same place (``Discretization.cvs_for``).
 * Every junction half is Arbor's ``gj`` junction mechanism (g in uS, weight 1) placed at

@@ -9,6 +9,11 @@ Measured on 10 cells (Arbor, dt 0.025 ms): the spike crosses a junction in 0.74 
 0.01 uS, 0.33 ms at 0.05 uS, 0.05 ms at 0.2 uS; below about 0.0015 uS it does not cross, and
 at 0.5 uS the clamp cannot bring cell 0 to threshold (its neighbours take the current).
 The default 0.05 uS sits well inside that range.
+
+Arbor and NEURON step hh differently (the difference falls as dt^2), and along the ring the
+spike-time difference adds up: about 0.065 us per junction crossed at dt 0.025 ms.  On 10
+cells that is 0.45 us; at 1,000 cells it reaches 28.7 us at the far side, beyond the default
+10 us gate; dt 0.0125 ms brings it to 7.1 us.
 """
 
 from __future__ import annotations

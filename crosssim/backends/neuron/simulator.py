@@ -98,8 +98,9 @@ class Plan:
     leaves the tree arrays empty: section ``k`` is then the one section of cell ``k``.
     Membranes per section: ``g_pas_S_per_cm2`` / ``e_pas_mV`` (NaN: no ``pas``), hh's
     ``hh_gnabar_S_per_cm2``, ``hh_gkbar_S_per_cm2``, ``hh_gl_S_per_cm2``, ``hh_el_mV``,
-    ``hh_ena_mV``, ``hh_ek_mV`` (NaN: no ``hh``); user channels one row per (section,
-    mechanism, parameter): ``channel_section``, ``channel_name`` (the SUFFIX),
+    ``hh_ena_mV``, ``hh_ek_mV`` (NaN: no ``hh``; empty when no section has hh); user
+    channels one row per (section, mechanism, parameter): ``channel_section``,
+    ``channel_name`` (the SUFFIX),
     ``channel_parameter`` (empty: insert only) and ``channel_value`` (MOD units).
     Per cell: ``v_init_mV``.
     Transfer sources (index = source id): ``source_section``, ``source_cv``.
@@ -313,6 +314,8 @@ def lower(model: Model) -> Plan:
     else:
         model = model.cables()
         sections, layout = _cable_sections(model)
+    if np.isnan(sections["hh_gnabar_S_per_cm2"]).all():  # no hh: no hh columns to send
+        sections.update({name: _floats([]) for name in HH_COLUMNS})
     index = model.cell_index()
     sites = _Sites()
     for junction in model.gap_junctions:
@@ -508,7 +511,7 @@ def _insert_membrane(plan: Plan, k: int, section: Any) -> None:
         section.insert("pas")
         section.g_pas = g_pas
         section.e_pas = float(plan.e_pas_mV[k])
-    gnabar = float(plan.hh_gnabar_S_per_cm2[k])
+    gnabar = float(plan.hh_gnabar_S_per_cm2[k]) if plan.hh_gnabar_S_per_cm2.size else math.nan
     if not math.isnan(gnabar):
         section.insert("hh")
         section.gnabar_hh = gnabar

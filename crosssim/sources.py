@@ -192,14 +192,15 @@ def register_source(spec: SourceSpec) -> None:
 
 register_source(SourceSpec(
     "arbor", SIMULATOR, "crosssim.backends.arbor:run", ("arbor",),
-    "Arbor cable cells, junction mechanism 'gj'", trees=True))
+    "Arbor cable cells, junction mechanism 'gj'", trees=True, active=True))
 register_source(SourceSpec(
     "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
-    "NEURON sections with crosssim's NMODL gap junction, in a child process", trees=True))
+    "NEURON sections with crosssim's NMODL gap junction, in a child process", trees=True,
+    active=True))
 register_source(SourceSpec(
     "jaxley", SIMULATOR, "crosssim.backends.jaxley:run", ("jaxley", "jax"),
     "Jaxley networks (JAX, float64), junction halves implicit in their own site",
-    install="crosssim[jaxley]", optional=True))
+    install="crosssim[jaxley]", optional=True, active=True))
 register_source(SourceSpec(
     ANALYTIC, REFERENCE, "crosssim.analytic.tree:exact", (),
     "exact solution of the continuous model, cables and trees of uniform sections (Laplace "

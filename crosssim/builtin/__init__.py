@@ -97,7 +97,8 @@ def builtin_model(name: str, params: Mapping[str, Any] | None = None) -> Model:
 
 
 #: Modules whose import registers more built-ins (generators, tree models), in order.
-GENERATOR_MODULES = ("crosssim.builtin.networks", "crosssim.builtin.trees")
+GENERATOR_MODULES = ("crosssim.builtin.networks", "crosssim.builtin.trees",
+                     "crosssim.builtin.active")
 
 
 def _load_generators() -> None:

@@ -895,9 +895,12 @@ class NeuronOptions(_Frozen):
 
     ``secondorder``: 0 implicit Euler (default, like Arbor), 1 or 2 Crank-Nicolson variants.
     ``nthread``: NEURON threads.  ``mpi_ranks``: run under ``mpiexec -n`` (needs mpi4py).
+    ``hh_tables``: hh's rate tables on (``usetable_hh = 1``, NEURON's own default); off by
+    default, the rates computed exactly as in Arbor.
     """
 
     secondorder: Literal[0, 1, 2] = 0
+    hh_tables: bool = False
     nthread: int = Field(default=1, ge=1, le=1024)
     mpi_ranks: int = Field(default=1, ge=1, le=4096)
     timeout_s: float | None = Field(default=None, gt=0)

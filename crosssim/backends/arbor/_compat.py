@@ -63,6 +63,55 @@ def leak(e_mV: float, g_S_per_cm2: float) -> arbor.density:
     return arbor.density(f"pas/e={float(e_mV)!r}", {"g": float(g_S_per_cm2)})
 
 
+def density(name: str, parameters: dict[str, float]) -> arbor.density:
+    """A density mechanism of the cell's catalogue (built-in or a user's) with parameters in
+    the units of its MOD file."""
+    return arbor.density(name, {key: float(value) for key, value in parameters.items()})
+
+
+def hodgkin_huxley(gnabar_S_per_cm2: float, gkbar_S_per_cm2: float, gl_S_per_cm2: float,
+                   el_mV: float) -> arbor.density:
+    """Arbor's built-in ``hh`` (NEURON's hh.mod equations); it reads ``ena`` / ``ek`` from the
+    ``na`` / ``k`` ions (see :func:`paint_reversal_potential`)."""
+    return density("hh", {"gnabar": gnabar_S_per_cm2, "gkbar": gkbar_S_per_cm2,
+                          "gl": gl_S_per_cm2, "el": el_mV})
+
+
+def paint_reversal_potential(decor: arbor.decor, region: str, ion: str,
+                             rev_pot_mV: float) -> arbor.decor:
+    """The reversal potential of ``ion`` on ``region`` (0.12: ``paint(region, ion=...,
+    rev_pot=...)``; no mechanism writes it, so it stays at this value)."""
+    return decor.paint(region, ion=ion, rev_pot=float(rev_pot_mV) * U.mV)
+
+
+#: Arbor keeps the temperature in kelvin and hands ``celsius = T - 273.15`` to mechanisms.
+KELVIN_OFFSET = 273.15
+
+
+def temperature_K(celsius: float) -> float:
+    """The kelvin value whose ``T - 273.15`` (as Arbor computes it) is nearest ``celsius``.
+
+    The subtraction is exact (Sterbenz), so Arbor's ``celsius`` is a multiple of the ulp of
+    ``T``: 6.3 degC comes back as 6.300000000000011 at best (``celsius * U.Celsius`` gives the
+    same).  Of ``celsius + 273.15`` and its two neighbours, the nearest wins.
+    """
+    import math
+
+    guess = float(celsius) + KELVIN_OFFSET
+    candidates = (math.nextafter(guess, -math.inf), guess, math.nextafter(guess, math.inf))
+    return min(candidates, key=lambda kelvin: abs((kelvin - KELVIN_OFFSET) - celsius))
+
+
+def set_temperature(properties: arbor.cable_global_properties, celsius: float) -> None:
+    """Every cell's temperature (the default of the global properties), in degrees Celsius."""
+    properties.set_property(tempK=temperature_K(celsius) * U.Kelvin)
+
+
+def extend_catalogue(properties: arbor.cable_global_properties, library: str) -> None:
+    """Add the mechanisms of a compiled catalogue (``.so``) under their own names."""
+    properties.catalogue.extend(arbor.load_catalogue(str(library)), "")
+
+
 def set_cable_properties(decor: arbor.decor, *, v_init_mV: float, cm_F_per_m2: float,
                          ra_ohm_cm: float) -> arbor.decor:
     """Initial voltage, specific capacitance and axial resistivity of the whole cell."""

@@ -7,8 +7,16 @@
   included: Arbor 0.12.2's interpolating probe reads the wrong cell's resistivity once
   junctions put unlike cells in one group (see ``__init__``).
 * A cable cell is one unbranched cylinder (tag 1) of
-  ``length_um`` and ``radius_um``, ``pas`` (e = ``e_leak_mV``, g = ``g_leak_S_per_cm2``),
-  ``cm``, ``rL`` and the initial voltage ``v_init_mV`` of that cell.
+  ``length_um`` and ``radius_um``, its membrane (:func:`paint_membrane`), ``cm``, ``rL`` and
+  the initial voltage ``Cell.initial_mV`` of that cell.
+* Membranes, per section (a tree groups sections by membrane and paints each group on its
+  tags): ``pas`` (e = ``e_leak_mV``, g = ``g_leak_S_per_cm2``) where there is a leak; the
+  built-in ``hh`` with gnabar, gkbar, gl, el, and ``ena`` / ``ek`` as the reversal potentials
+  of the ``na`` / ``k`` ions painted on the same region (Arbor's hh reads them from the ions,
+  no mechanism writes them); user channels by SUFFIX from the model's catalogue
+  (:func:`~crosssim.backends.arbor.catalogue.build_catalogue`, registered without prefix).
+  Temperature: ``simulation.celsius`` as the global ``tempK`` (nearest kelvin float: Arbor
+  hands mechanisms ``T - 273.15``, 6.300000000000011 for 6.3).
 * Discretization: ``cv_policy_fixed_per_branch(model.cvs(cell))``, so Arbor and NEURON take
   the CV count from the same place (``Discretization.cvs_for``).
 * Every junction half is Arbor's ``gj`` junction mechanism (g in uS, weight 1) placed at
@@ -47,13 +55,47 @@ from crosssim.backends.arbor.morphology import Location, TreeLayout, tree_layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Cell, Model
+    from crosssim.model.schema import Section
 
-__all__ = ["PROBE_TAG", "CrossSimRecipe", "junction_label"]
+__all__ = ["PROBE_TAG", "CrossSimRecipe", "junction_label", "membrane_key", "paint_membrane"]
 
 #: Tag of the one voltage probe (set) on every probed cell.
 PROBE_TAG = "probes"
 #: Distinct cable cells kept for reuse; cells beyond this are described afresh each time.
 CELL_CACHE_SIZE = 256
+
+
+#: Everything painted on a section's membrane: the passive leak ``(g, e)`` or None, hh's
+#: parameters (gnabar, gkbar, gl, el, ena, ek) or None, and the user channels
+#: ``((suffix, ((parameter, value), ...)), ...)``.
+MembraneKey = tuple[tuple[float, float] | None, tuple[float, ...] | None, tuple]
+
+
+def membrane_key(cell: Cell, section: Section) -> MembraneKey:
+    """What :func:`paint_membrane` paints on ``section`` of ``cell`` (hashable)."""
+    hh = cell.hh_of(section)
+    channels = tuple(sorted((name, tuple(sorted(values.items())))
+                            for name, values in cell.channels_of(section).items()))
+    return (cell.leak_of(section),
+            None if hh is None else (hh.gnabar_S_per_cm2, hh.gkbar_S_per_cm2,
+                                     hh.gl_S_per_cm2, hh.el_mV, hh.ena_mV, hh.ek_mV),
+            channels)
+
+
+def paint_membrane(decor: arbor.decor, region: str, membrane: MembraneKey) -> None:
+    """Paint ``membrane`` (from :func:`membrane_key`) on ``region``: ``pas``, the built-in
+    ``hh`` with the ``na`` / ``k`` reversal potentials it reads, and the user channels from the
+    model's catalogue (registered under their SUFFIX)."""
+    leak, hh, channels = membrane
+    if leak is not None:
+        decor.paint(region, _compat.leak(leak[1], leak[0]))
+    if hh is not None:
+        gnabar, gkbar, gl, el, ena, ek = hh
+        decor.paint(region, _compat.hodgkin_huxley(gnabar, gkbar, gl, el))
+        _compat.paint_reversal_potential(decor, region, "na", ena)
+        _compat.paint_reversal_potential(decor, region, "k", ek)
+    for name, values in channels:
+        decor.paint(region, _compat.density(name, dict(values)))
 
 
 def junction_label(local_index: int) -> str:
@@ -126,6 +168,12 @@ class CrossSimRecipe(arbor.recipe):
         self._morphologies: dict[tuple[float, float], arbor.morphology] = {}
         self._cells: OrderedDict[tuple, arbor.cable_cell] = OrderedDict()
         self._properties = arbor.neuron_cable_properties()
+        _compat.set_temperature(self._properties, model.simulation.celsius)
+        if model.mechanisms:
+            from crosssim.backends.arbor.catalogue import build_catalogue
+
+            _compat.extend_catalogue(self._properties, str(build_catalogue(
+                [mechanism.mod for mechanism in model.mechanisms])))
 
     # The recipe interface ------------------------------------------------------------------
 
@@ -146,12 +194,13 @@ class CrossSimRecipe(arbor.recipe):
                                   self._g[rows].tolist()))
             stimuli = tuple((cell.section_index(s.section), s.x, s.delay_ms, s.duration_ms,
                              s.amplitude_nA) for s in self._stimuli.get(gid, ()))
-            return self._cached(("tree", self._shape(cell), junctions, stimuli),
+            membranes = tuple(membrane_key(cell, section) for section in cell.tree())
+            return self._cached(("tree", self._shape(cell), membranes, junctions, stimuli),
                                 lambda: self._describe_tree(cell, junctions, stimuli))
         if cell.sections:  # one uniform section written as a section: the same cable
             cell = cell.as_cable()
         key = (cell.length_um, cell.radius_um, cell.cm_F_per_m2, cell.ra_ohm_cm,
-               cell.g_leak_S_per_cm2, cell.e_leak_mV, cell.initial_mV, self.model.cvs(cell),
+               membrane_key(cell, cell.tree()[0]), cell.initial_mV, self.model.cvs(cell),
                tuple(zip(self._x[rows].tolist(), self._g[rows].tolist())),
                tuple((s.x, s.delay_ms, s.duration_ms, s.amplitude_nA)
                      for s in self._stimuli.get(gid, ())))
@@ -228,11 +277,10 @@ class CrossSimRecipe(arbor.recipe):
         return len(self._cells)
 
     def _describe(self, key: tuple) -> arbor.cable_cell:
-        (length_um, radius_um, cm, ra, g_leak, e_leak, v_init, n_cvs, junctions,
-         stimuli) = key
+        (length_um, radius_um, cm, ra, membrane, v_init, n_cvs, junctions, stimuli) = key
         decor = arbor.decor()
         _compat.set_cable_properties(decor, v_init_mV=v_init, cm_F_per_m2=cm, ra_ohm_cm=ra)
-        decor.paint("(all)", _compat.leak(e_leak, g_leak))
+        paint_membrane(decor, "(all)", membrane)
         for k, (x, g) in enumerate(junctions):
             decor.place(_compat.location(x), _compat.junction(g), junction_label(k))
         for x, delay, duration, amplitude in stimuli:
@@ -246,17 +294,16 @@ class CrossSimRecipe(arbor.recipe):
         decor = arbor.decor()
         _compat.set_cable_properties(decor, v_init_mV=cell.initial_mV,
                                      cm_F_per_m2=cell.cm_F_per_m2, ra_ohm_cm=cell.ra_ohm_cm)
-        leaks: dict[tuple[float, float], list[int]] = {}
+        membranes: dict[MembraneKey, list[int]] = {}
         for s, section in enumerate(cell.tree()):
             cm, ra = cell.value(section, "cm_F_per_m2"), cell.value(section, "ra_ohm_cm")
             if (cm, ra) != (cell.cm_F_per_m2, cell.ra_ohm_cm):
                 _compat.paint_cable_properties(decor, _compat.tag_region([s + 1]),
                                                cm_F_per_m2=cm, ra_ohm_cm=ra)
-            leak = (cell.value(section, "e_leak_mV"), cell.value(section, "g_leak_S_per_cm2"))
-            leaks.setdefault(leak, []).append(s + 1)
-        for (e_leak, g_leak), tags in leaks.items():
-            region = "(all)" if len(leaks) == 1 else _compat.tag_region(tags)
-            decor.paint(region, _compat.leak(e_leak, g_leak))
+            membranes.setdefault(membrane_key(cell, section), []).append(s + 1)
+        for membrane, tags in membranes.items():
+            region = "(all)" if len(membranes) == 1 else _compat.tag_region(tags)
+            paint_membrane(decor, region, membrane)
         for k, (section, x, g) in enumerate(junctions):
             branch, position = layout.site(section, x)
             decor.place(_compat.location(position, branch), _compat.junction(g),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from crosssim.errors import BackendError
+from crosssim.errors import BackendError, SourceNotApplicableError
 from crosssim.result import RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +50,15 @@ def _cache_folder() -> str:
 
 
 def run(model: Model, *, compilation_cache: bool = True) -> RunResult:
-    """Run ``model`` on Jaxley; voltages in mV at every probe on ``t = 0 .. t_stop``."""
+    """Run ``model`` on Jaxley; voltages in mV at every probe on ``t = 0 .. t_stop``.
+
+    Membranes: a passive leak and NEURON's ``hh`` (:class:`._compat.HodgkinHuxley`); user
+    NMODL mechanisms raise :class:`~crosssim.errors.SourceNotApplicableError`.
+    """
+    if model.mechanisms:  # cells can use user channels only through [[mechanisms]]
+        raise SourceNotApplicableError(
+            _BACKEND, f"user NMODL mechanisms ({model.mechanisms[0].suffix}); Jaxley runs "
+            "the passive leak and hh only")
     started = time.perf_counter()
     try:
         from crosssim.backends.jaxley import _compat

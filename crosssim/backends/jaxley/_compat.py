@@ -22,8 +22,9 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import jaxley  # noqa: E402
-from jaxley.channels import Leak  # noqa: E402
+from jaxley.channels import HH, Leak  # noqa: E402
 from jaxley.integrate import build_init_and_step_fn  # noqa: E402
+from jaxley.solver_gate import solve_gate_exponential  # noqa: E402
 from jaxley.synapses.synapse import Synapse  # noqa: E402
 
 JAXLEY_VERSION: str = str(jaxley.__version__)
@@ -42,6 +43,54 @@ JUNCTION_G = f"{JUNCTION}_g_uS"
 JUNCTION_PEER = f"{JUNCTION}_v_peer_mV"
 #: Per-compartment parameters (node table columns), in the order the adapter passes them.
 NODE_PARAMETERS = ("length", "radius", "axial_resistivity", "capacitance", LEAK_G, LEAK_E)
+#: Hodgkin-Huxley: the channel's name, its parameters in the order the adapter passes them
+#: (S/cm^2, mV, and the rate factor q10 = 3^((celsius - 6.3)/10)) and its gates.
+HH_NAME = "HH"
+HH_PARAMETERS = tuple(f"{HH_NAME}_{name}" for name in
+                      ("gNa", "gK", "gLeak", "eNa", "eK", "eLeak", "q10"))
+HH_GATES = tuple(f"{HH_NAME}_{gate}" for gate in ("m", "h", "n"))
+
+
+def _vtrap(x: Any, y: Any) -> Any:
+    """``x / (exp(x/y) - 1)`` with NEURON hh.mod's limit ``y * (1 - x/y/2)`` for
+    ``|x/y| < 1e-6`` (Jaxley's own divides 0 by 0 at v = -40 and -55 mV)."""
+    ratio = x / y
+    near = jnp.abs(ratio) < 1e-6
+    safe = jnp.where(near, 1.0, ratio)
+    return jnp.where(near, y * (1.0 - ratio / 2.0), x / (jnp.exp(safe) - 1.0))
+
+
+class HodgkinHuxley(HH):
+    """Jaxley's HH with NEURON hh.mod's temperature and rate functions.
+
+    Jaxley 0.14's ``HH`` has NEURON's equations at 6.3 degC: the same rates, reversal
+    potentials and leak as parameters, gates stepped like ``cnexp`` (exponential Euler) and
+    initialised at steady state.  It has no temperature and clips exponents at 20; this
+    class multiplies every rate by the parameter ``HH_q10`` (``network.hh_q10``), uses plain
+    exponentials and NEURON's ``vtrap``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(HH_NAME)
+        self.channel_params[f"{HH_NAME}_q10"] = 1.0
+
+    def update_states(self, states: dict, dt: float, v: Any, params: dict) -> dict:
+        q10 = params[f"{HH_NAME}_q10"]
+        return {name: solve_gate_exponential(states[name], dt, q10 * alpha, q10 * beta)
+                for name, (alpha, beta) in zip(HH_GATES, rates(v))}
+
+
+def rates(v: Any) -> tuple[tuple[Any, Any], ...]:
+    """``(alpha, beta)`` of the gates m, h, n at ``v`` (mV) in 1/ms at 6.3 degC, as NEURON's
+    hh.mod computes them."""
+    return ((0.1 * _vtrap(-(v + 40.0), 10.0), 4.0 * jnp.exp(-(v + 65.0) / 18.0)),
+            (0.07 * jnp.exp(-(v + 65.0) / 20.0), 1.0 / (jnp.exp(-(v + 35.0) / 10.0) + 1.0)),
+            (0.01 * _vtrap(-(v + 55.0), 10.0), 0.125 * jnp.exp(-(v + 65.0) / 80.0)))
+
+
+def steady_gates(v: Any) -> dict[str, Any]:
+    """The gates' steady states ``alpha / (alpha + beta)`` at ``v`` (hh's INITIAL block)."""
+    return {name: alpha / (alpha + beta) for name, (alpha, beta) in zip(HH_GATES, rates(v))}
 
 
 class HalfJunction(Synapse):
@@ -76,10 +125,13 @@ def cable_cell(n_compartments: int) -> Any:
                        parents=[-1])
 
 
-def network(cells: list[Any]) -> Any:
-    """A Jaxley network of ``cells`` with the leak channel in every compartment."""
+def network(cells: list[Any], hh_cells: tuple[int, ...] = ()) -> Any:
+    """A Jaxley network of ``cells`` with the leak channel in every compartment and
+    :class:`HodgkinHuxley` in every compartment of the cells ``hh_cells``."""
     net = jaxley.Network(cells)
     net.insert(Leak(LEAK))
+    if hh_cells:
+        net.cell(list(hh_cells)).insert(HodgkinHuxley())
     return net
 
 
@@ -111,9 +163,10 @@ def all_parameters(net: Any, pstate: list[dict]) -> dict:
     return net.get_all_parameters(pstate)
 
 
-def initial_states(net: Any, v_init: Any, all_params: dict, delta_t: float) -> dict:
+def initial_states(net: Any, v_init: Any, all_params: dict, delta_t: float,
+                   overrides: dict[str, tuple[Any, Any]] | None = None) -> dict:
     """Jaxley's initial states (voltage ``v_init``) with the currents appended, as
-    ``init_fn`` builds them.
+    ``init_fn`` builds them; ``overrides`` maps a state to ``(rows, values)`` set first.
 
     ``Module.get_all_states`` would first copy the node tables to JAX again (``to_jax``,
     about 1 s for 11,000 compartments); the tables were copied once after building, so
@@ -127,6 +180,8 @@ def initial_states(net: Any, v_init: Any, all_params: dict, delta_t: float) -> d
             states[name] = base.jaxnodes[name]
     for name in base.synapse_state_names:
         states[name] = base.jaxedges[name]
+    for name, (rows, values) in (overrides or {}).items():
+        states[name] = states[name].at[rows].set(values)
     return net.append_channel_currents_to_states(states, all_params, delta_t)
 
 

@@ -21,6 +21,9 @@ Semantics (shared with the Arbor and NEURON adapters, :mod:`crosssim.discretizat
 * cell ``c`` is one unbranched Jaxley cell of ``model.cvs(cell)`` equal compartments;
   compartment ``i`` is the CV ``[i/n, (i+1)/n]`` (Jaxley puts compartment 0 at x = 0);
 * a junction half or clamp at ``x`` acts on the compartment :func:`site_cv` assigns ``x``;
+* a cell with hh carries :class:`~._compat.HodgkinHuxley` (NEURON's hh.mod, rates times
+  ``q10``) in every compartment, and the leak channel with g = 0 unless it has a passive
+  leak too; its gates start at steady state at the initial voltage;
 * a junction is two :class:`~._compat.HalfJunction` synapses, one per side, each implicit
   in its own site and explicit in the peer (the previous step's voltage);
 * a clamp carries its amplitude on the steps :func:`clamp_steps` gives (step ``j`` runs from
@@ -56,11 +59,13 @@ class Structure:
     """What the compiled program depends on; equal structures share one program.
 
     Compartment indices are global (cells in model order, compartments from x = 0).
+    ``hh_cells``: the cells with Hodgkin-Huxley channels (every compartment of each).
     ``half_site[k]`` carries the current of junction half ``k``, ``half_peer[k]`` is the
     compartment whose voltage it sees.
     """
 
     compartments: tuple[int, ...]
+    hh_cells: tuple[int, ...]
     half_site: tuple[int, ...]
     half_peer: tuple[int, ...]
     clamp_site: tuple[int, ...]
@@ -85,12 +90,15 @@ class Values:
 
     ``nodes``: shape (6, n_compartments), rows in the order of
     ``_compat.NODE_PARAMETERS``: compartment length (um), radius (um), axial resistivity
-    (ohm*cm), capacitance (uF/cm^2), leak conductance (S/cm^2), leak reversal (mV).
+    (ohm*cm), capacitance (uF/cm^2), leak conductance (S/cm^2; 0 for an hh cell without a
+    passive leak), leak reversal (mV).  ``hh``: shape (7, compartments of the hh cells),
+    rows in the order of ``_compat.HH_PARAMETERS``.
     ``v_init_mV`` per compartment; ``g_uS`` per junction half; ``clamp_first`` /
     ``clamp_last`` (0-based steps, inclusive) and ``clamp_nA`` per clamp.
     """
 
     nodes: np.ndarray
+    hh: np.ndarray
     v_init_mV: np.ndarray
     g_uS: np.ndarray
     clamp_first: np.ndarray
@@ -98,7 +106,7 @@ class Values:
     clamp_nA: np.ndarray
 
     def arguments(self) -> tuple[np.ndarray, ...]:
-        return (self.nodes, self.v_init_mV, self.g_uS, self.clamp_first, self.clamp_last,
+        return (self.nodes, self.hh, self.v_init_mV, self.g_uS, self.clamp_first, self.clamp_last,
                 self.clamp_nA)
 
 
@@ -118,6 +126,11 @@ class Readout:
         weight = self.weight[:, None]
         return np.where(weight == 0.0, first,
                         (1.0 - weight) * first + weight * recorded_mV[self.second])
+
+
+def hh_q10(celsius: float) -> float:
+    """NEURON's hh rate factor ``3^((celsius - 6.3)/10)`` (1 at 6.3 degC)."""
+    return float(3.0 ** ((float(celsius) - 6.3) / 10.0))
 
 
 def lower(model: Model) -> tuple[Structure, Values, Readout]:
@@ -165,21 +178,31 @@ def lower(model: Model) -> tuple[Structure, Values, Readout]:
     def per_compartment(values) -> np.ndarray:
         return np.repeat(np.asarray(values, dtype=np.float64), counts)
 
+    leaks = [cell.leak_of(cell.tree()[0]) or (0.0, cell.initial_mV) for cell in cells]
+    hh_cells = [gid for gid, cell in enumerate(cells) if cell.hh_of(cell.tree()[0]) is not None]
+    hh_rows = []
+    for gid in hh_cells:
+        hh = cells[gid].hh_of(cells[gid].tree()[0])
+        assert hh is not None
+        hh_rows += [(hh.gnabar_S_per_cm2, hh.gkbar_S_per_cm2, hh.gl_S_per_cm2, hh.ena_mV,
+                     hh.ek_mV, hh.el_mV, hh_q10(sim.celsius))] * counts[gid]
     nodes = np.stack([
         # the registry hands this adapter unbranched cables only: one uniform section each
         per_compartment([cell.tree()[0].length_um / n for cell, n in zip(cells, counts)]),
         per_compartment([cell.tree()[0].points()[0][1] for cell in cells]),
         per_compartment([cell.ra_ohm_cm for cell in cells]),
         per_compartment([cell.cm_F_per_m2 * 100.0 for cell in cells]),  # F/m^2 -> uF/cm^2
-        per_compartment([cell.g_leak_S_per_cm2 for cell in cells]),
-        per_compartment([cell.e_leak_mV for cell in cells]),
+        per_compartment([g for g, _ in leaks]),
+        per_compartment([e for _, e in leaks]),
     ])
     structure = Structure(
-        compartments=tuple(counts), half_site=tuple(half_site), half_peer=tuple(half_peer),
+        compartments=tuple(counts), hh_cells=tuple(hh_cells), half_site=tuple(half_site),
+        half_peer=tuple(half_peer),
         clamp_site=tuple(clamp_site), recorded=tuple(records), dt_ms=float(dt),
         n_samples=int(sim.n_samples), steps_per_sample=int(sim.steps_per_sample))
     values = Values(
-        nodes=nodes, v_init_mV=per_compartment([cell.initial_mV for cell in cells]),
+        nodes=nodes, hh=np.asarray(hh_rows, dtype=np.float64).reshape(-1, 7).T.copy(),
+        v_init_mV=per_compartment([cell.initial_mV for cell in cells]),
         g_uS=np.asarray(g, dtype=np.float64),
         clamp_first=np.asarray(clamp_first, dtype=np.int64),
         clamp_last=np.asarray(clamp_last, dtype=np.int64),
@@ -224,7 +247,7 @@ def build(structure: Structure, example: Values) -> Compiled:
         if count not in templates:
             templates[count] = _compat.cable_cell(count)
         cells.append(templates[count])
-    net = _compat.network(cells)
+    net = _compat.network(cells, structure.hh_cells)
     if structure.half_site:
         _compat.connect_halves(net, np.asarray(structure.half_site),
                                np.asarray(structure.half_peer))
@@ -234,6 +257,9 @@ def build(structure: Structure, example: Values) -> Compiled:
 
     n_compartments = structure.n_compartments
     everywhere = np.arange(n_compartments)
+    starts = np.concatenate([[0], np.cumsum(structure.compartments)])
+    hh_nodes = np.concatenate([np.arange(starts[gid], starts[gid + 1])
+                               for gid in structure.hh_cells] or [np.zeros(0, np.int64)])
     edge_rows = np.arange(len(structure.half_site))
     recorded = jnp.asarray(np.asarray(structure.recorded, dtype=np.int64))
     clamp_site = jnp.asarray(np.asarray(structure.clamp_site, dtype=np.int64))
@@ -241,13 +267,19 @@ def build(structure: Structure, example: Values) -> Compiled:
     dt = structure.dt_ms
     steps_per_sample = structure.steps_per_sample
 
-    def simulate(nodes, v_init, g_uS, clamp_first, clamp_last, clamp_nA):
+    def simulate(nodes, hh, v_init, g_uS, clamp_first, clamp_last, clamp_nA):
         pstate = [_compat.parameter_state(name, everywhere, nodes[row])
                   for row, name in enumerate(_compat.NODE_PARAMETERS)]
+        gates = {}
+        if hh_nodes.size:
+            pstate += [_compat.parameter_state(name, hh_nodes, hh[row])
+                       for row, name in enumerate(_compat.HH_PARAMETERS)]
+            gates = {name: (hh_nodes, value)
+                     for name, value in _compat.steady_gates(v_init[hh_nodes]).items()}
         if structure.half_site:
             pstate.append(_compat.parameter_state(_compat.JUNCTION_G, edge_rows, g_uS))
         params = _compat.all_parameters(net, pstate)
-        states = _compat.initial_states(net, v_init, params, dt)
+        states = _compat.initial_states(net, v_init, params, dt, gates)
         external_inds = {"i": clamp_site} if has_clamps else {}
 
         def one_step(step_index, state):

@@ -10,7 +10,13 @@ becomes a :class:`~crosssim.errors.BackendError` carrying the child's last stder
 
 Options: ``nthread`` (NEURON threads; the gap-junction transfer works across threads),
 ``mpi_ranks`` (the child runs under ``mpiexec -n``; needs an MPI runtime and mpi4py),
-``secondorder``, ``timeout_s``.
+``secondorder``, ``timeout_s``, ``hh_tables`` (hh's rate tables, NEURON's own default; off
+unless asked, see :func:`.simulator.simulate`).
+
+Active membranes: ``hh`` per section with its parameters and ``ena`` / ``ek``, ``pas`` where
+a section has a leak, the model's user mechanisms (compiled with crosssim's own into one
+library, :func:`.mechanisms.ensure_mechanisms`) inserted with their parameters; ``h.celsius``
+from ``simulation.celsius``.
 
 Semantics match the Arbor backend (see :mod:`.simulator`): one section per cell with
 ``nseg = model.cvs(cell)`` (a tree: one section per model section, laid out by
@@ -237,7 +243,8 @@ class PendingRun:
 
 
 def start(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
-          mpi_ranks: int | None = None, timeout_s: float | None = None) -> PendingRun:
+          mpi_ranks: int | None = None, timeout_s: float | None = None,
+          hh_tables: bool | None = None) -> PendingRun:
     """Start ``model``'s NEURON child process and return at once (see :func:`run`);
     the caller overlaps other work with it and then calls ``finish()`` (or ``cancel()``)."""
     options = model.backends.neuron
@@ -245,6 +252,7 @@ def start(model: Model, *, secondorder: int | None = None, nthread: int | None =
     nthread = options.nthread if nthread is None else nthread
     mpi_ranks = options.mpi_ranks if mpi_ranks is None else mpi_ranks
     timeout_s = options.timeout_s if timeout_s is None else timeout_s
+    hh_tables = options.hh_tables if hh_tables is None else hh_tables
     if secondorder not in (0, 1, 2):
         raise BackendError(_BACKEND, f"secondorder must be 0, 1 or 2 (got {secondorder!r})")
     if int(nthread) < 1:
@@ -255,7 +263,7 @@ def start(model: Model, *, secondorder: int | None = None, nthread: int | None =
     launcher = _mpi_command(mpi_ranks) if mpi_ranks > 1 else []
 
     started = time.perf_counter()
-    mechanisms = ensure_mechanisms()
+    mechanisms = ensure_mechanisms([mechanism.mod for mechanism in model.mechanisms])
     compile_s = time.perf_counter() - started
     plan = lower(model)
     options_json = {
@@ -264,20 +272,23 @@ def start(model: Model, *, secondorder: int | None = None, nthread: int | None =
         "mpi_ranks": mpi_ranks,
         "library": str(mechanism_library(mechanisms)),
         "mechanism": MECHANISM_NAME,
+        "celsius": float(model.simulation.celsius),
+        "hh_tables": bool(hh_tables),
     }
     return PendingRun(model, plan, mechanisms, compile_s, launcher, mpi_ranks, options_json,
                       timeout_s)
 
 
 def run(model: Model, *, secondorder: int | None = None, nthread: int | None = None,
-        mpi_ranks: int | None = None, timeout_s: float | None = None) -> RunResult:
+        mpi_ranks: int | None = None, timeout_s: float | None = None,
+        hh_tables: bool | None = None) -> RunResult:
     """Run ``model`` on NEURON in a fresh child process; voltages in mV on the model grid.
 
-    ``secondorder``, ``nthread``, ``mpi_ranks`` and ``timeout_s`` default to
+    ``secondorder``, ``nthread``, ``mpi_ranks``, ``timeout_s`` and ``hh_tables`` default to
     ``[backends.neuron]`` of the model.  ``mpi_ranks > 1`` runs the child under
     ``mpiexec -n mpi_ranks`` (needs an MPI runtime and mpi4py; BackendError otherwise).
     ``wall_time_s`` is build + run inside the child; ``info["process_s"]`` is the whole child
     including process start, imports and mechanism loading (``info["overhead_s"]``).
     """
     return start(model, secondorder=secondorder, nthread=nthread, mpi_ranks=mpi_ranks,
-                 timeout_s=timeout_s).finish()
+                 timeout_s=timeout_s, hh_tables=hh_tables).finish()

@@ -79,6 +79,10 @@ def __getattr__(name: str) -> Any:
 
 # The plan: a model lowered to flat arrays (parent side) ------------------------------------
 
+#: Plan columns of hh's parameters, in the order :func:`_membrane_row` gives them.
+HH_COLUMNS = ("hh_gnabar_S_per_cm2", "hh_gkbar_S_per_cm2", "hh_gl_S_per_cm2", "hh_el_mV",
+              "hh_ena_mV", "hh_ek_mV")
+
 
 @dataclass
 class Plan:
@@ -92,6 +96,12 @@ class Plan:
     ``pt3d_start`` (points of section ``k`` are rows ``pt3d_start[k]:pt3d_start[k+1]``),
     ``pt3d_x_um``, ``pt3d_diam_um`` (along a line).  A model of unbranched uniform cables
     leaves the tree arrays empty: section ``k`` is then the one section of cell ``k``.
+    Membranes per section: ``g_pas_S_per_cm2`` / ``e_pas_mV`` (NaN: no ``pas``), hh's
+    ``hh_gnabar_S_per_cm2``, ``hh_gkbar_S_per_cm2``, ``hh_gl_S_per_cm2``, ``hh_el_mV``,
+    ``hh_ena_mV``, ``hh_ek_mV`` (NaN: no ``hh``; empty when no section has hh); user
+    channels one row per (section, mechanism, parameter): ``channel_section``,
+    ``channel_name`` (the SUFFIX),
+    ``channel_parameter`` (empty: insert only) and ``channel_value`` (MOD units).
     Per cell: ``v_init_mV``.
     Transfer sources (index = source id): ``source_section``, ``source_cv``.
     Junction halves: ``half_section``, ``half_cv`` (where the half sits), ``half_source``
@@ -110,6 +120,16 @@ class Plan:
     cm_uF_per_cm2: np.ndarray
     g_pas_S_per_cm2: np.ndarray
     e_pas_mV: np.ndarray
+    hh_gnabar_S_per_cm2: np.ndarray
+    hh_gkbar_S_per_cm2: np.ndarray
+    hh_gl_S_per_cm2: np.ndarray
+    hh_el_mV: np.ndarray
+    hh_ena_mV: np.ndarray
+    hh_ek_mV: np.ndarray
+    channel_section: np.ndarray
+    channel_name: np.ndarray
+    channel_parameter: np.ndarray
+    channel_value: np.ndarray
     section_gid: np.ndarray
     section_parent: np.ndarray
     section_parent_x: np.ndarray
@@ -140,8 +160,9 @@ class Plan:
 
     #: Arrays the child needs (the stencils stay with the parent).
     CHILD_ARRAYS = ("length_um", "diam_um", "nseg", "ra_ohm_cm", "cm_uF_per_cm2",
-                    "g_pas_S_per_cm2", "e_pas_mV", "section_gid", "section_parent",
-                    "section_parent_x", "pt3d_start", "pt3d_x_um", "pt3d_diam_um",
+                    "g_pas_S_per_cm2", "e_pas_mV", *HH_COLUMNS, "channel_section",
+                    "channel_name", "channel_parameter", "channel_value", "section_gid",
+                    "section_parent", "section_parent_x", "pt3d_start", "pt3d_x_um", "pt3d_diam_um",
                     "v_init_mV", "source_section", "source_cv", "half_section", "half_cv",
                     "half_source", "half_g_uS", "clamp_section", "clamp_cv", "clamp_delay_ms",
                     "clamp_dur_ms", "clamp_amp_nA", "record_section", "record_node")
@@ -197,6 +218,37 @@ class Plan:
             return first
         second = nodes_mV[self.stencil_second]
         return np.where(weight == 0.0, first, (1.0 - weight) * first + weight * second)
+
+
+def _membrane_row(cell: Any, section: Any) -> dict[str, float]:
+    """The ``pas`` and ``hh`` plan columns of one section (NaN where it has neither)."""
+    leak = cell.leak_of(section)
+    hh = cell.hh_of(section)
+    row = {"g_pas_S_per_cm2": math.nan if leak is None else leak[0],
+           "e_pas_mV": math.nan if leak is None else leak[1]}
+    values = ((math.nan,) * len(HH_COLUMNS) if hh is None else
+              (hh.gnabar_S_per_cm2, hh.gkbar_S_per_cm2, hh.gl_S_per_cm2, hh.el_mV, hh.ena_mV,
+               hh.ek_mV))
+    row.update(zip(HH_COLUMNS, values))
+    return row
+
+
+def _channel_rows(sections: list[tuple[int, Any, Any]]) -> dict[str, np.ndarray]:
+    """The user-channel columns of ``(plan section, cell, section)`` triples."""
+    where: list[int] = []
+    names: list[str] = []
+    parameters: list[str] = []
+    values: list[float] = []
+    for k, cell, section in sections:
+        for name, settings in sorted(cell.channels_of(section).items()):
+            for parameter, value in [("", math.nan), *sorted(settings.items())]:
+                where.append(k)
+                names.append(name)
+                parameters.append(parameter)
+                values.append(float(value))
+    return dict(channel_section=_ints(where), channel_name=np.asarray(names, dtype=str),
+                channel_parameter=np.asarray(parameters, dtype=str),
+                channel_value=_floats(values))
 
 
 def _ints(values) -> np.ndarray:
@@ -262,6 +314,8 @@ def lower(model: Model) -> Plan:
     else:
         model = model.cables()
         sections, layout = _cable_sections(model)
+    if np.isnan(sections["hh_gnabar_S_per_cm2"]).all():  # no hh: no hh columns to send
+        sections.update({name: _floats([]) for name in HH_COLUMNS})
     index = model.cell_index()
     sites = _Sites()
     for junction in model.gap_junctions:
@@ -305,6 +359,7 @@ class _CableLayout:
 def _cable_sections(model: Model) -> tuple[dict[str, np.ndarray], _CableLayout]:
     cells = model.cells
     cvs = [model.cvs(cell) for cell in cells]
+    membranes = [_membrane_row(cell, cell.tree()[0]) for cell in cells]
     empty_int, empty_float = _ints([]), _floats([])
     sections = dict(
         length_um=_floats([cell.length_um for cell in cells]),
@@ -312,8 +367,9 @@ def _cable_sections(model: Model) -> tuple[dict[str, np.ndarray], _CableLayout]:
         nseg=_ints(cvs),
         ra_ohm_cm=_floats([cell.ra_ohm_cm for cell in cells]),
         cm_uF_per_cm2=_floats([cell.cm_F_per_m2 * 100.0 for cell in cells]),  # F/m^2 -> uF/cm^2
-        g_pas_S_per_cm2=_floats([cell.g_leak_S_per_cm2 for cell in cells]),
-        e_pas_mV=_floats([cell.e_leak_mV for cell in cells]),
+        **{name: _floats([row[name] for row in membranes]) for name in membranes[0]},
+        **_channel_rows([(k, cell, cell.tree()[0]) for k, cell in enumerate(cells)]
+                        if any(cell.channels for cell in cells) else []),
         section_gid=empty_int, section_parent=empty_int, section_parent_x=empty_float,
         pt3d_start=empty_int, pt3d_x_um=empty_float, pt3d_diam_um=empty_float)
     return sections, _CableLayout(cvs)
@@ -375,7 +431,8 @@ def _without_end_steps(points: tuple[tuple[float, float], ...]) -> list[tuple[fl
 def _tree_sections(model: Model) -> tuple[dict[str, np.ndarray], _TreeLayout]:
     columns: dict[str, list] = {name: [] for name in (
         "length_um", "diam_um", "nseg", "ra_ohm_cm", "cm_uF_per_cm2", "g_pas_S_per_cm2",
-        "e_pas_mV", "section_gid", "section_parent", "section_parent_x")}
+        "e_pas_mV", *HH_COLUMNS, "section_gid", "section_parent", "section_parent_x")}
+    channel_sections = []
     pt3d_start = [0]
     pt3d_x: list[float] = []
     pt3d_diam: list[float] = []
@@ -389,8 +446,9 @@ def _tree_sections(model: Model) -> tuple[dict[str, np.ndarray], _TreeLayout]:
             columns["nseg"].append(n)
             columns["ra_ohm_cm"].append(value("ra_ohm_cm"))
             columns["cm_uF_per_cm2"].append(value("cm_F_per_m2") * 100.0)
-            columns["g_pas_S_per_cm2"].append(value("g_leak_S_per_cm2"))
-            columns["e_pas_mV"].append(value("e_leak_mV"))
+            for name, item in _membrane_row(cell, section).items():
+                columns[name].append(item)
+            channel_sections.append((len(columns["nseg"]) - 1, cell, section))
             columns["section_gid"].append(gid)
             columns["section_parent"].append(-1 if parent < 0 else first + parent)
             columns["section_parent_x"].append(section.parent_x)
@@ -407,7 +465,7 @@ def _tree_sections(model: Model) -> tuple[dict[str, np.ndarray], _TreeLayout]:
     sections = {name: (_ints(values) if name in integer else _floats(values))
                 for name, values in columns.items()}
     sections.update(pt3d_start=_ints(pt3d_start), pt3d_x_um=_floats(pt3d_x),
-                    pt3d_diam_um=_floats(pt3d_diam))
+                    pt3d_diam_um=_floats(pt3d_diam), **_channel_rows(channel_sections))
     return sections, _TreeLayout(model, first_section)
 
 
@@ -445,6 +503,40 @@ _METHODS = {0: "implicit Euler", 1: "Crank-Nicolson (secondorder 1)",
             2: "Crank-Nicolson (secondorder 2)"}
 
 
+def _insert_membrane(plan: Plan, k: int, section: Any) -> None:
+    """``pas`` (when the section has a leak) and ``hh`` with its parameters and the ``na`` /
+    ``k`` reversal potentials on section ``k`` (user channels: :func:`_insert_channels`)."""
+    g_pas = float(plan.g_pas_S_per_cm2[k])
+    if not math.isnan(g_pas):
+        section.insert("pas")
+        section.g_pas = g_pas
+        section.e_pas = float(plan.e_pas_mV[k])
+    gnabar = float(plan.hh_gnabar_S_per_cm2[k]) if plan.hh_gnabar_S_per_cm2.size else math.nan
+    if not math.isnan(gnabar):
+        section.insert("hh")
+        section.gnabar_hh = gnabar
+        section.gkbar_hh = float(plan.hh_gkbar_S_per_cm2[k])
+        section.gl_hh = float(plan.hh_gl_S_per_cm2[k])
+        section.el_hh = float(plan.hh_el_mV[k])
+        section.ena = float(plan.hh_ena_mV[k])
+        section.ek = float(plan.hh_ek_mV[k])
+
+
+def _insert_channels(plan: Plan, sections: dict[int, Any]) -> None:
+    """Insert the user channels of the plan (one row per section, mechanism, parameter)."""
+    for k, name, parameter, value in zip(plan.channel_section.tolist(),
+                                         plan.channel_name.tolist(),
+                                         plan.channel_parameter.tolist(),
+                                         plan.channel_value.tolist()):
+        section = sections.get(k)
+        if section is None:
+            continue
+        if not parameter:
+            section.insert(name)
+        else:
+            setattr(section, f"{parameter}_{name}", value)
+
+
 def _build_sections(h: Any, plan: Plan, cell_of: list[int], mine: Any) -> dict[int, Any]:
     """The ``h.Section`` of every section of this rank's cells, by plan section index:
     geometry (``L``/``diam``, or 3-D points along x for a non-cylinder), ``nseg``,
@@ -468,10 +560,9 @@ def _build_sections(h: Any, plan: Plan, cell_of: list[int], mine: Any) -> dict[i
         section.nseg = int(plan.nseg[k])
         section.Ra = float(plan.ra_ohm_cm[k])
         section.cm = float(plan.cm_uF_per_cm2[k])
-        section.insert("pas")
-        section.g_pas = float(plan.g_pas_S_per_cm2[k])
-        section.e_pas = float(plan.e_pas_mV[k])
+        _insert_membrane(plan, k, section)
         sections[k] = section
+    _insert_channels(plan, sections)
     if tree:
         for k, section in sections.items():
             parent = int(plan.section_parent[k])
@@ -480,8 +571,13 @@ def _build_sections(h: Any, plan: Plan, cell_of: list[int], mine: Any) -> dict[i
     return sections
 
 
-def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> SimulationOutput:
+def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int,
+             celsius: float = 6.3, hh_tables: bool = False) -> SimulationOutput:
     """Build ``plan`` as NEURON sections, run it and return the recorded node traces.
+
+    ``celsius``: NEURON's temperature (hh rates, user mechanisms).  ``hh_tables``: hh's rate
+    tables (``usetable_hh``; NEURON's own default is on, crosssim's off: the tables shift
+    spikes by tens of microseconds at dt 0.025 ms).
 
     NEURON must already have the junction mechanism ``mechanism`` loaded (see ``worker.py``)
     and, under MPI, ``h.nrnmpi_init()`` must have run.  With ``nhost`` ranks, rank ``r``
@@ -546,6 +642,9 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
     if nthread > 1:
         pc.nthread(nthread)
     h.secondorder = int(secondorder)
+    h.celsius = float(celsius)
+    if hasattr(h, "usetable_hh"):
+        h.usetable_hh = int(bool(hh_tables))
     h.dt = dt
     if plan.source_section.size:
         pc.setup_transfer()
@@ -581,6 +680,8 @@ def simulate(plan: Plan, *, mechanism: str, secondorder: int, nthread: int) -> S
         "nthread": int(pc.nthread()),
         "mpi_ranks": nhost,
         "dt_ms": dt,
+        "celsius": float(h.celsius),
+        "hh_tables": bool(hh_tables),
         "junction_halves": int(plan.half_section.shape[0]),
         "recorded_nodes": int(plan.record_section.shape[0]),
         "sections": plan.n_sections,

@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     output = simulator.simulate(plan, mechanism=options["mechanism"],
                                 secondorder=int(options["secondorder"]),
-                                nthread=int(options["nthread"]))
+                                nthread=int(options["nthread"]),
+                                celsius=float(options.get("celsius", 6.3)),
+                                hh_tables=bool(options.get("hh_tables", False)))
     pc = h.ParallelContext()
     info = dict(output.info)
     info["child_import_load_s"] = import_load_s

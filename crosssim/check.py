@@ -239,13 +239,13 @@ def select_sources(backends: Sequence[str] | None = None,
                     notes.append(Note("source-left-out", name,
                                       f"{kind} not installed, left out of this run",
                                       spec.install_hint()))
-                elif skipped is not None:  # never run: every study leaves it out alike
-                    notes.append(Note("source-skipped", name, f"not applicable: {skipped}"))
                 elif reason is not None:
                     if spec.note_left_out:
                         notes.append(Note("source-left-out", name,
                                           f"left out of this default run: {reason}",
                                           f"--references +{name} to run it"))
+                elif skipped is not None:  # never run: every study leaves it out alike
+                    notes.append(Note("source-skipped", name, f"not applicable: {skipped}"))
                 else:
                     chosen[name] = kind
             names = extra

@@ -617,10 +617,10 @@ def converge(model: Model, *, dts: Sequence[float], cvs: Sequence[int] | None = 
         space_parameter = "max_extent_um"
         assert max_extents is not None  # exactly one of cvs / max_extents (checked above)
         space_values = sorted(_check_levels(max_extents, "--max-extent"), reverse=True)
-    chosen, selection_notes = select_sources(backends, [], model)
+    selected, selection_notes = select_sources(backends, [], model)
     notes = [f"{note.subject}: {note.message}; left out of the study"
              for note in selection_notes if note.kind == "source-skipped"]
-    names, left_out = _applicable_sources(list(chosen), model, notes)
+    names, left_out = _applicable_sources(list(selected), model, notes)
     notes += left_out
     if not names:
         raise UsageError("no backend to study")

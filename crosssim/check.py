@@ -556,11 +556,12 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
                                   interpolate=interpolate,
                                   partial=[source.name for source in files])
     from crosssim.decomposition import decompose
-    from crosssim.suggestions import attach_suggestions
+    from crosssim.suggestions import attach_spike_suggestions, attach_suggestions
 
     all_notes = [*notes, *run_notes, *pair_notes]
     decomposition = decompose(model, results, kinds, window_start_ms=window)
     attach_suggestions(comparisons, model, decomposition, all_notes)
+    attach_spike_suggestions(spikes, model)
     return CheckOutcome(model=model, results=results, failures=failures,
                         comparisons=comparisons, wall_time_s=wall, notes=all_notes,
                         kinds=kinds, decomposition=decomposition, spikes=spikes)

@@ -143,6 +143,9 @@ class SpikeCheck:
     message: str
     times_a_ms: list[float] = field(default_factory=list)
     times_b_ms: list[float] = field(default_factory=list)
+    #: For a failing pair of simulators: the change that would pass it (also at the end
+    #: of ``message``); see :func:`crosssim.suggestions.attach_spike_suggestions`.
+    suggestion: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN/inf become None)."""

@@ -163,3 +163,17 @@ def test_reports_carry_the_spike_table_and_the_raster(tmp_path):
     assert (folder / "spikes.png").stat().st_size > 1000
     assert "2 of 2" not in html  # one spike gate: the verdict counts it once
     assert "1 of 1 gated comparisons exceed their tolerance" in markdown
+
+
+def test_a_spike_shift_between_simulators_suggests_the_dt_that_would_pass():
+    # 20 us at dt 0.025 ms: a dt^2 difference is 5 us at 0.0125, under 0.8 x 10 us
+    outcome = run({"arbor": [10.0, 25.0], "neuron": [10.0, 25.02]})
+    (spikes,) = outcome.failing_spikes()
+    assert spikes.suggestion is not None
+    assert spikes.suggestion.startswith("--set simulation.dt_ms=0.0125 "
+                                        "--set simulation.sample_dt_ms=0.025")
+    assert "--set tolerance.spike_time_abs_ms=0.03 to accept 20 us" in spikes.suggestion
+    assert spikes.message.endswith(spikes.suggestion)
+    # a count mismatch is no time-stepping difference: no dt is suggested
+    (counted,) = run({"arbor": [10.0, 25.0, 40.0], "neuron": [10.0, 25.0]}).failing_spikes()
+    assert counted.suggestion is None

@@ -97,8 +97,16 @@ def _toml(block: dict, workspace: Path) -> str:
         _published_files(path.parent)
         load_trace_files([path], model=builtin_model("two_cells"))
         return "descriptor"
-    loads_model(body, source=f"README.md line {block['line']}")
-    (workspace / "my_model.toml").write_text(body)  # the model the examples load
+    if "[[mechanisms]]" in body:  # the NMODL example's file, where the model names it
+        import shutil
+
+        (workspace / "mechanisms").mkdir(exist_ok=True)
+        shutil.copy(ROOT / "tests" / "data" / "mechanisms" / "myleak.mod",
+                    workspace / "mechanisms" / "myleak.mod")
+    model = loads_model(body, source=f"README.md line {block['line']}", base_dir=workspace)
+    (workspace / f"{model.name}.toml").write_text(body)
+    if not (workspace / "my_model.toml").exists():  # the first: the model the examples load
+        (workspace / "my_model.toml").write_text(body)
     return "model"
 
 
@@ -162,5 +170,5 @@ def test_every_readme_code_block_runs(tmp_path, monkeypatch, cache_dir):
         else:  # pragma: no cover - test_every_block_is_code_output_or_explicitly_marked
             pytest.fail(f"README.md line {block['line']}: unknown language {block['lang']!r}")
     assert len(counts["skipped"]) == 1, counts  # the set-up block only
-    assert sorted(counts["toml"]) == ["descriptor", "model", "model", "suite", "toml-only"], counts
+    assert sorted(counts["toml"]) == ["descriptor", *["model"] * 4, "suite", "toml-only"], counts
     assert counts["python"] == 2 and counts["sh lines"] >= 12, counts

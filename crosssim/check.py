@@ -33,6 +33,7 @@ from crosssim.compare import AlignmentError, compare_results, infer_grid
 from crosssim.errors import (
     BackendError,
     CrossSimError,
+    MechanismSourceError,
     SourceNotApplicableError,
     UsageError,
     raise_if_interrupted,
@@ -184,6 +185,8 @@ def run_sources(model: Model, names: Sequence[str], *, runner: Runner | None = N
             _validate(result, name, model)
         except SourceNotApplicableError as exc:
             skipped = exc.message
+        except MechanismSourceError:
+            raise  # the user's MOD file is refused: bad input (exit 2), not a source failure
         except BackendError as exc:
             raise_if_interrupted(exc)
             reason = exc.message

@@ -147,9 +147,9 @@ class SourceSpec:
         if not self.active:
             cell = model.first_active()
             if cell is not None:
-                what = "hh" if cell.membrane == "hh" else "hh or user mechanisms"
-                return (f"active membrane (cell {cell.name!r}: {what}); this source handles "
-                        "passive membranes only")
+                return (f"active membrane (cell {cell.name!r}: "
+                        f"{', '.join(cell.active_parts())}); this source handles passive "
+                        "membranes only")
         if not self.trees:
             tree = model.first_tree()
             if tree is not None:

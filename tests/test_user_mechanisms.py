@@ -440,3 +440,53 @@ def test_the_copies_differ_across_simulators_exactly_as_the_built_ins(arbor_trac
     built_ins = arbor_traces["hh", n_cvs] - neuron_traces["hh", n_cvs][:steps]
     assert 0.1 < np.max(np.abs(copies)) < 2.0  # time stepping: 0.75 mV at dt 0.025 ms
     assert np.max(np.abs(copies - built_ins)) < ROUND_OFF_MV
+
+
+def _model_using(tmp_path: Path, mod: str) -> Path:
+    """A one-cable model in ``tmp_path`` that uses the MOD file ``mod`` (copied beside it)."""
+    import shutil
+
+    from crosssim.nmodl import describe_mod
+
+    shutil.copy(DATA / mod, tmp_path / mod)
+    suffix = describe_mod(tmp_path / mod).suffix
+    path = tmp_path / "model.toml"
+    path.write_text(textwrap.dedent(f"""\
+        name = "user_mod"
+        [simulation]
+        t_stop_ms = 5.0
+        dt_ms = 0.025
+        [[mechanisms]]
+        mod = "{mod}"
+        [[cells]]
+        name = "a"
+        length_um = 100.0
+        radius_um = 3.0
+        cm_F_per_m2 = 0.01
+        ra_ohm_cm = 100.0
+        g_leak_S_per_cm2 = 1e-5
+        e_leak_mV = -65.0
+        [cells.channels.{suffix}]
+        """))
+    return path
+
+
+@pytest.mark.parametrize("backend, mod, words", [
+    pytest.param("arbor", "celsius_in_procedure.mod",
+                 "celsius_in_procedure.mod:44: Arbor's NMODL compiler (modcc) refuses it: "
+                 "the symbol 'celsius' refers to an external quantity", marks=requires_arbor,
+                 id="arbor"),
+    pytest.param("neuron", "solve_then_local.mod",
+                 "solve_then_local.mod: nrnivmodl refused it: Illegal block at line 34",
+                 marks=requires_neuron, id="neuron"),
+])
+def test_check_with_a_refused_mod_file_is_exit_2_with_the_compilers_reason(
+        tmp_path, backend, mod, words):
+    done = subprocess.run([sys.executable, "-m", "crosssim", "check",
+                           str(_model_using(tmp_path, mod)), "--backend", backend,
+                           "--quiet", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and words in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()

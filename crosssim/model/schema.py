@@ -668,6 +668,13 @@ class Cell(_Frozen):
             merged[name] = {**merged.get(name, {}), **values}
         return merged
 
+    def active_parts(self) -> list[str]:
+        """What makes the cell active, for people: ``hh`` and the user mechanisms' names."""
+        parts = ["hh"] if any(self.membrane_of(s) == "hh" for s in self.tree()) else []
+        for section in self.tree():
+            parts += [name for name in self.channels_of(section) if name not in parts]
+        return parts
+
     @property
     def is_active(self) -> bool:
         """True when some section is not passive (hh or a user mechanism)."""

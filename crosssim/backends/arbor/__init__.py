@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosssim.errors import BackendError
+from crosssim.errors import BackendError, CrossSimError
 from crosssim.result import RunResult, nominal_grid
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,6 +95,8 @@ def run(model: Model, *, threads: int | None = None) -> RunResult:
                                      recipe.sampled_values()):
             _compat.run(simulation, chunk_end * dt, dt)
         finished = time.perf_counter()
+    except CrossSimError:
+        raise  # already says what is wrong (a refused MOD file is exit 2)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise BackendError(_BACKEND, f"{type(exc).__name__}: {exc}") from exc
 

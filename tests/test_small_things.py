@@ -5,6 +5,7 @@ when a sweep is interrupted."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_run_without_a_plot_removes_the_earlier_runs_plot(tmp_path, capsys):
     assert not (out / "traces.png").exists()
     assert f"removed {out / 'traces.png'}" in capsys.readouterr().out
     assert (out / "traces.csv").is_file()
+
+
+def test_cache_lists_and_clears_neuron_builds_and_arbor_catalogues(capsys, cache_dir,
+                                                                   monkeypatch, tmp_path):
+    base = tmp_path / "mechanism-cache"
+    for name in ("mod-0123", "arbor-cat-4567"):
+        (base / name).mkdir(parents=True)
+        (base / name / "lib.so").write_bytes(b"x" * 1000)
+    monkeypatch.setattr("crosssim.provenance.cache_base", lambda: base)
+    assert cli.main(["cache", "info", "--format", "json"]) == 0
+    mechanisms = json.loads(capsys.readouterr().out)["mechanisms"]
+    assert mechanisms["builds"] == ["arbor-cat-4567", "mod-0123"]
+    assert mechanisms["bytes"] == 2000
+    assert cli.main(["cache", "clear", "--mechanisms"]) == 0
+    assert "removed 2 mechanism build(s)" in capsys.readouterr().out
+    assert not any(base.iterdir())

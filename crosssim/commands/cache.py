@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info.add_argument("--format", choices=("text", "json"), default="text")
     clear = actions.add_parser("clear", help="remove every cached simulation result")
     clear.add_argument("--mechanisms", action="store_true",
-                       help="also remove NEURON's compiled mechanisms (recompiled on next use)")
+                       help="also remove the compiled mechanisms, NEURON's and Arbor's "
+                            "catalogues (recompiled on next use)")
 
 
 def _size(count: int) -> str:
@@ -37,10 +38,15 @@ def _size(count: int) -> str:
     return f"{value} B"  # pragma: no cover
 
 
+#: Compiled mechanisms in the cache folder: NEURON's nrnivmodl builds, Arbor's catalogues.
+MECHANISM_FOLDERS = ("mod-*", "arbor-cat-*")
+
+
 def _mechanism_folders(base: Path) -> list[Path]:
     if not base.is_dir():
         return []
-    return sorted(path for path in base.glob("mod-*") if path.is_dir())
+    return sorted(path for pattern in MECHANISM_FOLDERS for path in base.glob(pattern)
+                  if path.is_dir())
 
 
 def _mechanism_info(base: Path) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def execute(args: argparse.Namespace) -> int:
         if info.temporary:
             print(f"  {info.temporary} unfinished entries left by interrupted runs "
                   "('crosssim cache clear' removes them)")
-        print(f"mechanism cache (NEURON): {mechanisms['root']}")
+        print(f"mechanism cache (NEURON mod-*, Arbor arbor-cat-*): {mechanisms['root']}")
         print(f"  {len(mechanisms['builds'])} build(s), {_size(mechanisms['bytes'])}"
               + (f", {mechanisms['compiles']} compile(s) logged"
                  if mechanisms["compiles"] is not None else ""))

@@ -32,7 +32,7 @@ from crosssim.report.document import (
     tolerance_ratio,
     verdict_sentence,
 )
-from crosssim.report.text import format_mV, plural, tolerance_key
+from crosssim.report.text import format_mV, format_us, plural, tolerance_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -531,18 +531,14 @@ def _spikes(outcome: CheckOutcome, figure: ReportFigure | None) -> dict | None:
     """The section "Spikes": one row per pair and probe, then the raster."""
     if not outcome.spikes:
         return None
-
-    def us(value: float | None) -> str:
-        return "" if value is None else f"{value * 1e3:.3g}"
-
     rows = [{"pair": f"{c.a} vs {c.b}", "probe": c.probe,
-             "counts": f"{c.count_a} / {c.count_b}", "max_shift_us": us(c.max_shift_ms),
-             "mean_shift_us": us(c.mean_shift_ms),
+             "counts": f"{c.count_a} / {c.count_b}", "max_shift_us": format_us(c.max_shift_ms),
+             "mean_shift_us": format_us(c.mean_shift_ms),
              "latency": ("" if c.latency_a_ms is None or c.latency_b_ms is None
                          else f"{c.latency_a_ms:.4f} / {c.latency_b_ms:.4f}"),
-             "isi_us": us(c.max_isi_difference_ms),
+             "isi_us": format_us(c.max_isi_difference_ms),
              "away_mV": format_mV(c.subthreshold_max_abs_mV),
-             "tolerance_us": us(c.time_tolerance_ms),
+             "tolerance_us": format_us(c.time_tolerance_ms),
              "state": "report" if c.passed is None else ("pass" if c.passed else "fail"),
              "message": c.message} for c in outcome.spikes]
     return {"rows": rows, "figure": None if figure is None else _figure(figure)}

@@ -23,7 +23,7 @@ from crosssim.report.document import (
     status,
     verdict_sentence,
 )
-from crosssim.report.text import format_mV
+from crosssim.report.text import format_mV, format_us
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome, Comparison
@@ -130,10 +130,6 @@ def _spikes(outcome: CheckOutcome, figure: ReportFigure | None) -> list[str]:
     """The spike comparisons of an active model as a table, then the raster."""
     if not outcome.spikes:
         return []
-
-    def us(value: float | None) -> str:
-        return "" if value is None else f"{value * 1e3:.3g}"
-
     lines = ["", "**Spikes** (found by crosssim in the sampled traces)", "",
              _row(["pair", "probe", "spikes a / b", "max shift (us)", "mean shift (us)",
                    "max \\|dV\\| away from spikes (mV)", "tolerance (us)", "result"]),
@@ -142,9 +138,9 @@ def _spikes(outcome: CheckOutcome, figure: ReportFigure | None) -> list[str]:
         result = ("reported" if c.passed is None else "pass" if c.passed
                   else f"**FAIL**: {md_text(c.message)}")
         lines.append(_row([md_text(f"{c.a} vs {c.b}"), md_code(c.probe),
-                           f"{c.count_a} / {c.count_b}", us(c.max_shift_ms),
-                           us(c.mean_shift_ms), format_mV(c.subthreshold_max_abs_mV),
-                           us(c.time_tolerance_ms), result]))
+                           f"{c.count_a} / {c.count_b}", format_us(c.max_shift_ms),
+                           format_us(c.mean_shift_ms), format_mV(c.subthreshold_max_abs_mV),
+                           format_us(c.time_tolerance_ms), result]))
     if len(outcome.spikes) > MAX_ROWS:
         lines += ["", f"_{len(outcome.spikes) - MAX_ROWS} more spike comparisons: see "
                       "`report.json` or `index.html`._"]

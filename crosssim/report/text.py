@@ -55,6 +55,12 @@ def format_mV(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def format_us(value_ms: float | None, missing: str = "") -> str:
+    """A time difference given in ms, for people in us to 3 significant digits (spike
+    shifts are microseconds); ``missing`` for None."""
+    return missing if value_ms is None else f"{value_ms * 1e3:.3g}"
+
+
 def text_table(rows: Sequence[Sequence[str]], numeric: Iterable[int] = ()) -> list[str]:
     """Rows aligned in columns (the first row is the header, underlined with dashes);
     columns in ``numeric`` are right-aligned.  Trailing blanks are stripped."""
@@ -290,7 +296,7 @@ def render_spikes(spikes: Sequence[SpikeCheck], max_rows: int = 40) -> list[str]
         return []
 
     def us(value: float | None) -> str:
-        return "-" if value is None else f"{value * 1e3:.3g}"
+        return format_us(value, "-")
 
     head = ("pair", "probe", "spikes a/b", "max shift us", "mean shift us",
             "away max mV", "tol us", "verdict")

@@ -141,3 +141,40 @@ def elapsed_since(model: Model, time_ms: float) -> np.ndarray:
     if abs(time_ms - m * dt) <= GRID_SNAP * dt:
         return (k - m) * dt
     return k * dt - time_ms
+
+
+def invert_with_switches(model: Model, edges: list[tuple[int, float, float]], n_sources: int,
+                         transforms, values: np.ndarray) -> dict:
+    """Fill ``values[:, 1:]`` (probes x samples; column 0, t = 0, is the initial value) with
+    the inverse Laplace transform of the response without clamps plus, for every clamp edge
+    ``(source, time_ms, delta_nA)``, ``delta * R_source(t - time)``, where ``R`` is the
+    response to a unit step switched on at 0 (so no switch is ever inverted directly; a
+    sample on a switch time reads the value before it).  ``transforms(s)`` returns the
+    transforms at the Laplace nodes ``s``: shape (1 + n_sources, n_probes, len(s)), the free
+    response first, then each source's unit-step response.  Returns the contour's info
+    (empty when no sample is after t = 0)."""
+    from crosssim.analytic.laplace import ContourPlan
+
+    times = model.simulation.sample_times_ms()
+    edge_terms: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n_sources)]
+    positive: list[np.ndarray] = [times[times > 0.0]]
+    for source, time_ms, delta in edges:
+        elapsed = elapsed_since(model, time_ms)
+        edge_terms[source].append((elapsed, delta))
+        positive.append(elapsed[elapsed > 0.0])
+    all_positive = np.concatenate(positive)
+    if not all_positive.size:
+        return {}
+    plan = ContourPlan.covering(float(all_positive.min()), float(all_positive.max()))
+    laplace = transforms(plan.nodes)
+    values[:, 1:] = plan.invert(laplace[0], times[1:])
+    for i, terms in enumerate(edge_terms):
+        wanted = np.unique(np.concatenate([e[e > 0.0] for e, _ in terms]))
+        if wanted.size == 0:
+            continue
+        response = plan.invert(laplace[1 + i], wanted)
+        for elapsed, delta in terms:
+            on = elapsed > 0.0
+            values[:, on] += delta * response[:, np.searchsorted(wanted, elapsed[on])]
+    return {"contour_nodes": plan.n_nodes, "contour_windows": len(plan.slices),
+            "time_range_ms": [float(plan.edges[0]), float(plan.edges[-1])]}

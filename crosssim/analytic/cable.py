@@ -70,9 +70,8 @@ from crosssim.analytic._common import (
     cable_constants,
     clamp_currents_at,
     clamp_edges,
-    elapsed_since,
+    invert_with_switches,
 )
-from crosssim.analytic.laplace import ContourPlan
 from crosssim.errors import ResourceLimitError
 from crosssim.model import Cell, Model
 from crosssim.result import RunResult
@@ -423,16 +422,7 @@ def exact_cable(model: Model) -> RunResult:
     times = model.simulation.sample_times_ms()
     n_samples = times.size
 
-    # elapsed times of every source: free (from t = 0), and every clamp edge per site
     site_index = {site: i for i, site in enumerate(sites)}
-    edge_terms: list[list[tuple[np.ndarray, float]]] = [[] for _ in sites]
-    positive: list[np.ndarray] = [times[times > 0.0]]
-    for edge in clamp_edges(model):
-        elapsed = elapsed_since(model, edge.time_ms)
-        edge_terms[site_index[(edge.cell, edge.x)]].append((elapsed, edge.delta_nA))
-        positive.append(elapsed[elapsed > 0.0])
-    all_positive = np.concatenate(positive)
-
     values = np.empty((len(net.labels), n_samples))
     values[:, 0] = net.v_init[net.probe_cell]
     info: dict = {
@@ -442,22 +432,12 @@ def exact_cable(model: Model) -> RunResult:
         "solver": "dense" if net.dense else "sparse",
         "units": "ms, mV, nA, uS, MOhm, nF, um",
     }
-    if all_positive.size:
-        plan = ContourPlan.covering(float(all_positive.min()), float(all_positive.max()))
-        s = plan.nodes
-        laplace = net.solve(s, _free_voltage(net, s),
-                            np.broadcast_to(1.0 / s, (len(sites), s.size)))
-        values[:, 1:] = plan.invert(laplace[0], times[1:])
-        for i, terms in enumerate(edge_terms):
-            wanted = np.unique(np.concatenate([e[e > 0.0] for e, _ in terms]))
-            if wanted.size == 0:
-                continue
-            response = plan.invert(laplace[1 + i], wanted)
-            for elapsed, delta in terms:
-                on = elapsed > 0.0
-                values[:, on] += delta * response[:, np.searchsorted(wanted, elapsed[on])]
-        info.update(contour_nodes=plan.n_nodes, contour_windows=len(plan.slices),
-                    time_range_ms=[float(plan.edges[0]), float(plan.edges[-1])])
+    info.update(invert_with_switches(
+        model, [(site_index[(edge.cell, edge.x)], edge.time_ms, edge.delta_nA)
+                for edge in clamp_edges(model)], len(sites),
+        lambda s: net.solve(s, _free_voltage(net, s), np.broadcast_to(1.0 / s, (len(sites),
+                                                                                s.size))),
+        values))
     return RunResult(backend="analytic", probes=list(net.labels), times_ms=times,
                      values_mV=values, wall_time_s=time.perf_counter() - started, info=info)
 

@@ -59,9 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crosssim.analytic._common import elapsed_since
+from crosssim.analytic._common import invert_with_switches
 from crosssim.analytic.cable import exact_cable
-from crosssim.analytic.laplace import ContourPlan
 from crosssim.errors import ResourceLimitError, SourceNotApplicableError
 from crosssim.model import Cell, Model, Section
 from crosssim.result import RunResult
@@ -471,14 +470,6 @@ def exact_tree(model: Model) -> RunResult:
     system = _NodalSystem(model, graph, probe_nodes, source_nodes)
     times = model.simulation.sample_times_ms()
     source_of = {int(node): i for i, node in enumerate(source_nodes)}
-    edge_terms: list[list[tuple[np.ndarray, float]]] = [[] for _ in source_nodes]
-    positive: list[np.ndarray] = [times[times > 0.0]]
-    for edge in edges:
-        elapsed = elapsed_since(model, edge.time_ms)
-        edge_terms[source_of[edge.node]].append((elapsed, edge.delta_nA))
-        positive.append(elapsed[elapsed > 0.0])
-    all_positive = np.concatenate(positive)
-
     values = np.empty((len(labels), times.size))
     values[:, 0] = graph.v_init_cell[graph.node_cell[probe_nodes]]
     info: dict = {
@@ -492,21 +483,11 @@ def exact_tree(model: Model) -> RunResult:
         "solver": "dense" if system.dense else "sparse",
         "units": "ms, mV, nA, uS, MOhm, nF, um",
     }
-    if all_positive.size:
-        plan = ContourPlan.covering(float(all_positive.min()), float(all_positive.max()))
-        s = plan.nodes
-        laplace = system.solve(s, None, np.broadcast_to(1.0 / s, (source_nodes.size, s.size)))
-        values[:, 1:] = plan.invert(laplace[0], times[1:])
-        for i, terms in enumerate(edge_terms):
-            wanted = np.unique(np.concatenate([e[e > 0.0] for e, _ in terms]))
-            if wanted.size == 0:
-                continue
-            response = plan.invert(laplace[1 + i], wanted)
-            for elapsed, delta in terms:
-                on = elapsed > 0.0
-                values[:, on] += delta * response[:, np.searchsorted(wanted, elapsed[on])]
-        info.update(contour_nodes=plan.n_nodes, contour_windows=len(plan.slices),
-                    time_range_ms=[float(plan.edges[0]), float(plan.edges[-1])])
+    info.update(invert_with_switches(
+        model, [(source_of[edge.node], edge.time_ms, edge.delta_nA) for edge in edges],
+        int(source_nodes.size),
+        lambda s: system.solve(s, None, np.broadcast_to(1.0 / s, (source_nodes.size, s.size))),
+        values))
     return RunResult(backend="analytic", probes=labels, times_ms=times, values_mV=values,
                      wall_time_s=time.perf_counter() - started, info=info)
 

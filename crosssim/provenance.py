@@ -14,11 +14,13 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from crosssim.errors import MechanismSourceError
+from crosssim.errors import MechanismBuildError, MechanismSourceError
+
+_Built = TypeVar("_Built")
 
 #: Distribution names under which each package may be installed, tried in order (the first
 #: one is what ``pip install`` should be given).
@@ -56,6 +58,35 @@ def cache_base() -> Path:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "crosssim"
+
+
+def build_once(name: str, backend: str, built: Callable[[Path], _Built | None],
+               build: Callable[[Path], None]) -> _Built:
+    """What ``built(folder)`` finds in the cache folder ``cache_base() / name``, building it
+    first with ``build(folder)`` when it finds nothing.  Processes that ask at once build it
+    once: the build runs under a file lock, and ``build`` must stage its work and rename it
+    into place, so a folder is complete or absent.  Raises MechanismBuildError (for
+    ``backend``) when the cache folder cannot be made."""
+    root = cache_base()
+    target = root / name
+    found = built(target)
+    if found is not None:
+        return found
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MechanismBuildError(
+            backend, f"cannot create the cache folder {root}: {exc.strerror}; "
+            "set CROSSSIM_CACHE_DIR to a writable folder") from exc
+    from filelock import FileLock
+
+    with FileLock(str(root / f".{name}.lock"), timeout=1800):
+        if built(target) is None:
+            build(target)
+    found = built(target)
+    if found is None:  # pragma: no cover - build() renames a complete folder into place
+        raise MechanismBuildError(backend, f"the build left no result in {target}")
+    return found
 
 
 def distribution_name(package: str) -> str:

@@ -47,7 +47,7 @@ from pathlib import Path
 from crosssim.backends.neuron.mechanisms import find_compiler
 from crosssim.errors import MechanismBuildError, MechanismSourceError
 from crosssim.files import atomic_folder
-from crosssim.provenance import cache_base, check_mod_files, package_version
+from crosssim.provenance import build_once, check_mod_files, package_version
 
 __all__ = [
     "CATALOGUE_MANIFEST",
@@ -428,23 +428,5 @@ def build_catalogue(mod_paths: Sequence[str | os.PathLike[str]]) -> Path:
     if not sources:
         raise MechanismSourceError(_BACKEND, "no MOD files given", reason="no MOD files")
     digest = _catalogue_hash(sources)
-    root = cache_base()
-    target = root / f"arbor-cat-{digest[:16]}"
-    library = _manifest_library(target)
-    if library is not None:
-        return library
-    tools = _find_tools()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MechanismBuildError(
-            _BACKEND, f"cannot create the cache folder {root}: {exc.strerror}; "
-            "set CROSSSIM_CACHE_DIR to a writable folder") from exc
-    from filelock import FileLock
-
-    with FileLock(str(root / f".arbor-cat-{digest[:16]}.lock"), timeout=1800):
-        if _manifest_library(target) is None:
-            _compile(sources, digest, target, tools)
-    library = _manifest_library(target)
-    assert library is not None
-    return library
+    return build_once(f"arbor-cat-{digest[:16]}", _BACKEND, _manifest_library,
+                      lambda target: _compile(sources, digest, target, _find_tools()))

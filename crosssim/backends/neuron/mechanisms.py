@@ -35,7 +35,13 @@ from pathlib import Path
 
 from crosssim.errors import MechanismBuildError, MechanismSourceError
 from crosssim.files import atomic_folder
-from crosssim.provenance import cache_base, check_mod_files, mod_source_dir, package_version
+from crosssim.provenance import (
+    build_once,
+    cache_base,
+    check_mod_files,
+    mod_source_dir,
+    package_version,
+)
 
 __all__ = [
     "MECHANISM_NAME",
@@ -295,22 +301,9 @@ def ensure_mechanisms(user_mod_files: Sequence[str | os.PathLike[str]] = ()) -> 
                 f"{path.name}; rename it", path=str(path), reason="name taken by crosssim")
     files = own + sorted(user, key=lambda path: path.name)  # one key for any order given
     digest = mechanism_hash(files)
-    root = cache_base()
-    target = root / f"mod-{digest[:16]}"
-    if _manifest(target) is not None:
-        return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MechanismBuildError(
-            _BACKEND, f"cannot create the cache folder {root}: {exc.strerror}; "
-            "set CROSSSIM_CACHE_DIR to a writable folder") from exc
-    from filelock import FileLock
-
-    with FileLock(str(root / f".mod-{digest[:16]}.lock"), timeout=1800):
-        if _manifest(target) is None:
-            _compile(files, digest, root, target, user)
-    return target
+    return build_once(f"mod-{digest[:16]}", _BACKEND,
+                      lambda target: target if _manifest(target) is not None else None,
+                      lambda target: _compile(files, digest, target.parent, target, user))
 
 
 def load_mechanisms(folder: Path) -> None:

@@ -3,6 +3,7 @@
 Importing crosssim imports neither ``arbor`` nor ``neuron``: backends load lazily.
 """
 
+from crosssim.builtin import load_model  # a file, or a built-in model by name
 from crosssim.errors import CrossSimError, InvalidModelError
 from crosssim.model import (
     Cell,
@@ -14,7 +15,6 @@ from crosssim.model import (
     Stimulus,
     Tolerance,
     apply_overrides,
-    load_model,
     loads_model,
     model_from_dict,
 )

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import requires_arbor
 from report_fixtures import synthetic_check
 
@@ -62,9 +63,14 @@ def test_the_readme_shows_cache_as_two_commands_and_names_the_cache_folder():
 
 
 def test_load_model_accepts_a_built_in_name(tmp_path, monkeypatch):
+    import crosssim
+
     monkeypatch.chdir(tmp_path)
-    assert load_model("two_cells") == builtin_model("two_cells")
-    assert len(load_model("ring").cells) == len(builtin_model("ring").cells)
+    assert crosssim.load_model("two_cells") == builtin_model("two_cells")
+    assert len(crosssim.load_model("ring").cells) == len(builtin_model("ring").cells)
+    # crosssim.model.load_model reads files only: a name that is no file is not found
+    with pytest.raises(InvalidModelError, match="two_cells: file not found"):
+        load_model("two_cells")
 
 
 def test_csv_times_are_the_grid_values(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from crosssim.errors import UsageError
@@ -112,3 +114,18 @@ def _load_generators() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+
+
+def load_model(spec: str | Path) -> Model:
+    """A model file, or the built-in model of that name when no such file exists
+    (``load_model("two_cells")``, as the command line accepts; generator parameters:
+    :func:`builtin_model`).  Exported as ``crosssim.load_model``."""
+    from crosssim.model import load_model as load_file
+
+    text = str(spec)
+    if (not Path(spec).exists() and Path(spec).suffix == "" and "/" not in text
+            and re.fullmatch(r"[A-Za-z0-9_]+", text)):
+        _load_generators()
+        if text in BUILTINS:
+            return builtin_model(text)
+    return load_file(spec)

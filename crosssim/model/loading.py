@@ -124,18 +124,9 @@ def loads_model(text: str, *, source: str = "<string>",
 
 
 def load_model(path: str | Path) -> Model:
-    """Read and validate a TOML model file, or build the built-in model of that name
-    (``load_model("two_cells")``, as the command line accepts; generator parameters:
-    :func:`crosssim.builtin.builtin_model`)."""
-    spec = str(path)
+    """Read and validate a TOML model file (a built-in name too: :func:`crosssim.load_model`,
+    which is :func:`crosssim.builtin.load_model`)."""
     path = Path(path)
-    if (not path.exists() and path.suffix == "" and "/" not in spec
-            and re.fullmatch(r"[A-Za-z0-9_]+", spec)):
-        from crosssim.builtin import BUILTINS, _load_generators, builtin_model
-
-        _load_generators()
-        if spec in BUILTINS:
-            return builtin_model(spec)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -143,6 +143,19 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def _freeze_for_exit() -> None:
+    """Make interpreter exit cheap once the command is done (the program only, never in a
+    caller's process): collect the command's garbage now (its finalizers run as they would
+    at exit), then freeze what is left, so the collections Python runs while it tears the
+    modules down skip those objects (about 85,000 after a plot: 0.3-1 s of exit on a busy
+    machine, 0.1 s idle).  atexit handlers, ``weakref.finalize`` callbacks, stream flushes
+    and the deallocation of everything not in a reference cycle happen as before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crosssim`` console script; returns the exit code.
 
@@ -168,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # interpreter teardown (exit -2 after a success; about 0.1-0.3 s window)
                 with contextlib.suppress(ValueError, OSError):  # not the main thread
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _freeze_for_exit()
             return code
         except CrossSimError as exc:
             print(f"{command}: error: {exc.one_line()}", file=sys.stderr)

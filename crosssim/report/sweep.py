@@ -213,7 +213,7 @@ def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
         rows.append([str(point.index), *[value_text(point.params[p]) for p in paths],
                      point.verdict.upper() if point.verdict != "pass" else "pass",
                      _g(row["worst_ratio"]), str(row["worst_pair"] or "-"),
-                     _g(row["worst_backends_mV"]), _g(row["worst_analytic_mV"])])
+                     _g(row["worst_backends_mV"]), _g(row.get("worst_analytic_mV"))])
     lines += text_table(rows)
     if len(chosen) < len(result.points):
         lines.append(f"({len(result.points) - len(chosen)} passing points not shown; "

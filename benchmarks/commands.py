@@ -27,7 +27,9 @@ Cases (``--case``, comma-separated, default all):
 
 ``--quick``: 3 rounds and no 1,000-point sweep.  Files go to a temporary folder.  The
 commands run with Python's bytecode cache on, as a user's do (``PYTHONDONTWRITEBYTECODE``
-is removed from their environment); which crosssim is timed follows ``PYTHONPATH``.
+is removed from their environment), in the temporary folder; the crosssim timed is the one
+this script imports (its folder is put first on their ``PYTHONPATH``): run it with
+``PYTHONPATH=/path/to/tree`` to time a checkout other than the installed one.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ _WRAPPER = (
 )
 
 
+#: The folder the timed commands run in (set by main: the temporary folder).
+_CWD: list[str] = []
+
+
 def measure(command: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> dict:
     """One run of ``command``: wall seconds, peak RSS; exits if its code is not in ``ok``."""
     out = subprocess.run([sys.executable, "-c", _WRAPPER, *command], env=env,
-                         capture_output=True, text=True, check=True)
+                         cwd=_CWD[0] if _CWD else None, capture_output=True, text=True,
+                         check=True)
     result = json.loads(out.stdout)
     if result["code"] not in ok:
         raise SystemExit(f"{' '.join(command)} failed ({result['code']}): {result['stderr']}")
@@ -194,10 +201,18 @@ def main() -> int:
     # PYTHONDONTWRITEBYTECODE=1 would recompile them in every process, 0.1-0.3 s)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     folder = Path(tempfile.mkdtemp(prefix="crosssim-commands-"))
+    # time the crosssim this script imports, whatever the current folder ('python -m' puts
+    # the current folder first on sys.path): its tree first on PYTHONPATH, commands run in
+    # the temporary folder
+    import crosssim
+
+    root = str(Path(crosssim.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    _CWD[:] = [str(folder)]
     try:
         _write_models(folder)
-        print(f"whole processes, {repeat} interleaved rounds after a warm-up, medians; "
-              f"{os.cpu_count()} cores, load average {_load()}")
+        print(f"crosssim from {root}; whole processes, {repeat} interleaved rounds after a "
+              f"warm-up, medians; {os.cpu_count()} cores, load average {_load()}")
         for case in cases:
             if case in ("ring-arbor", "ring-neuron"):
                 case_ring(case.split("-")[1], folder, repeat, env)

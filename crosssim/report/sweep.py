@@ -79,15 +79,21 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     rank = {"": 0, "pass": 1, "other": 2, "fail": 3, "error": 4}
     others_failing: dict[tuple[int, int], set[str]] = {}
     points = {point.index: point for point in result.points}
-    for _, row in frame.iterrows():
-        i = y_values.index(row[y_path]) if y_path else 0
-        j = x_values.index(row[x_path])
-        value = float(row[metric]) if row[metric] is not None else math.nan
+    # the table's columns as lists, the grid positions of the values by lookup (a frame's
+    # rows one by one cost about 0.1 ms each: 0.1 s for a 1,000-point sweep)
+    x_column = frame[x_path].tolist()
+    y_column = frame[y_path].tolist() if y_path else [None] * len(frame)
+    column_of = _positions(x_values)
+    row_of = _positions(y_values)
+    for x, y, number, verdict, index in zip(x_column, y_column, frame[metric].tolist(),
+                                            frame["verdict"].tolist(), frame["point"].tolist()):
+        i = row_of[y] if y_path else 0
+        j = column_of[x]
+        value = float(number) if number is not None else math.nan
         if math.isfinite(value) and not (value <= grid[i, j]):
             grid[i, j] = value
-        verdict = row["verdict"]
         if verdict == "fail":
-            fails_shown, other = _failing_for(points.get(row["point"]), metric)
+            fails_shown, other = _failing_for(points.get(index), metric)
             verdict = "fail" if fails_shown else "other"
             others_failing.setdefault((i, j), set()).update(other)
         if rank[verdict] > rank[status[i, j]]:
@@ -148,6 +154,14 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
         title += "\n(largest over " + ", ".join(others) + ")"
     axes.set_title(title, fontsize=10)
     return _save_png(figure, path, dpi)
+
+
+def _positions(values: Sequence[Any]) -> dict[Any, int]:
+    """Each value's first position in ``values`` (what ``values.index`` finds)."""
+    positions: dict[Any, int] = {}
+    for position, value in enumerate(values):
+        positions.setdefault(value, position)
+    return positions
 
 
 def _ticks(values: Sequence[Any]) -> tuple[list[int], list[str]]:

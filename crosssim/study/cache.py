@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,8 +154,8 @@ class ResultsCache:
                              times_ms=times, values_mV=values,
                              wall_time_s=float(meta.get("wall_time_s", 0.0)),
                              info=dict(meta.get("info") or {}))
-        except (OSError, ValueError, KeyError, TypeError):
-            # A damaged entry (disk full, edited by hand) is a miss; drop it.
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            # A damaged entry (disk full, edited by hand, truncated) is a miss; drop it.
             shutil.rmtree(entry, ignore_errors=True)
             return None
 

@@ -620,9 +620,10 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
             runner=started_runner(started) if started else runner, progress=progress)
     finally:
         cancel_children(started)
-    if started:
-        results, failures, wall = ({name: found[name] for name in names if name in found}
-                                   for found in (results, failures, wall))
+    if started:  # back in the order of the sources
+        results = {name: results[name] for name in names if name in results}
+        failures = {name: failures[name] for name in names if name in failures}
+        wall = {name: wall[name] for name in names if name in wall}
     for source in files:
         kinds[source.name] = source.kind
         results[source.name] = source.result

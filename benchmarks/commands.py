@@ -24,6 +24,7 @@ Cases (``--case``, comma-separated, default all):
   warm one (run once: ``--repeat`` applies to the warm side only).
 
     python benchmarks/commands.py [--quick] [--repeat 7] [--case ring-arbor,example]
+        [--baseline OTHER_CHECKOUT]
 
 ``--quick``: 3 rounds and no 1,000-point sweep.  Files go to a temporary folder.  The
 commands run with Python's bytecode cache on, as a user's do (``PYTHONDONTWRITEBYTECODE``
@@ -62,6 +63,27 @@ _WRAPPER = (
 
 #: The folder the timed commands run in (set by main: the temporary folder).
 _CWD: list[str] = []
+#: ``--baseline TREE``: crosssim's commands are also timed from that tree, interleaved.
+_BASELINE: list[str] = []
+
+
+def _with_baseline(commands: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``commands`` plus, with ``--baseline``, each crosssim command run from the baseline
+    tree (``NAME@baseline``), to be interleaved with them."""
+    if not _BASELINE:
+        return commands
+    extra = {f"{name}@baseline": ["env", f"PYTHONPATH={_BASELINE[0]}", *command]
+             for name, command in commands.items() if command[1:3] == ["-m", "crosssim"]}
+    return {**commands, **extra}
+
+
+def _baseline_note(runs: dict[str, list[dict]], *names: str) -> str:
+    """``; against the baseline: NAME 0.91 (this tree / baseline)`` for each of ``names``."""
+    if not _BASELINE:
+        return ""
+    return "; this tree / baseline: " + ", ".join(
+        f"{name} {med(runs[name + '@baseline'], 'wall'):.2f} -> {med(runs[name], 'wall'):.2f} s"
+        f" ({ratio(runs[name], runs[name + '@baseline']):.2f})" for name in names)
 
 
 def measure(command: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> dict:
@@ -122,7 +144,7 @@ def case_ring(backend: str, folder: Path, repeat: int, env: dict[str, str]) -> N
         library = str(mechanism_library(ensure_mechanisms()))
         b = [sys.executable, str(HANDWRITTEN / "neuron_ring_command.py"), library, "1000",
              str(folder / "hand-neuron")]
-    runs = interleaved({"crosssim": a, "hand": b}, repeat, env)
+    runs = interleaved(_with_baseline({"crosssim": a, "hand": b}), repeat, env)
     same = ((folder / f"crosssim-{backend}" / "traces.csv").read_bytes()
             == (folder / f"hand-{backend}" / "traces.csv").read_bytes())
     print(f"ring1000.toml, {backend}: crosssim run {med(runs['crosssim'], 'wall'):.2f} s / "
@@ -130,7 +152,7 @@ def case_ring(backend: str, folder: Path, repeat: int, env: dict[str, str]) -> N
           f"{med(runs['hand'], 'wall'):.2f} s / {med(runs['hand'], 'peak_kib') / 1024:.0f} MiB;"
           f" time ratio {ratio(runs['crosssim'], runs['hand']):.2f} (<= 1.10), memory ratio "
           f"{ratio(runs['crosssim'], runs['hand'], 'peak_kib'):.2f} (<= 1.2); "
-          f"traces.csv identical: {same}")
+          f"traces.csv identical: {same}{_baseline_note(runs, 'crosssim')}")
 
 
 def case_example(folder: Path, repeat: int, env: dict[str, str]) -> None:
@@ -138,12 +160,13 @@ def case_example(folder: Path, repeat: int, env: dict[str, str]) -> None:
     (Jaxley too, when installed) and with Arbor and NEURON only."""
     for label, backend in (("default simulators", []),
                            ("--backend arbor,neuron", ["--backend", "arbor,neuron"])):
-        runs = interleaved({"run": _crosssim("run", *backend, "--quiet",
-                                             "--out", str(folder / "ex-run")),
-                            "check": _crosssim("check", *backend, "--quiet")}, repeat, env)
+        runs = interleaved(_with_baseline({
+            "run": _crosssim("run", *backend, "--quiet", "--out", str(folder / "ex-run")),
+            "check": _crosssim("check", *backend, "--quiet")}), repeat, env)
         print(f"built-in example, {label}: crosssim run {med(runs['run'], 'wall'):.2f} s "
               f"(<= 1.2), crosssim check {med(runs['check'], 'wall'):.2f} s (<= 0.6), "
-              f"run / check {ratio(runs['run'], runs['check']):.2f} (<= 1.3)")
+              f"run / check {ratio(runs['run'], runs['check']):.2f} (<= 1.3)"
+              + _baseline_note(runs, "run", "check"))
 
 
 def case_sweep(folder: Path, repeat: int, env: dict[str, str], points: int) -> None:
@@ -162,9 +185,11 @@ def case_sweep(folder: Path, repeat: int, env: dict[str, str], points: int) -> N
     command = _crosssim("sweep", *grid, "--quiet", "--out", str(folder / f"sweep{points}"))
     # exit 1 (a point exceeds a tolerance) is a sweep's result, not a failure here
     measure(command, env, ok=(0, 1))  # fills the cache
-    runs = interleaved({"cached": command}, repeat, env, ok=(0, 1))
+    runs = interleaved(_with_baseline({"cached": command}), repeat, env,
+                       ok=(0, 1, 4) if _BASELINE else (0, 1))
     print(f"sweep, {label}, every run from the cache: {med(runs['cached'], 'wall'):.2f} s, "
-          f"{med(runs['cached'], 'peak_kib') / 1024:.0f} MiB (<= {target} s)")
+          f"{med(runs['cached'], 'peak_kib') / 1024:.0f} MiB (<= {target} s)"
+          + _baseline_note(runs, "cached"))
 
 
 def case_load(folder: Path, repeat: int, env: dict[str, str]) -> None:
@@ -193,7 +218,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds, no 1,000-point sweep")
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--case", default=",".join(CASES))
+    parser.add_argument("--baseline", default=None, metavar="TREE",
+                        help="also time crosssim's commands from this checkout (e.g. a "
+                        "'git worktree' of main), interleaved: before -> after in one run")
     args = parser.parse_args()
+    if args.baseline:
+        _BASELINE[:] = [str(Path(args.baseline).resolve())]
     repeat = args.repeat or (3 if args.quick else 7)
     cases = [name.strip() for name in args.case.split(",") if name.strip()]
     env = child_env()

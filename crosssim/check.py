@@ -55,8 +55,11 @@ __all__ = [
     "compare_spike_trains",
     "pair_kind",
     "probe_tolerance",
+    "cancel_children",
     "run_sources",
     "select_sources",
+    "start_children",
+    "started_runner",
     "source_pairs",
 ]
 
@@ -155,6 +158,73 @@ def _default_runner(name: str, model: Model) -> RunResult:
     # numpy's RuntimeWarnings would only add noise on stderr.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return run_source(name, model)
+
+
+#: Runners of sources that can start their work in a child process and return at once:
+#: ``SourceSpec.target`` -> the module whose ``start(model)`` returns an object with
+#: ``finish() -> RunResult`` and ``cancel()``.
+_STARTABLE = {"crosssim.backends.neuron:run": "crosssim.backends.neuron"}
+
+
+def start_children(model: Model, names: Sequence[str]) -> dict[str, Any]:
+    """Start the sources among ``names`` that run in a child process (NEURON) before the
+    others run, so the child's start-up and run overlap with them: name -> the started run,
+    or the exception starting it raised (raised again when that source's turn comes).
+    Stop them with :func:`cancel_children` (a finished run is stopped already)."""
+    import importlib
+
+    from crosssim import sources
+    from crosssim.sources import source_spec
+
+    started: dict[str, Any] = {}
+    if getattr(sources.run_source, "__module__", None) != sources.__name__:
+        return started  # run_source was replaced (tests, embedding code): it runs them all
+    for name in names:
+        try:
+            spec = source_spec(name)
+        except CrossSimError:
+            continue  # unknown: run_sources reports it
+        module = _STARTABLE.get(spec.target)
+        if module is None or spec.missing():
+            continue
+        if ((not spec.active and model.first_active() is not None)
+                or (not spec.trees and model.first_tree() is not None)):
+            continue  # run_source says why the source does not apply
+        try:
+            started[name] = importlib.import_module(module).start(model)
+        except Exception as exc:  # noqa: BLE001 - raised again when this source's turn comes
+            started[name] = exc
+    return started
+
+
+def cancel_children(started: Mapping[str, Any]) -> None:
+    """Stop the child processes :func:`start_children` started (no-op once finished)."""
+    for pending in started.values():
+        if not isinstance(pending, BaseException):
+            pending.cancel()
+
+
+def started_runner(started: Mapping[str, Any], *,
+                   before_wait: Callable[[], None] | None = None) -> Runner:
+    """A runner for :func:`run_sources`: a source in ``started`` is waited for (after
+    ``before_wait()``, work to overlap with the child), every other one runs as usual."""
+
+    def runner(name: str, model: Model) -> RunResult:
+        if name not in started:
+            return _default_runner(name, model)
+        pending = started[name]
+        if isinstance(pending, BaseException):
+            raise pending
+        if before_wait is not None:
+            before_wait()
+        import numpy as np
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = pending.finish()
+        result.check_finite()
+        return result
+
+    return runner
 
 
 def run_sources(model: Model, names: Sequence[str], *, runner: Runner | None = None,
@@ -547,8 +617,20 @@ def check(model: Model, *, backends: Sequence[str] | None = None,
     files = _trace_sources(traces, model, reserved=kinds)
     notes = [*model_notes(model, list(kinds)), *notes, *extra_notes,
              *(note for source in files for note in source.notes)]
-    results, failures, wall, run_notes = run_sources(model, list(kinds), runner=runner,
-                                                     progress=progress)
+    # The NEURON child starts first and runs while the sources in this process do; it is
+    # waited for last (progress shows it last), its results take their usual place.
+    names = list(kinds)
+    started = start_children(model, names) if runner is None else {}
+    try:
+        results, failures, wall, run_notes = run_sources(
+            model, [name for name in names if name not in started] + list(started),
+            runner=started_runner(started) if started else runner, progress=progress)
+    finally:
+        cancel_children(started)
+    if started:  # back in the order of the sources
+        results = {name: results[name] for name in names if name in results}
+        failures = {name: failures[name] for name in names if name in failures}
+        wall = {name: wall[name] for name in names if name in wall}
     for source in files:
         kinds[source.name] = source.kind
         results[source.name] = source.result

@@ -13,8 +13,11 @@ with the Agg backend, the way the tutorials draw it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arbor_ring import probe_cells, run  # noqa: E402
@@ -34,7 +37,10 @@ labels = [f"c{gid:0{len(str(args.n_cells - 1))}d}_mid" for gid in
 os.makedirs(args.out, exist_ok=True)
 with open(os.path.join(args.out, "traces.csv"), "w") as handle:
     handle.write("backend,probe,t_ms,v_mV\n")
-    t_text = [repr(t) for t in times.tolist()]
+    # times as the decimal grid values (0.075, not 0.07500000000000001): rounded to
+    # 6 decimal places below the sample step, as crosssim writes them
+    decimals = 6 - math.floor(math.log10(float(times[1] - times[0])))
+    t_text = [repr(t) for t in np.round(times, decimals).tolist()]
     for label, row in zip(labels, values.tolist()):
         handle.write("".join(f"arbor,{label},{t},{v!r}\n" for t, v in zip(t_text, row)))
 

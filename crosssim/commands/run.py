@@ -64,47 +64,6 @@ def _warm_imports(args: argparse.Namespace) -> None:
             return
 
 
-def _start_children(model, names: list[str]) -> dict[str, object]:
-    """Start the NEURON child before the other sources run, so its process start-up and
-    imports overlap with them: name -> PendingRun, or the exception starting it raised."""
-    from crosssim.sources import source_spec
-
-    started: dict[str, object] = {}
-    for name in names:
-        spec = source_spec(name)
-        if spec.target != "crosssim.backends.neuron:run" or spec.missing():
-            continue  # the ordinary path reports what is missing
-        try:
-            from crosssim.backends import neuron
-
-            started[name] = neuron.start(model)
-        except Exception as exc:  # noqa: BLE001 - raised again when this source's turn comes
-            started[name] = exc
-    return started
-
-
-def _runner(args: argparse.Namespace, started: dict[str, object]):
-    """run_sources' runner: a started child is waited for (importing what comes next while
-    it runs), every other source runs as usual."""
-    import numpy as np
-
-    from crosssim.sources import run_source
-
-    def runner(name: str, model):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if name not in started:
-                return run_source(name, model)
-            pending = started[name]  # stays listed: execute() stops it if interrupted
-            if isinstance(pending, BaseException):
-                raise pending
-            _warm_imports(args)
-            result = pending.finish()  # type: ignore[attr-defined]
-            result.check_finite()
-            return result
-
-    return runner
-
-
 def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
@@ -136,7 +95,7 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
 
 
 def execute(args: argparse.Namespace) -> int:
-    from crosssim.check import run_sources
+    from crosssim.check import cancel_children, run_sources, start_children, started_runner
     from crosssim.notes import model_notes
     from crosssim.report.text import render_notes, run_summary
 
@@ -146,14 +105,14 @@ def execute(args: argparse.Namespace) -> int:
     for line in render_notes(model_notes(model, names)):  # shown even with --quiet
         print(line, file=sys.stderr)
     progress = Progress(len(names) + (0 if args.no_analytic else 1), quiet=args.quiet)
-    started = _start_children(model, names)
+    # the NEURON child starts first; while it runs, what comes next is imported
+    started = start_children(model, names)
     try:
-        results, failures, _, _ = run_sources(model, names, progress=progress,
-                                              runner=_runner(args, started))
+        results, failures, _, _ = run_sources(
+            model, names, progress=progress,
+            runner=started_runner(started, before_wait=lambda: _warm_imports(args)))
     finally:
-        for pending in started.values():  # interrupted: stop the child (no-op once done)
-            if not isinstance(pending, BaseException):
-                pending.cancel()  # type: ignore[attr-defined]
+        cancel_children(started)  # interrupted: stop the child (no-op once done)
     reference = None if args.no_analytic or not results else exact_reference(model, progress)
     try:
         written = _write_outputs(args, model, list(results.values()), out, reference)

@@ -368,3 +368,12 @@ def test_default_sources_that_cannot_run_a_model_are_left_out_with_the_reason(mo
     assert hh_model().is_active
     assert sources.source_spec("cablesim").not_applicable(hh_model()).startswith(
         "active membrane (cell 'a': hh)")
+
+
+def test_the_lumped_steady_state_of_an_active_model_is_not_applicable():
+    from crosssim.analytic import lumped_steady_state
+    from crosssim.errors import SourceNotApplicableError
+
+    with pytest.raises(SourceNotApplicableError,
+                       match=r"active membrane \(cell 'a': hh\); the lumped model is passive"):
+        lumped_steady_state(hh_model())

@@ -29,6 +29,7 @@ import numpy as np
 
 from crosssim.analytic._common import cable_constants, clamp_edges
 from crosssim.analytic._exponential import DenseExponential, SparseExponential, piecewise_exact
+from crosssim.errors import SourceNotApplicableError
 from crosssim.model import Cell, Model
 from crosssim.result import RunResult
 
@@ -66,7 +67,13 @@ def isopotential_cell(cell: Cell) -> tuple[float, float, float, float]:
 
 def _lumped_parts(model: Model):
     """``(C_nF, G_uS, E_mV, V0_mV, pairs)``: per-cell arrays and the junctions between two
-    different cells as ``(a, b, g_uS)`` index triples."""
+    different cells as ``(a, b, g_uS)`` index triples.  Raises SourceNotApplicableError for
+    a cell with an active membrane (the lumped model is passive)."""
+    active = model.first_active()
+    if active is not None:
+        raise SourceNotApplicableError(
+            "lumped", f"active membrane (cell {active.name!r}: "
+            f"{', '.join(active.active_parts())}); the lumped model is passive")
     parts = np.array([isopotential_cell(cell) for cell in model.cells], dtype=float)
     capacitance, conductance, e_leak, v_init = (parts[:, k].copy() for k in range(4))
     index = model.cell_index()

@@ -35,9 +35,7 @@ def make_run_id(now: _datetime.datetime, model_sha256: str) -> str:
 
 def lumped_equilibria(outcome: CheckOutcome) -> dict[str, float] | None:
     """The lumped steady state (cell -> mV) from ``crosssim.analytic``, None if unavailable
-    (or meaningless: an active membrane)."""
-    if outcome.model.is_active:
-        return None
+    (or not applicable: an active membrane)."""
     try:
         from crosssim.analytic import lumped_steady_state
     except ImportError:

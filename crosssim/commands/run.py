@@ -15,6 +15,7 @@ from crosssim.commands.common import (
     selected_backends,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
+from crosssim.report.figure_process import FIGURE_IMPORTS, Figures, start_figures
 from crosssim.report.progress import Progress
 
 
@@ -44,19 +45,18 @@ def exact_reference(model, progress: Progress | None):
     return results.get(ANALYTIC)
 
 
-#: What the rest of ``run`` imports, by step: imported while the NEURON child runs (the
-#: second core does the child's start-up meanwhile).
+#: What the exact reference imports: imported while the NEURON child runs (the second core
+#: does the child's start-up meanwhile).
 _ANALYTIC_IMPORTS = ("crosssim.analytic.cable", "scipy.sparse")
-_PLOT_IMPORTS = ("crosssim.report.figures", "matplotlib.figure",
-                 "matplotlib.backends.backend_agg")
 
 
-def _warm_imports(args: argparse.Namespace) -> None:
-    """Import what the analytic reference and the plot will need (nothing if not needed)."""
+def _warm_imports(args: argparse.Namespace, figures: Figures) -> None:
+    """Import what the analytic reference and (without a figure process) the plot will
+    need."""
     import importlib
 
     modules = (() if args.no_analytic else _ANALYTIC_IMPORTS) + (
-        () if args.no_plot else _PLOT_IMPORTS)
+        () if args.no_plot or figures.in_child else FIGURE_IMPORTS)
     for module in modules:
         try:
             importlib.import_module(module)
@@ -64,7 +64,7 @@ def _warm_imports(args: argparse.Namespace) -> None:
             return
 
 
-def _write_outputs(args: argparse.Namespace, model, results, out: Path,
+def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures: Figures,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
     from crosssim.report.artifacts import write_traces
@@ -78,9 +78,7 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
         print(f"removed {stale} (an earlier run's plot; --no-plot)")
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
-        from crosssim.report.figures import plot_traces
 
-        path = out / "traces.png"
         t_stop = model.simulation.t_stop_ms
         clamped = [i for i, stimulus in enumerate(model.stimuli) if stimulus.amplitude_nA
                    and stimulus.delay_ms <= t_stop < stimulus.delay_ms + stimulus.duration_ms]
@@ -88,13 +86,20 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                 f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
         # the passive lumped equilibrium means nothing for spiking cells
         equilibria = None if clamped or model.is_active else lumped_steady_state(model)
-        plot_traces(model, [*results, *([reference] if reference is not None else [])], path,
-                    equilibria=equilibria, note=note)
-        written.append(path)
+        written.append(figures.submit(
+            "crosssim.report.figures:plot_traces", model,
+            [*results, *([reference] if reference is not None else [])], out / "traces.png",
+            equilibria=equilibria, note=note).result())
     return written
 
 
 def execute(args: argparse.Namespace) -> int:
+    # the plot's child process imports matplotlib while the model loads and the sources run
+    with start_figures() if not args.no_plot else Figures(None) as figures:
+        return _execute(args, figures)
+
+
+def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.check import cancel_children, run_sources, start_children, started_runner
     from crosssim.notes import model_notes
     from crosssim.report.text import render_notes, run_summary
@@ -110,12 +115,13 @@ def execute(args: argparse.Namespace) -> int:
     try:
         results, failures, _, _ = run_sources(
             model, names, progress=progress,
-            runner=started_runner(started, before_wait=lambda: _warm_imports(args)))
+            runner=started_runner(started, before_wait=lambda: _warm_imports(args, figures)))
     finally:
         cancel_children(started)  # interrupted: stop the child (no-op once done)
     reference = None if args.no_analytic or not results else exact_reference(model, progress)
     try:
-        written = _write_outputs(args, model, list(results.values()), out, reference)
+        written = _write_outputs(args, model, list(results.values()), out, figures,
+                                 reference)
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     from crosssim.report.text import plural

@@ -1,0 +1,257 @@
+"""Figures drawn in a child process that imports matplotlib while the command works.
+
+Importing matplotlib and drawing a figure cost a command 0.5-0.7 s of one core, after the
+simulators are done.  A command that will draw calls :func:`start_figures` before its slow
+part (model loading, simulators, the results cache): the child imports matplotlib and the
+figure modules meanwhile on the other core; :meth:`Figures.submit` then sends one call
+(``"module:function"`` and its arguments, pickled) and :meth:`Pending.result` waits for what
+it returned (a figure function writes its PNG atomically and returns the path).
+
+The child is used only where it pays: more than one core and matplotlib not yet imported
+by this process (a library caller or a test that drew before draws here at once).
+Otherwise, and whenever the child cannot deliver (it could not start, died, or an argument
+does not pickle), the call runs in this process, so a caller never needs two code paths.
+An exception the function raises in the child is raised again here.
+
+``python -m crosssim.report.figure_process MODULE...``: the child.  It imports the modules,
+then answers length-prefixed pickles on stdin, ``(target, args, kwargs)``, with
+``("ok", value)`` or ``("error", exception)`` on its stdout (anything printed goes to
+stderr), and ends at end of input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+__all__ = ["FIGURE_IMPORTS", "Figures", "Pending", "spawn_figures", "start_figures"]
+
+#: Set to ``0`` to draw every figure in this process.
+ENVIRONMENT_SWITCH = "CROSSSIM_FIGURE_PROCESS"
+_HEADER = struct.Struct("<Q")
+
+
+def _call(target: str, args: tuple, kwargs: dict) -> Any:
+    """``module:function`` called with ``args`` and ``kwargs``."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def _write(stream: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read(stream: IO[bytes]) -> Any:
+    """The next message, or EOFError at the end of input."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(header)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)  # noqa: S301 - our own parent, over our own pipe
+
+
+class Pending:
+    """One submitted call: :meth:`result` returns its value or raises its exception."""
+
+    def __init__(self, figures: Figures, target: str, args: tuple, kwargs: dict,
+                 *, sent: bool) -> None:
+        self._figures, self._call = figures, (target, args, kwargs)
+        self._sent = sent
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        if not sent:  # in this process, at once
+            self._run_here()
+
+    def _run_here(self) -> None:
+        try:
+            self._value = _call(*self._call)
+        except Exception as exc:  # noqa: BLE001 - raised again by result()
+            self._error = exc
+        self._done = True
+
+    def _receive(self, reply: Any) -> None:
+        status, value = reply
+        if status == "ok":
+            self._value = value
+        else:
+            self._error = value
+        self._done = True
+
+    def result(self) -> Any:
+        """What the function returned (its exception is raised here)."""
+        if not self._done:
+            self._figures._collect(self)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class Figures:
+    """Runs figure functions in the child process (if one was started) or here."""
+
+    def __init__(self, process: subprocess.Popen | None) -> None:
+        self._process = process
+        self._queue: list[Pending] = []
+
+    @property
+    def in_child(self) -> bool:
+        """True while a child process draws."""
+        return self._process is not None
+
+    def submit(self, target: str, *args: Any, **kwargs: Any) -> Pending:
+        """Send ``target(*args, **kwargs)`` (``"module:function"``) to the child, or run it
+        here when there is none; calls run in the order submitted."""
+        process = self._process
+        if process is not None:
+            try:
+                assert process.stdin is not None
+                _write(process.stdin, (target, args, kwargs))  # pickled whole, then sent
+            except (OSError, pickle.PicklingError, TypeError, AttributeError):
+                self._abandon()
+            else:
+                pending = Pending(self, target, args, kwargs, sent=True)
+                self._queue.append(pending)
+                return pending
+        return Pending(self, target, args, kwargs, sent=False)
+
+    def _collect(self, wanted: Pending) -> None:
+        """Read the child's replies in order up to ``wanted``'s; if the child cannot
+        deliver, the calls still owed run here."""
+        while not wanted._done:
+            pending = self._queue[0]
+            try:
+                assert self._process is not None and self._process.stdout is not None
+                reply = _read(self._process.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+                self._abandon()
+                return
+            self._queue.pop(0)
+            pending._receive(reply)
+
+    def _abandon(self) -> None:
+        """The child cannot deliver: stop it and run what it still owes here."""
+        owed, self._queue = self._queue, []
+        self._stop(kill=True)
+        for pending in owed:
+            pending._run_here()
+
+    def close(self) -> None:
+        """Wait for every submitted call, then let the child go."""
+        for pending in list(self._queue):
+            if not pending._done:
+                self._collect(pending)
+        self._stop(kill=False)
+
+    def _stop(self, *, kill: bool, interrupt: bool = False) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if interrupt and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        for stream in (process.stdin, process.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if kill:
+            process.kill()
+        try:
+            process.wait(timeout=None if kill else 10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> Figures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:  # interrupted or failed: the figures are not wanted; the child stops as on
+            self._queue = []  # Ctrl-C, removing the temporary file of a PNG half written
+            self._stop(kill=False, interrupt=True)
+
+
+def _use_child() -> bool:
+    if os.environ.get(ENVIRONMENT_SWITCH, "1") == "0" or "matplotlib" in sys.modules:
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return cores > 1
+
+
+#: What drawing a PNG imports: the figure module, matplotlib's Figure and its Agg canvas.
+FIGURE_IMPORTS = ("crosssim.report.figures", "matplotlib.figure",
+                  "matplotlib.backends.backend_agg")
+
+
+def start_figures(modules: Sequence[str] = FIGURE_IMPORTS) -> Figures:
+    """A :class:`Figures` whose child (when it pays, see the module notes) starts importing
+    matplotlib and ``modules`` now; otherwise one that draws in this process."""
+    return spawn_figures(modules) if _use_child() else Figures(None)
+
+
+def spawn_figures(modules: Sequence[str] = FIGURE_IMPORTS) -> Figures:
+    """A :class:`Figures` with a child process, whatever this process has imported (one
+    that draws here if the child cannot start)."""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, *modules], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=None)
+    except OSError:
+        return Figures(None)
+    return Figures(process)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The child: import ``argv``'s modules, then answer calls until end of input."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the pipe
+    try:
+        for module in sys.argv[1:] if argv is None else argv:
+            importlib.import_module(module)
+        _serve(sys.stdin.buffer, replies)
+    except KeyboardInterrupt:  # the parent stops, or Ctrl-C reached the process group
+        return 130
+    except BrokenPipeError:  # the parent is gone: nobody wants the figures
+        return 1
+    return 0
+
+
+def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Answer calls until end of input."""
+    while True:
+        try:
+            target, args, kwargs = _read(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", _call(target, args, kwargs))
+        except Exception as exc:  # noqa: BLE001 - the parent raises it
+            reply = ("error", exc)
+        try:
+            _write(replies, reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            _write(replies, ("error", RuntimeError(f"{target}: {reply[1]!r}")))
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: the replies are written

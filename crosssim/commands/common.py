@@ -8,11 +8,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosssim.errors import InvalidModelError, UsageError
-from crosssim.model import Model
 from crosssim.report.progress import Progress as Progress  # re-exported for commands/check.py
+
+if TYPE_CHECKING:  # pragma: no cover - the model layer (pydantic) loads with the model
+    from crosssim.model import Model
 
 DEFAULT_MODEL = "two_cells"
 DEFAULT_REPORTS = Path("reports")

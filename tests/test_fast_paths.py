@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from crosssim.analytic import lumped_model
 from crosssim.builtin import builtin_model
 from crosssim.files import write_csv
+from crosssim.model import apply_overrides
 from crosssim.report.artifacts import grid_times, write_traces
 from crosssim.result import RunResult, results_to_frame
 
@@ -34,10 +36,26 @@ def test_trace_csv_with_names_that_need_quoting_goes_through_pandas(tmp_path):
     assert path.read_text().splitlines()[1] == '"my,source",p,0.0,0.0'
 
 
-def test_lumped_steady_state_dense_matches_sparse(monkeypatch):
-    model = builtin_model("ring", {"n_cells": 50})
-    dense = lumped_model.lumped_steady_state(model)
-    monkeypatch.setattr(lumped_model, "DENSE_STEADY_LIMIT", 1)
-    sparse = lumped_model.lumped_steady_state(model)
-    assert dense.keys() == sparse.keys()
-    assert max(abs(dense[k] - sparse[k]) for k in dense) < 1e-10
+def _dense_steady_state(model) -> np.ndarray:
+    """``K V = G E`` solved densely, written independently of lumped_model's CG."""
+    _, conductance, e_leak, _, matrix = lumped_model.lumped_system(model)
+    return np.linalg.solve(matrix.toarray(), conductance * e_leak)
+
+
+@pytest.mark.parametrize("name, params", [("ring", {"n_cells": 50}), ("grid", {})])
+def test_lumped_steady_state_by_cg_matches_a_dense_solve(name, params, monkeypatch):
+    model = builtin_model(name, params)
+    # every cell its own leak reversal and junctions of very different strength
+    changes = {f"cells.{cell.name}.e_leak_mV": -90.0 + 0.37 * k
+               for k, cell in enumerate(model.cells)}
+    changes.update({f"gap_junctions.{k}.g_uS": 10.0 ** (-3 + (k % 5))
+                    for k in range(len(model.gap_junctions))})
+    model = apply_overrides(model, changes.items())
+    expected = _dense_steady_state(model)
+    cg = lumped_model.lumped_steady_state(model)
+    assert list(cg) == [cell.name for cell in model.cells]
+    assert np.abs(np.array(list(cg.values())) - expected).max() < 1e-9
+    # CG that does not settle hands over to the direct sparse solve: same answer
+    monkeypatch.setattr(lumped_model, "_CG_ITERATIONS", 0)
+    direct = lumped_model.lumped_steady_state(model)
+    assert np.abs(np.array(list(direct.values())) - expected).max() < 1e-9

@@ -93,11 +93,19 @@ def test_the_scan_finds_every_forbidden_construct():
     assert unsafe_constructs(harmless) == []
 
 
+#: The one module allowed to pickle, and why: a command sends its figures' arguments to
+#: its own child process over an anonymous pipe the parent created (no file, no socket:
+#: nothing another party can write to), and reads back what that child returns.
+PICKLES_OVER_OWN_PIPE = {"crosssim/report/figure_process.py": ["import pickle"]}
+
+
 def test_no_crosssim_source_evaluates_or_unpickles_anything():
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        found += unsafe_constructs(path.read_text(encoding="utf-8"),
-                                   str(path.relative_to(PACKAGE.parent)))
+        name = str(path.relative_to(PACKAGE.parent))
+        allowed = PICKLES_OVER_OWN_PIPE.get(name, [])
+        found += [line for line in unsafe_constructs(path.read_text(encoding="utf-8"), name)
+                  if line.split(": ", 1)[1] not in allowed]
     assert found == [], "\n".join(found)
 
 

@@ -105,6 +105,7 @@ class Figures:
     def __init__(self, process: subprocess.Popen | None) -> None:
         self._process = process
         self._queue: list[Pending] = []
+        self._submitted = False
 
     @property
     def in_child(self) -> bool:
@@ -118,6 +119,7 @@ class Figures:
         if process is not None:
             try:
                 assert process.stdin is not None
+                self._submitted = True
                 _write(process.stdin, (target, args, kwargs))  # pickled whole, then sent
             except (OSError, pickle.PicklingError, TypeError, AttributeError):
                 self._abandon()
@@ -181,9 +183,11 @@ class Figures:
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
-        else:  # interrupted or failed: the figures are not wanted; the child stops as on
-            self._queue = []  # Ctrl-C, removing the temporary file of a PNG half written
-            self._stop(kill=False, interrupt=True)
+        else:  # interrupted or failed: the figures are not wanted.  A child that has work
+            # stops as on Ctrl-C (removing the temporary file of a PNG half written); one
+            # that was never asked anything (maybe still starting) is killed, silently
+            self._queue = []
+            self._stop(kill=not self._submitted, interrupt=self._submitted)
 
 
 def _use_child() -> bool:

@@ -29,6 +29,7 @@ from crosssim.errors import (
     EXIT_USAGE,
     CrossSimError,
     StudyInterrupted,
+    raise_if_interrupted,
 )
 
 #: Subcommand name -> (module, one-line help).  A module that is absent is not offered.
@@ -156,6 +157,19 @@ def _freeze_for_exit() -> None:
     gc.freeze()
 
 
+def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+    """Say in one line that ``command`` was interrupted (Ctrl-C) or terminated (SIGTERM);
+    the exit code."""
+    detail = exc.detail if isinstance(exc, StudyInterrupted) else ""
+    cause = exc.original if isinstance(exc, StudyInterrupted) else exc
+    done = ("; " + detail) if detail else "; files being written were discarded"
+    if isinstance(cause, _Terminated):
+        print(f"{command}: terminated (SIGTERM){done}", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"{command}: interrupted{done}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crosssim`` console script; returns the exit code.
 
@@ -187,18 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{command}: error: {exc.one_line()}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt as exc:  # one line, whatever was interrupted
-            detail = exc.detail if isinstance(exc, StudyInterrupted) else ""
-            cause = exc.original if isinstance(exc, StudyInterrupted) else exc
-            done = ("; " + detail) if detail else "; files being written were discarded"
-            if isinstance(cause, _Terminated):
-                print(f"{command}: terminated (SIGTERM){done}", file=sys.stderr)
-                return EXIT_TERMINATED
-            print(f"{command}: interrupted{done}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return _interrupted(command, exc)
         except BrokenPipeError:
             _silence_stdout()
             return EXIT_OK
         except Exception as exc:
+            try:
+                raise_if_interrupted(exc)  # Ctrl-C / SIGTERM that arrived wrapped
+            except KeyboardInterrupt as interrupt:
+                return _interrupted(command, interrupt)
             if os.environ.get("CROSSSIM_DEBUG"):
                 raise
             print(f"{command}: internal error: {type(exc).__name__}: "

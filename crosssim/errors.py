@@ -183,14 +183,16 @@ def raise_if_interrupted(exc: BaseException) -> None:
     """Re-raise Ctrl-C if ``exc`` stems from one.
 
     A KeyboardInterrupt that arrives while a C extension initialises comes back wrapped
-    (pybind11 turns it into ``ImportError: initialization failed``); treating that as a
-    backend failure would carry on with the next backend instead of stopping.
+    (pybind11 turns it into ``ImportError: initialization failed``, pydantic building a
+    class into ``RuntimeError: Error calling __set_name__``); treating that as a failure
+    would carry on, or report an internal error, instead of stopping.  The interrupt raised
+    is of the original's type (SIGTERM stays SIGTERM).
     """
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, KeyboardInterrupt):
-            raise KeyboardInterrupt() from exc
+            raise type(cause)() from exc
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
 

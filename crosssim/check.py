@@ -160,12 +160,6 @@ def _default_runner(name: str, model: Model) -> RunResult:
         return run_source(name, model)
 
 
-#: Runners of sources that can start their work in a child process and return at once:
-#: ``SourceSpec.target`` -> the module whose ``start(model)`` returns an object with
-#: ``finish() -> RunResult`` and ``cancel()``.
-_STARTABLE = {"crosssim.backends.neuron:run": "crosssim.backends.neuron"}
-
-
 def start_children(model: Model, names: Sequence[str]) -> dict[str, Any]:
     """Start the sources among ``names`` that run in a child process (NEURON) before the
     others run, so the child's start-up and run overlap with them: name -> the started run,
@@ -184,7 +178,7 @@ def start_children(model: Model, names: Sequence[str]) -> dict[str, Any]:
             spec = source_spec(name)
         except CrossSimError:
             continue  # unknown: run_sources reports it
-        module = _STARTABLE.get(spec.target)
+        module = spec.child
         if module is None or spec.missing():
             continue
         if ((not spec.active and model.first_active() is not None)

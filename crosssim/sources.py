@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,6 +68,7 @@ __all__ = [
     "available_sources",
     "default_sources",
     "known_sources",
+    "prestart_sources",
     "register_source",
     "run_source",
     "source_spec",
@@ -100,6 +101,10 @@ class SourceSpec:
     reads models whose cells are all plain cables written as cables (:meth:`Model.cables`).
     ``active``: the source handles active membranes (hh, user mechanisms); one without it
     is skipped on such models ("not applicable: active membrane").
+    ``child``: the module of a source that runs in a child process, with ``start(model)``
+    (returns at once an object with ``finish() -> RunResult`` and ``cancel()``, so other
+    sources run meanwhile) and ``prestart()`` (starts that child before the model is known;
+    :func:`prestart_sources`).
     """
 
     name: str
@@ -117,6 +122,7 @@ class SourceSpec:
     install: str | None = None
     trees: bool = False
     active: bool = False
+    child: str | None = None
 
     def missing(self) -> list[str]:
         """The required top-level packages that ``find_spec`` cannot locate."""
@@ -196,7 +202,7 @@ register_source(SourceSpec(
 register_source(SourceSpec(
     "neuron", SIMULATOR, "crosssim.backends.neuron:run", ("neuron",),
     "NEURON sections with crosssim's NMODL gap junction, in a child process", trees=True,
-    active=True))
+    active=True, child="crosssim.backends.neuron"))
 register_source(SourceSpec(
     "jaxley", SIMULATOR, "crosssim.backends.jaxley:run", ("jaxley", "jax"),
     "Jaxley networks (JAX, float64), junction halves implicit in their own site",
@@ -308,6 +314,22 @@ def source_spec(name: str) -> SourceSpec:
             name, f"unknown source; known simulators: {', '.join(known_sources(SIMULATOR))}; "
             f"references: {', '.join(known_sources(REFERENCE))}; "
             f"installed: {', '.join(available_sources()) or 'none'}") from None
+
+
+def prestart_sources(names: Sequence[str]) -> None:
+    """Start now the child processes of the installed sources among ``names`` that run in
+    one (``SourceSpec.child``), before the caller loads its model: their start-up (Python,
+    the simulator's import) overlaps the caller's.  Unknown names are left to whoever runs
+    them; nothing here raises."""
+    _read_entry_points()
+    for name in names:
+        spec = _REGISTRY.get(name)
+        if spec is None or spec.child is None or spec.missing():
+            continue
+        try:
+            importlib.import_module(spec.child).prestart()
+        except Exception:  # noqa: BLE001 - the run itself reports what is wrong
+            continue
 
 
 def run_source(name: str, model: Model, **options: Any) -> RunResult:

@@ -312,11 +312,16 @@ def test_interrupt_during_the_neuron_run_leaves_no_output(tmp_path, signum, code
     and writes nothing (no half-written traces.csv, no temporary file)."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [*_command(), "run", "--out", str(out), "--quiet", *CORE],
+        [*_command(), "run", "--out", str(out), *CORE],
         env=_env(CROSSSIM_TEST_CRASH="hang"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
-        child = _wait_for_neuron_child(process)
+        child = _wait_for_neuron_child(process)  # started early, before the model loads
+        seen = []
+        while not seen or "neuron: running" not in seen[-1]:  # Arbor is done
+            line = process.stderr.readline()
+            assert line, "".join(seen)
+            seen.append(line)
         time.sleep(0.3)
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
@@ -425,3 +430,29 @@ def test_ctrl_c_wrapped_by_a_c_extension_still_stops_the_run(seed_model):
             check(seed_model, backends=["arbor"], references=(), runner=runner)
         with pytest.raises(KeyboardInterrupt):
             run_sources(seed_model, ["arbor"], runner=runner)
+
+
+@pytest.mark.parametrize("interrupt, code, word", [
+    (KeyboardInterrupt, 130, "interrupted"),
+    ("terminated", 143, "terminated (SIGTERM)"),
+])
+def test_an_interrupt_that_a_library_wrapped_is_still_an_interrupt(monkeypatch, capsys,
+                                                                   interrupt, code, word):
+    """Ctrl-C or SIGTERM while pydantic builds a class arrives as ``RuntimeError: Error
+    calling __set_name__`` (its cause the interrupt): one line and 130 / 143, never an
+    internal error."""
+    from crosssim import cli
+    from crosssim.commands import models
+
+    kind = cli._Terminated if interrupt == "terminated" else interrupt
+
+    def execute(args):
+        try:
+            raise kind()
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'PydanticDescriptorProxy'") from exc
+
+    monkeypatch.setattr(models, "execute", execute)
+    assert cli.main(["models"]) == code
+    err = capsys.readouterr().err
+    assert word in err and "internal error" not in err and err.count("\n") == 1

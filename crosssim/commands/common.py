@@ -140,6 +140,17 @@ def selected_sources(args: argparse.Namespace) -> tuple[list[str] | None, list[s
     return backends, references
 
 
+def prestart_children(args: argparse.Namespace) -> None:
+    """Start the child processes of the simulators ``--backend`` names (``all``: the
+    default ones) now, before the model loads, so that their start-up overlaps it (see
+    :func:`crosssim.sources.prestart_sources`; a child no run takes is stopped at exit)."""
+    from crosssim.sources import SIMULATOR, default_sources, prestart_sources
+
+    option = getattr(args, "backend", "all")
+    prestart_sources(default_sources(SIMULATOR) if option == "all"
+                     else [name.strip() for name in option.split(",")])
+
+
 def selected_backends(args: argparse.Namespace) -> list[str]:
     """The simulators of ``--backend`` as names (every installed default one for ``all``),
     for commands that run simulators only (``run``, ``converge``).  A default simulator

@@ -11,6 +11,7 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_output_argument,
     output_dir,
+    prestart_children,
     resolve_model,
     selected_backends,
 )
@@ -104,6 +105,7 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.notes import model_notes
     from crosssim.report.text import render_notes, run_summary
 
+    prestart_children(args)
     model = resolve_model(args)
     names = selected_backends(args)
     out = output_dir(args, model)  # refuse an unusable --out before running anything

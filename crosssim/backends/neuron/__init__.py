@@ -28,6 +28,7 @@ by default, like Arbor.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -54,7 +55,7 @@ from crosssim.result import RunResult, nominal_grid
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.model import Model
 
-__all__ = ["PendingRun", "run", "start"]
+__all__ = ["PendingRun", "discard_spare", "prestart", "run", "start"]
 
 _BACKEND = "neuron"
 #: The child's entry point, run by path (see worker.py: the child never imports crosssim).
@@ -125,6 +126,89 @@ def _read_results(result_path: Path, ranks: int, n_records: int):
     return times, nodes, build_s, run_s, info
 
 
+class _Spare:
+    """A NEURON child started before its model is known (:func:`prestart`): it imports
+    numpy and NEURON, then waits on stdin for the request and result paths."""
+
+    def __init__(self) -> None:
+        self.scratch = Path(tempfile.mkdtemp(prefix="crosssim-neuron-"))
+        self.stdout = open(self.scratch / "stdout.txt", "wb")  # noqa: SIM115
+        self.stderr = open(self.scratch / "stderr.txt", "w+b")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(_WORKER), "--wait"], env=_child_env(),
+                stdin=subprocess.PIPE, stdout=self.stdout, stderr=self.stderr)
+        except OSError:
+            self.discard()
+            raise
+
+    def send(self, request: Path, result: Path) -> bool:
+        """Give the child its request; False if it is no longer there to take it."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(f"{request}\n{result}\n".encode())
+            stdin.close()
+        except OSError:
+            self.process.kill()
+            self.process.wait()
+            return False
+        return True
+
+    def discard(self) -> None:
+        """Stop the child (unused) and remove its files."""
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if process is not None and process.stdin is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        self.stdout.close()
+        self.stderr.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+#: The child :func:`prestart` started, until a run takes it (one at a time).
+_SPARE: list[_Spare] = []
+#: :func:`discard_spare` registered to run at exit (once).
+_ATEXIT: list = []
+
+
+def prestart() -> None:
+    """Start a NEURON child now, before the model is loaded, so that its start-up (Python,
+    numpy, NEURON: 0.2-0.3 s) overlaps the caller's; the next :func:`start` in this process
+    gives it its request (unless that run uses MPI).  Unused, it is stopped by
+    :func:`discard_spare` or at exit.  Failing to start is silent: :func:`start` then
+    spawns its child as usual (and reports any error)."""
+    if _SPARE:
+        return
+    spare = None
+    try:
+        spare = _Spare()
+        _SPARE.append(spare)
+    except OSError:
+        return
+    except BaseException:  # interrupted on the way: no child may outlive the command
+        if spare is not None and spare not in _SPARE:
+            spare.discard()
+        raise
+    if not _ATEXIT:
+        _ATEXIT.append(atexit.register(discard_spare))
+
+
+def discard_spare() -> None:
+    """Stop the child :func:`prestart` started, if no run took it."""
+    while _SPARE:
+        _SPARE.pop().discard()
+
+
+def _take_spare() -> _Spare | None:
+    return _SPARE.pop() if _SPARE else None
+
+
 class PendingRun:
     """A NEURON child process that has been started: :meth:`finish` waits for it and returns
     its traces, :meth:`cancel` stops it.  From :func:`start`; :func:`run` is
@@ -140,8 +224,13 @@ class PendingRun:
         self._launcher = launcher
         self._mpi_ranks = mpi_ranks
         self._timeout_s = timeout_s
-        self._scratch = Path(tempfile.mkdtemp(prefix="crosssim-neuron-"))
         self._process: subprocess.Popen | None = None
+        spare = None if launcher else _take_spare()
+        if spare is not None:  # started before the model loaded: it waits for its request
+            self._scratch, self._stdout, self._stderr = spare.scratch, spare.stdout, spare.stderr
+            self._process = spare.process
+        else:
+            self._scratch = Path(tempfile.mkdtemp(prefix="crosssim-neuron-"))
         try:
             request_path = self._scratch / "request.npz"
             self._result_path = self._scratch / "result.npz"
@@ -149,6 +238,13 @@ class PendingRun:
             arrays: dict[str, Any] = {"options_json": np.str_(json.dumps(options_json)),
                                       **plan.child_arrays()}
             np.savez(request_path, **arrays)
+            if spare is not None:
+                self._spawned = time.perf_counter()  # its start-up is behind it
+                if spare.send(request_path, self._result_path):
+                    return
+                self._process = None  # it died meanwhile: a fresh one below
+                self._stdout.close()
+                self._stderr.close()
             command = launcher + [sys.executable, str(_WORKER), str(request_path),
                                   str(self._result_path)]
             # the child's output goes to files: a pipe nobody reads could fill and block it

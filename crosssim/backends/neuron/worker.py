@@ -1,7 +1,9 @@
 """Child-process entry point of the NEURON backend.
 
 ``python <this folder>/worker.py REQUEST.npz RESULT.npz``  (one process, or one per MPI rank
-under ``mpiexec -n R``)
+under ``mpiexec -n R``); ``worker.py --wait`` imports numpy and NEURON first, then reads the
+two paths from stdin, one per line (started before its model was known; nothing on stdin:
+exit 0)
 
 Run by path, not with ``-m``: the child then imports only the standard library, numpy,
 NEURON and its sibling ``simulator.py``, never the ``crosssim`` package (whose model layer
@@ -64,10 +66,18 @@ def _load_library(library: str, mechanism: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one request; returns the exit code (0 on success)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python worker.py REQUEST.npz RESULT.npz", file=sys.stderr)
-        return 2
     started = time.perf_counter()
+    if args == ["--wait"]:  # started early: import now, then read the two paths from stdin
+        import numpy  # noqa: F401
+        from neuron import h  # noqa: F401
+
+        args = sys.stdin.read().split("\n")[:2]
+        if len(args) < 2 or not all(args):
+            return 0  # the parent had no run for it
+        started = time.perf_counter()
+    if len(args) != 2:
+        print("usage: python worker.py REQUEST.npz RESULT.npz | --wait", file=sys.stderr)
+        return 2
     import numpy as np
 
     with np.load(args[0], allow_pickle=False) as data:

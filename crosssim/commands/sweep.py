@@ -32,6 +32,7 @@ from crosssim.commands.common import (
     window_start,
 )
 from crosssim.errors import StudyInterrupted, UsageError
+from crosssim.report.figure_process import FIGURE_IMPORTS, Figures, start_figures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,10 +83,21 @@ def _document(result, written: list[Path]) -> dict:
     }
 
 
+#: What the heatmap's child process imports while the sweep runs.
+_HEATMAP_IMPORTS = (*FIGURE_IMPORTS, "crosssim.report.sweep")
+
+
 def execute(args: argparse.Namespace) -> int:
+    # the heatmap's child process imports matplotlib while the sweep runs (or is read from
+    # the results cache), then draws while the tables are written
+    with start_figures(_HEATMAP_IMPORTS) if not args.no_plot else Figures(None) as figures:
+        return _execute(args, figures)
+
+
+def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.files import json_text, write_csv, write_parquet
     from crosssim.report.progress import StudyProgress
-    from crosssim.report.sweep import plot_sweep_heatmap, render_text
+    from crosssim.report.sweep import heatmap_data, render_text
     from crosssim.study.cache import ResultsCache
     from crosssim.study.executors import make_executor
     from crosssim.study.sweeps import parse_grid, sweep, validate_grid
@@ -131,12 +143,15 @@ def execute(args: argparse.Namespace) -> int:
 
     written: list[Path] = []
     frame = result.to_frame()
+    heatmap = None if args.no_plot else figures.submit(
+        "crosssim.report.sweep:draw_heatmap",
+        heatmap_data(result, metric=args.heatmap_metric, axes_params=axes),
+        out / "sweep_heatmap.png")
     try:
         written.append(write_csv(out / "sweep.csv", frame, float_format="%.12g"))
         written.append(write_parquet(out / "sweep.parquet", frame))
-        if not args.no_plot:
-            written.append(plot_sweep_heatmap(result, out / "sweep_heatmap.png",
-                                              metric=args.heatmap_metric, axes_params=axes))
+        if heatmap is not None:
+            written.append(heatmap.result())
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,8 @@ from crosssim.study.sweeps import param_cell, value_text
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.sweeps import SweepResult
 
-__all__ = ["cell_number", "default_heatmap_metric", "plot_sweep_heatmap", "render_text"]
+__all__ = ["Heatmap", "cell_number", "default_heatmap_metric", "draw_heatmap", "heatmap_data",
+           "plot_sweep_heatmap", "render_text"]
 
 #: Largest heatmap in inches: a cell gets 0.9 x 0.6 in up to this size, less beyond it (a
 #: 1,000-point sweep was a 900-inch, 99,000-pixel-wide image).
@@ -41,19 +43,33 @@ def default_heatmap_metric(result: SweepResult) -> str:
     return "worst_ratio"
 
 
-def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = None,
-                       axes_params: Sequence[str] | None = None, dpi: int = 110) -> Path:
-    """Heatmap of ``metric`` (default :func:`default_heatmap_metric`) over two swept
-    parameters (default the first two; the largest value over any others), log colour scale.
+@dataclass(frozen=True)
+class Heatmap:
+    """What the heatmap shows, computed from the table (plain data; :func:`draw_heatmap`
+    draws it, possibly in another process).
 
-    Cells of failing points are outlined and marked FAIL; errored points are marked ERROR.
-    With one swept parameter the map has one row.  Saves a PNG at ``path`` atomically.
+    ``grid[i, j]``: the metric at y value i, x value j (NaN: nothing); ``status[i, j]``:
+    ``""``, ``pass``, ``other`` (fails another gate, named in ``others_failing[(i, j)]``),
+    ``fail`` or ``error``; ``x_values`` / ``y_values``: the axis values (``[None]``
+    without a second axis).
     """
-    from matplotlib.colors import LogNorm, Normalize
-    from matplotlib.figure import Figure
 
-    from crosssim.report.figures import _save_png
+    grid: np.ndarray
+    status: np.ndarray
+    others_failing: dict[tuple[int, int], set[str]]
+    metric: str
+    x_path: str
+    y_path: str | None
+    x_values: list[Any]
+    y_values: list[Any]
+    title: str
 
+
+def heatmap_data(result: SweepResult, *, metric: str | None = None,
+                 axes_params: Sequence[str] | None = None) -> Heatmap:
+    """The :class:`Heatmap` of ``metric`` (default :func:`default_heatmap_metric`) over two
+    swept parameters (default the first two; the largest value over any others).
+    UsageError for a metric that is not a column or an axis that was not swept."""
     frame = result.to_frame()
     metric = metric or default_heatmap_metric(result)
     if metric not in frame:
@@ -98,6 +114,39 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
             others_failing.setdefault((i, j), set()).update(other)
         if rank[verdict] > rank[status[i, j]]:
             status[i, j] = verdict
+    others = [p for p in paths if p not in chosen]
+    title = f"{result.model.name}: {_metric_label(metric)}"
+    if (status == "fail").any() or (status == "error").any():
+        title += "\n(outlined: this quantity fails its tolerance (red) or errored (black))"
+    if (status == "other").any():
+        title += "\n(dashed orange: within tolerance here, the point fails another gate)"
+    if others:
+        title += "\n(largest over " + ", ".join(others) + ")"
+    return Heatmap(grid, status, others_failing, metric, x_path, y_path, x_values, y_values,
+                   title)
+
+
+def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = None,
+                       axes_params: Sequence[str] | None = None, dpi: int = 110) -> Path:
+    """Heatmap of ``metric`` over two swept parameters (see :func:`heatmap_data`), log
+    colour scale.
+
+    Cells of failing points are outlined and marked FAIL; errored points are marked ERROR.
+    With one swept parameter the map has one row.  Saves a PNG at ``path`` atomically.
+    """
+    return draw_heatmap(heatmap_data(result, metric=metric, axes_params=axes_params), path,
+                        dpi=dpi)
+
+
+def draw_heatmap(heatmap: Heatmap, path: Path, *, dpi: int = 110) -> Path:
+    """Draw ``heatmap`` and save a PNG at ``path`` atomically (matplotlib's only part)."""
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.figure import Figure
+
+    from crosssim.report.figures import _save_png
+
+    grid, status, metric = heatmap.grid, heatmap.status, heatmap.metric
+    x_values, y_values = heatmap.x_values, heatmap.y_values
     finite = grid[np.isfinite(grid)]
     positive = finite[finite > 0]
     norm: Normalize
@@ -116,10 +165,10 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
                         cmap="viridis", norm=norm)
     figure.colorbar(image, ax=axes, label=_metric_label(metric))
     axes.set_xticks(*_ticks(x_values))
-    axes.set_xlabel(x_path)
-    if y_path:
+    axes.set_xlabel(heatmap.x_path)
+    if heatmap.y_path:
         axes.set_yticks(*_ticks(y_values))
-        axes.set_ylabel(y_path)
+        axes.set_ylabel(heatmap.y_path)
     else:
         axes.set_yticks([])
     annotate = grid.size <= 144
@@ -133,7 +182,8 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
             elif annotate and math.isfinite(grid[i, j]):
                 text = number + ("\nFAIL" if failing else "")
                 if status[i, j] == "other":
-                    text += "\nfails " + ", ".join(sorted(others_failing.get((i, j), ())))
+                    text += "\nfails " + ", ".join(sorted(heatmap.others_failing.get((i, j),
+                                                                                    ())))
             elif failing:
                 text = "FAIL"
             if status[i, j] in ("fail", "error", "other"):
@@ -144,15 +194,7 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
                 axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
                           bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
                                 "edgecolor": "none"})
-    others = [p for p in paths if p not in chosen]
-    title = f"{result.model.name}: {_metric_label(metric)}"
-    if (status == "fail").any() or (status == "error").any():
-        title += "\n(outlined: this quantity fails its tolerance (red) or errored (black))"
-    if (status == "other").any():
-        title += "\n(dashed orange: within tolerance here, the point fails another gate)"
-    if others:
-        title += "\n(largest over " + ", ".join(others) + ")"
-    axes.set_title(title, fontsize=10)
+    axes.set_title(heatmap.title, fontsize=10)
     return _save_png(figure, path, dpi)
 
 

@@ -59,3 +59,27 @@ def test_lumped_steady_state_by_cg_matches_a_dense_solve(name, params, monkeypat
     monkeypatch.setattr(lumped_model, "_CG_ITERATIONS", 0)
     direct = lumped_model.lumped_steady_state(model)
     assert np.abs(np.array(list(direct.values())) - expected).max() < 1e-9
+
+
+def test_the_references_of_a_small_model_import_no_scipy():
+    """scipy.sparse and scipy.linalg cost a command 0.2-0.3 s: the references of a small
+    model (dense numpy below DENSE_LIMIT unknowns) do without them; a large one uses them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from crosssim.builtin import builtin_model\n"
+        "from crosssim.sources import run_source\n"
+        "from crosssim.analytic.discretized import roundoff_floor_mV\n"
+        "model = builtin_model('two_cells').replace(stimuli=[{'cell': 'a', 'x': 0.5,"
+        " 'delay_ms': 1.0, 'duration_ms': 1.0, 'amplitude_nA': 0.1}])\n"
+        "for name in ('analytic', 'lumped', 'semidiscrete', 'discrete'):\n"
+        "    run_source(name, model)\n"
+        "roundoff_floor_mV(model)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('scipy')))\n"
+        "run_source('lumped', builtin_model('ring', {'n_cells': 1500}))\n"
+        "print('scipy.sparse' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.splitlines() == ["[]", "True"]

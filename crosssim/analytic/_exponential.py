@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from crosssim.analytic._common import elapsed_since
+from crosssim.analytic._matrices import to_dense
 from crosssim.model import Model
 
 __all__ = ["DenseExponential", "SparseExponential", "piecewise_exact", "switch_intervals"]
@@ -33,9 +34,9 @@ class DenseExponential:
 
     def __init__(self, capacitance: np.ndarray, matrix) -> None:
         self.root = np.sqrt(capacitance)
-        symmetric = matrix.toarray() / np.outer(self.root, self.root)
+        self.matrix = to_dense(matrix)
+        symmetric = self.matrix / np.outer(self.root, self.root)
         self.rates, self.vectors = np.linalg.eigh(symmetric)  # rates in 1/ms, all > 0
-        self.matrix = matrix.toarray()
 
     def steady(self, source: np.ndarray) -> np.ndarray:
         """``K^-1 source`` (mV)."""

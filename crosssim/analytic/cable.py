@@ -72,6 +72,7 @@ from crosssim.analytic._common import (
     clamp_edges,
     invert_with_switches,
 )
+from crosssim.analytic._matrices import from_triplets, is_small
 from crosssim.errors import ResourceLimitError
 from crosssim.model import Cell, Model
 from crosssim.result import RunResult
@@ -156,15 +157,13 @@ class _Scatter:
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
                  shape: tuple[int, int]) -> None:
-        from scipy import sparse
-
         self.shape = shape
         linear = rows.astype(np.int64) * shape[1] + cols
         unique, inverse = np.unique(linear, return_inverse=True)
         self.rows, self.cols = np.divmod(unique, shape[1])
-        self._sum = sparse.csr_matrix(
-            (weights.astype(float), (inverse.ravel(), np.arange(rows.size))),
-            shape=(unique.size, rows.size))
+        summed = (unique.size, rows.size)
+        self._sum = from_triplets(inverse.ravel(), np.arange(rows.size), weights.astype(float),
+                                  summed, dense=is_small(summed))
 
     def entries(self, pair_values: np.ndarray) -> np.ndarray:
         """Summed entry values, shape ``(n_entries, n_nodes)``."""
@@ -245,11 +244,9 @@ class _Network:
         self.ps_pairs = self._pairs(self.probe_cell[a], self.probe_x_um[a], self.site_x_um[b],
                                     a, b, np.ones(a.size), (n_p, n_k))
         # junction x cell: D applied to a per-cell uniform open-circuit voltage
-        from scipy import sparse
-
-        self.d_cell = sparse.csr_matrix(
-            (-self.side_sign, (self.side_junction, self.side_cell)),
-            shape=(n_j, len(constants)))
+        shape = (n_j, len(constants))
+        self.d_cell = from_triplets(self.side_junction, self.side_cell, -self.side_sign, shape,
+                                    dense=is_small(shape))
         fill = self.m_pairs.scatter.rows.size / max(1, n_j * n_j)
         #: dense batched solves for few junctions or a densely coupled junction matrix
         self.dense = n_j <= DENSE_JUNCTION_MIN or (n_j <= DENSE_JUNCTION_LIMIT and fill > 0.25)

@@ -75,6 +75,7 @@ import numpy as np
 
 from crosssim.analytic._common import cable_constants, elapsed_since
 from crosssim.analytic._exponential import DenseExponential, piecewise_exact
+from crosssim.analytic._matrices import DENSE_LIMIT, from_triplets, solve
 from crosssim.analytic.laplace import ContourPlan
 from crosssim.discretization import clamp_steps, probe_stencil, site_cv
 from crosssim.errors import SourceNotApplicableError
@@ -163,33 +164,30 @@ class CVSystem:
         """Summed junction conductance acting on each CV (uS), the implicit part."""
         return np.bincount(self.half_cv, weights=self.half_g_uS, minlength=self.size)
 
-    def coupling(self):
-        """``J`` (CSR, uS): ``J[p, q]`` sums the halves at CV p whose peer sits at CV q."""
-        from scipy import sparse
+    def stiffness(self, *, dense: bool = False):
+        """``K = A + diag(G + J_self) - J`` (uS): the semidiscrete operator; a CSC matrix,
+        or a numpy array with ``dense``.  ``J[p, q]`` sums the junction halves at CV p
+        whose peer sits at CV q."""
+        rows, cols, values = self._axial_triplets(
+            self.leak_uS + self.junction_self_uS() + self.axial_diagonal())
+        matrix = from_triplets(np.concatenate([rows, self.half_cv]),
+                               np.concatenate([cols, self.half_peer_cv]),
+                               np.concatenate([values, -self.half_g_uS]),
+                               (self.size, self.size), dense=dense)
+        return matrix if dense else matrix.tocsc()
 
-        return sparse.csr_matrix((self.half_g_uS, (self.half_cv, self.half_peer_cv)),
-                                 shape=(self.size, self.size))
-
-    def stiffness(self):
-        """``K = A + diag(G + J_self) - J`` (CSC, uS): the semidiscrete operator."""
-        from scipy import sparse
-
-        diagonal = self.leak_uS + self.junction_self_uS() + self.axial_diagonal()
-        axial = sparse.diags([-self.link_uS, diagonal, -self.link_uS], [-1, 0, 1],
-                             shape=(self.size, self.size))
-        if not self.is_tridiagonal:
-            axial = axial + self._forks_off_diagonal()
-        return (axial - self.coupling()).tocsc()
-
-    def _forks_off_diagonal(self):
-        """The fork edges off the diagonal, ``-g`` at ``(a, b)`` and ``(b, a)`` (CSC, uS);
-        their diagonal part is in :meth:`axial_diagonal`."""
-        from scipy import sparse
-
-        a, b, g = self.fork_a, self.fork_b, self.fork_uS
-        return sparse.csc_matrix((np.concatenate([-g, -g]),
-                                  (np.concatenate([a, b]), np.concatenate([b, a]))),
-                                 shape=(self.size, self.size))
+    def _axial_triplets(self, diagonal: np.ndarray,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, cols, values)`` of ``diag(diagonal)`` plus the axial coupling off the
+        diagonal: ``-link_uS`` between consecutive CVs, ``-fork_uS`` at the fork edges
+        (their diagonal part is in :meth:`axial_diagonal`)."""
+        cvs = np.arange(self.size)
+        upper = cvs[:-1]
+        a, b = self.fork_a, self.fork_b
+        return (np.concatenate([cvs, upper, upper + 1, a, b]),
+                np.concatenate([cvs, upper + 1, upper, b, a]),
+                np.concatenate([diagonal, -self.link_uS, -self.link_uS, -self.fork_uS,
+                                -self.fork_uS]))
 
     def axial_diagonal(self) -> np.ndarray:
         """Sum of the axial conductances at each CV (uS)."""
@@ -209,14 +207,9 @@ class CVSystem:
 
     def step_matrix(self, capacitance_over_dt: np.ndarray):
         """``diag(c/dt + G + J_self) + A`` as a sparse matrix (CSC, uS), forks included."""
-        from scipy import sparse
-
-        lower, diagonal, upper = self.step_bands(capacitance_over_dt)
-        bands = sparse.diags([lower, diagonal, upper], [-1, 0, 1],
-                             shape=(self.size, self.size))
-        if self.is_tridiagonal:
-            return bands.tocsc()
-        return (bands + self._forks_off_diagonal()).tocsc()
+        diagonal = self.step_bands(capacitance_over_dt)[1]
+        rows, cols, values = self._axial_triplets(diagonal)
+        return from_triplets(rows, cols, values, (self.size, self.size), dense=False).tocsc()
 
     def leak_source_nA(self) -> np.ndarray:
         """``G E`` per CV (nA)."""
@@ -468,12 +461,12 @@ class _Tridiagonal:
     """One LU factorization of the tridiagonal step matrix (LAPACK ``gttrf``), flat layout.
 
     The state is a vector of the CVs in their global order (``position`` = identity).  Below
-    3 unknowns (where scipy's ``gttrf`` wrapper rejects its arrays) a dense inverse.
+    3 unknowns (where scipy's ``gttrf`` wrapper rejects its arrays) a dense inverse.  (A
+    dense inverse for larger systems drifts from the LU by ~1e-11 mV over 2,000 steps: more
+    than the round-off floor the simulators are held to.)
     """
 
     def __init__(self, lower: np.ndarray, diagonal: np.ndarray, upper: np.ndarray) -> None:
-        from scipy.linalg import lapack
-
         self.shape: tuple[int, ...] = (diagonal.size,)
         self.position = np.arange(diagonal.size)
         self._inverse = None
@@ -481,6 +474,8 @@ class _Tridiagonal:
             matrix = np.diag(diagonal) + np.diag(lower, -1) + np.diag(upper, 1)
             self._inverse = np.linalg.inv(matrix)
             return
+        from scipy.linalg import lapack
+
         *self._factors, info = lapack.dgttrf(lower, diagonal, upper)
         if info != 0:  # pragma: no cover - the step matrix is diagonally dominant
             raise ValueError(f"singular tridiagonal matrix (gttrf info {info})")
@@ -592,8 +587,6 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
     factorization (a sparse LU on trees with forks), one solve per step (cost ~ CVs x steps,
     memory ~ CVs + probes x samples).
     """
-    from scipy import sparse
-
     if scheme not in _SCHEMES:
         raise ValueError(f"scheme {scheme!r}; allowed: {', '.join(_SCHEMES)}")
     started = time.perf_counter()
@@ -613,9 +606,8 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
 
     # the explicit junction term J V[n], only on the CVs that carry a junction half
     coupled = np.unique(position[system.half_cv])
-    coupling = sparse.csr_matrix(
-        (system.half_g_uS, (np.searchsorted(coupled, position[system.half_cv]),
-                            position[system.half_peer_cv])), shape=(coupled.size, padded))
+    half_row = np.searchsorted(coupled, position[system.half_cv])
+    half_peer = position[system.half_peer_cv]
     charge_rate = laid_out(capacitance_over_dt)
 
     rows, first, second = system.probe_rows()
@@ -635,7 +627,9 @@ def discrete(model: Model, *, scheme: str = IMPLICIT_EULER) -> RunResult:
         rhs = np.multiply(charge_rate, voltage, out=spare)
         rhs += source
         if coupled.size:
-            rhs.reshape(-1)[coupled] += coupling @ voltage.reshape(-1)
+            rhs.reshape(-1)[coupled] += np.bincount(
+                half_row, weights=system.half_g_uS * voltage.reshape(-1)[half_peer],
+                minlength=coupled.size)
         solution = solver.solve(rhs)
         if half_step:
             solution *= 2.0
@@ -727,7 +721,7 @@ def semidiscrete(model: Model, *, method: str | None = None) -> RunResult:
     edges = _cv_edges(model, system)
     info: dict = {"cvs": system.size, "units": "ms, mV, nA, uS, nF"}
     if method == "eigen":
-        solver = DenseExponential(system.capacitance_nF, system.stiffness())
+        solver = DenseExponential(system.capacitance_nF, system.stiffness(dense=True))
         out = piecewise_exact(model, solver, system.leak_source_nA(), system.v_init_mV, edges,
                               cvs)
         info["method"] = "eigendecomposition of C^-1/2 K C^-1/2 (dense)"
@@ -845,11 +839,9 @@ def _voltage_scale_mV(model: Model, system: CVSystem) -> float:
     """
     scale = float(np.max(np.maximum(np.abs(system.e_leak_mV), np.abs(system.v_init_mV))))
     if system.clamp_cv.size and np.any(system.clamp_amplitude_nA):
-        from scipy.sparse.linalg import spsolve
-
         current = np.bincount(system.clamp_cv, weights=np.abs(system.clamp_amplitude_nA),
                               minlength=system.size)
-        deflection = np.asarray(spsolve(system.stiffness(), current))
+        deflection = solve(system.stiffness(dense=system.size <= DENSE_LIMIT), current)
         scale += float(np.max(deflection))
     return scale
 

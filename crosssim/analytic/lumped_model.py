@@ -29,6 +29,7 @@ import numpy as np
 
 from crosssim.analytic._common import cable_constants, clamp_edges
 from crosssim.analytic._exponential import DenseExponential, SparseExponential, piecewise_exact
+from crosssim.analytic._matrices import from_triplets
 from crosssim.errors import SourceNotApplicableError
 from crosssim.model import Cell, Model
 from crosssim.result import RunResult
@@ -78,28 +79,24 @@ def _lumped_parts(model: Model):
     return capacitance, conductance, e_leak, v_init, pairs
 
 
-def lumped_system(model: Model):
-    """``(C_nF, G_uS, E_mV, V0_mV, K_uS)`` of the lumped model; ``K`` is a sparse CSR matrix.
+def lumped_system(model: Model, *, dense: bool = False):
+    """``(C_nF, G_uS, E_mV, V0_mV, K_uS)`` of the lumped model; ``K`` is a sparse CSR
+    matrix, or a numpy array with ``dense``.
 
     ``K = diag(G) + sum_j g_j (e_a - e_b)(e_a - e_b)^T`` over junctions between two
     different cells.
     """
-    from scipy import sparse
-
     capacitance, conductance, e_leak, v_init, pairs = _lumped_parts(model)
     n = capacitance.size
     if pairs:
         a, b, g = (np.array(column) for column in zip(*pairs))
-        rows = np.concatenate([a, b, a, b])
-        cols = np.concatenate([a, b, b, a])
-        data = np.concatenate([g, g, -g, -g])
     else:
-        rows = cols = np.zeros(0, dtype=int)
-        data = np.zeros(0)
-    rows = np.concatenate([rows, np.arange(n)])
-    cols = np.concatenate([cols, np.arange(n)])
-    data = np.concatenate([data, conductance])
-    matrix = sparse.csr_matrix((data, (rows, cols)), shape=(n, n))
+        a = b = np.zeros(0, dtype=np.int64)
+        g = np.zeros(0)
+    cells = np.arange(n)
+    matrix = from_triplets(np.concatenate([a, b, a, b, cells]),
+                           np.concatenate([a, b, b, a, cells]),
+                           np.concatenate([g, g, -g, -g, conductance]), (n, n), dense=dense)
     return capacitance, conductance, e_leak, v_init, matrix
 
 
@@ -109,14 +106,14 @@ def lumped(model: Model) -> RunResult:
     Each probe reads the voltage (mV) of its cell, whatever its position.
     """
     started = time.perf_counter()
-    capacitance, conductance, e_leak, v_init, matrix = lumped_system(model)
+    dense = len(model.cells) <= DENSE_CELL_LIMIT
+    capacitance, conductance, e_leak, v_init, matrix = lumped_system(model, dense=dense)
     n = capacitance.size
     probes = model.effective_probes()
     labels = [probe.label for probe in probes]
     index = model.cell_index()
     probe_cells = np.array([index[p.cell] for p in probes], dtype=np.int64)
     times = model.simulation.sample_times_ms()
-    dense = n <= DENSE_CELL_LIMIT
     solver = (DenseExponential(capacitance, matrix) if dense
               else SparseExponential(capacitance, matrix))
     edges = [(edge.time_ms, edge.cell, edge.delta_nA) for edge in clamp_edges(model)]

@@ -47,8 +47,9 @@ def exact_reference(model, progress: Progress | None):
 
 
 #: What the exact reference imports: imported while the NEURON child runs (the second core
-#: does the child's start-up meanwhile).
-_ANALYTIC_IMPORTS = ("crosssim.analytic.cable", "scipy.sparse")
+#: does the child's start-up meanwhile).  scipy only when the model is large (its
+#: reference then imports it).
+_ANALYTIC_IMPORTS = ("crosssim.analytic.cable",)
 
 
 def _warm_imports(args: argparse.Namespace, figures: Figures) -> None:

@@ -103,6 +103,28 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
+#: Subcommands that run simulators: their child processes start before anything heavy
+#: loads (building the parser of ``check`` already imports the model layer).
+_STARTS_CHILDREN = frozenset({"run", "check"})
+
+
+def _prestart(command: str | None, words: Sequence[str]) -> None:
+    """Start the child processes of the simulators ``--backend`` names for ``command``
+    (see :func:`crosssim.commands.common.prestart_children`); nothing for help, a
+    command that runs no simulator, or arguments this early look cannot read."""
+    if command not in _STARTS_CHILDREN or "-h" in words or "--help" in words:
+        return
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--backend", default="all")
+    try:
+        known, _ = early.parse_known_args(list(words[list(words).index(command) + 1:]))
+    except SystemExit:  # a malformed --backend: the real parser says what is wrong
+        return
+    from crosssim.commands.common import prestart_children
+
+    prestart_children(known)
+
+
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse ``argv``; an unknown option is reported by the subcommand it was given to
     (``crosssim check: error: unrecognized arguments: ...``)."""
@@ -180,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _sigterm_as_interrupt():
         try:
             words = sys.argv[1:] if argv is None else list(argv)
-            parser = build_parser(_command_name(words))
+            name = _command_name(words)
+            _prestart(name, words)
+            parser = build_parser(name)
             try:
                 args = _parse(parser, argv)
             except SystemExit as exc:  # --help, --version, or a usage error already printed

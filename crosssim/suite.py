@@ -55,7 +55,8 @@ _GLOB = re.compile(r"[*?\[]")
 class SuiteEntry(BaseModel):
     """One ``[[models]]`` entry of a suite file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validators built when a suite file is first read, not by every ``check``
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     model: str = Field(min_length=1, description="a model file (relative to the suite "
                        "file), a glob of model files, or a built-in model name")
@@ -76,7 +77,7 @@ class SuiteEntry(BaseModel):
 class SuiteFile(BaseModel):
     """A suite file: the models a CI job checks, with their settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     description: str | None = None
     models: list[SuiteEntry] = Field(min_length=1)

@@ -30,7 +30,6 @@ from crosssim.commands.common import (
     add_traces_argument,
     check_model_size,
     check_writable,
-    prestart_children,
     selected_sources,
     time_ms,
     tolerance_overrides,
@@ -182,7 +181,6 @@ def execute(args: argparse.Namespace) -> int:
     from crosssim.report.text import render_notes, render_suite_table, render_table
     from crosssim.suite import check_suite, load_members, parse_params
 
-    prestart_children(args)
     members, suite_files = load_members(
         args.models or [DEFAULT_MODEL], params=parse_params(args.params),
         overrides=args.overrides, check=check_model_size)

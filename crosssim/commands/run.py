@@ -11,7 +11,6 @@ from crosssim.commands.common import (
     add_model_arguments,
     add_output_argument,
     output_dir,
-    prestart_children,
     resolve_model,
     selected_backends,
 )
@@ -106,7 +105,6 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.notes import model_notes
     from crosssim.report.text import render_notes, run_summary
 
-    prestart_children(args)
     model = resolve_model(args)
     names = selected_backends(args)
     out = output_dir(args, model)  # refuse an unusable --out before running anything

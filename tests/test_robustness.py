@@ -188,10 +188,16 @@ def _check_killing_the_neuron_child(tmp_path: Path) -> tuple[int, dict]:
     killed: list[int] = []
 
     def kill_child() -> None:
-        with contextlib.suppress(AssertionError):  # no child: ``killed`` stays empty
-            child = _wait_for_neuron_child(process)
-            os.kill(child, signal.SIGKILL)
-            killed.append(child)
+        # the first child may be the one started before the model loaded, killed before it
+        # got its run: the check then starts a fresh one, which is killed too
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            for child in _neuron_children(process.pid):
+                if child not in killed:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGKILL)
+                    killed.append(child)
+            time.sleep(0.05)
 
     killer = threading.Thread(target=kill_child, daemon=True)
     killer.start()

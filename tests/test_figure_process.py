@@ -13,7 +13,7 @@ import pytest
 from crosssim.analytic import lumped
 from crosssim.builtin import builtin_model
 from crosssim.report.figure_process import Figures, spawn_figures, start_figures
-from crosssim.report.figures import plot_traces
+from crosssim.report.figures import plot_traces, traces_figure
 
 
 def test_the_child_draws_the_same_png_as_this_process(tmp_path):
@@ -23,9 +23,9 @@ def test_the_child_draws_the_same_png_as_this_process(tmp_path):
                        note="a note")
     with spawn_figures() as figures:
         assert figures.in_child
-        there = figures.submit("crosssim.report.figures:plot_traces", model, results,
-                               tmp_path / "there.png", equilibria={"a": -80.0},
-                               note="a note").result()
+        there = figures.submit("crosssim.report.figures:draw_traces",
+                               traces_figure(model, results, equilibria={"a": -80.0},
+                                             note="a note"), tmp_path / "there.png").result()
     assert there == tmp_path / "there.png"
     assert there.read_bytes() == here.read_bytes()
 

@@ -499,7 +499,8 @@ def test_interrupted_report_leaves_nothing(tmp_path, seed, monkeypatch):
 def test_figures_convergence_orders_and_legacy_plot(tmp_path, seed):
     from report_fixtures import fake_source
 
-    from crosssim.report.figures import fit_order, plot_convergence, plot_traces
+    from crosssim.report.figures import plot_convergence, plot_traces
+    from crosssim.study.convergence import fit_order
 
     rows = []
     for dt in (0.1, 0.05, 0.025, 0.0125):

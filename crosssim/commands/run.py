@@ -79,6 +79,7 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures:
         print(f"removed {stale} (an earlier run's plot; --no-plot)")
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
+        from crosssim.report.figures import traces_figure
 
         t_stop = model.simulation.t_stop_ms
         clamped = [i for i, stimulus in enumerate(model.stimuli) if stimulus.amplitude_nA
@@ -87,10 +88,10 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures:
                 f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
         # the passive lumped equilibrium means nothing for spiking cells
         equilibria = None if clamped or model.is_active else lumped_steady_state(model)
-        written.append(figures.submit(
-            "crosssim.report.figures:plot_traces", model,
-            [*results, *([reference] if reference is not None else [])], out / "traces.png",
-            equilibria=equilibria, note=note).result())
+        traces = traces_figure(model, [*results, *([reference] if reference is not None
+                                                   else [])], equilibria=equilibria, note=note)
+        written.append(figures.submit("crosssim.report.figures:draw_traces", traces,
+                                      out / "traces.png").result())
     return written
 
 

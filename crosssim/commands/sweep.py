@@ -32,7 +32,7 @@ from crosssim.commands.common import (
     window_start,
 )
 from crosssim.errors import StudyInterrupted, UsageError
-from crosssim.report.figure_process import FIGURE_IMPORTS, Figures, start_figures
+from crosssim.report.figure_process import Figures, start_figures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,14 +83,10 @@ def _document(result, written: list[Path]) -> dict:
     }
 
 
-#: What the heatmap's child process imports while the sweep runs.
-_HEATMAP_IMPORTS = (*FIGURE_IMPORTS, "crosssim.report.sweep")
-
-
 def execute(args: argparse.Namespace) -> int:
     # the heatmap's child process imports matplotlib while the sweep runs (or is read from
     # the results cache), then draws while the tables are written
-    with start_figures(_HEATMAP_IMPORTS) if not args.no_plot else Figures(None) as figures:
+    with start_figures() if not args.no_plot else Figures(None) as figures:
         return _execute(args, figures)
 
 
@@ -144,7 +140,7 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
     written: list[Path] = []
     frame = result.to_frame()
     heatmap = None if args.no_plot else figures.submit(
-        "crosssim.report.sweep:draw_heatmap",
+        "crosssim.report.figures:draw_heatmap",
         heatmap_data(result, metric=args.heatmap_metric, axes_params=axes),
         out / "sweep_heatmap.png")
     try:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosssim.model import Cell, Model
-from crosssim.result import RunResult
-from crosssim.study.convergence import fit_order
-
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - the model and results layers are not needed to draw
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from crosssim.model import Cell, Model
     from crosssim.outcome import CheckOutcome, Comparison
+    from crosssim.result import RunResult
 
 #: Line styles per source, so backends stay distinguishable in greyscale print.
 _STYLES: dict[str, dict[str, Any]] = {
@@ -74,6 +73,52 @@ def _source_style(name: str, index: int) -> dict[str, Any]:
     return style
 
 
+@dataclass(frozen=True)
+class TracesFigure:
+    """What :func:`plot_traces` draws, as plain data (drawn here or in the figure process,
+    which then needs neither the model layer nor the results'): the title (``small``: a
+    note is in it), one line per probe and source ``(times_ms, values_mV, label, style)``,
+    and the equilibria ``(mV, label)`` drawn dashed."""
+
+    title: str
+    small: bool
+    lines: list[tuple[np.ndarray, np.ndarray, str, dict[str, Any]]]
+    equilibria: list[tuple[float, str]]
+
+
+def traces_figure(model: Model, results: Sequence[RunResult], *,
+                  equilibria: Mapping[str, float] | None = None,
+                  note: str | None = None) -> TracesFigure:
+    """The :class:`TracesFigure` of ``results``: colour = probe, line style = source (the
+    first :data:`MAX_PROBES_PLOTTED` probes); ``equilibria`` (cell name -> mV, e.g. the
+    lumped steady state) of the probed cells, cells with the same value on one line and one
+    label; ``note`` under the title."""
+    colours = [f"C{i}" for i in range(10)]
+    probes = model.effective_probes()[:MAX_PROBES_PLOTTED]
+    probe_cell = {probe.label: probe.cell for probe in probes}
+    lines = []
+    for result in results:
+        style = dict(_STYLES.get(result.backend, {"linestyle": "-"}))
+        for index, label in enumerate(probe_cell):
+            if label not in result.probes:
+                continue
+            colour = style.get("color") or colours[index % len(colours)]
+            lines.append((result.times_ms, result.trace(label),
+                          f"{label} ({_SOURCE_LABELS.get(result.backend, result.backend)})",
+                          {**style, "color": colour}))
+    shown = set(probe_cell.values())
+    levels = []
+    for value, cells in equilibrium_groups(equilibria or {}, shown):
+        names = ", ".join(cells[:3]) + (f" +{len(cells) - 3} more" if len(cells) > 3 else "")
+        levels.append((value, f"{names}: lumped equilibrium {value:.4f} mV"))
+    title = model.name
+    if len(model.effective_probes()) > MAX_PROBES_PLOTTED:
+        title += f" (first {MAX_PROBES_PLOTTED} of {len(model.effective_probes())} probes)"
+    if note:
+        title += f"\n{note}"
+    return TracesFigure(title, bool(note), lines, levels)
+
+
 def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
                 equilibria: Mapping[str, float] | None = None, note: str | None = None,
                 dpi: int = 120) -> Path:
@@ -84,40 +129,91 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
     with the same value share one line and one label.  ``note`` is added under the title
     (e.g. why no equilibrium is drawn).
     """
+    return draw_traces(traces_figure(model, results, equilibria=equilibria, note=note), path,
+                       dpi=dpi)
+
+
+def draw_traces(traces: TracesFigure, path: Path, *, dpi: int = 120) -> Path:
+    """Draw ``traces`` (see :func:`traces_figure`) and save a PNG at ``path`` atomically."""
     from matplotlib.figure import Figure
 
     # constrained layout: the legend stands outside the axes, beside them
     figure = Figure(figsize=(9.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
-    colours = [f"C{i}" for i in range(10)]
-    probes = model.effective_probes()[:MAX_PROBES_PLOTTED]
-    probe_cell = {probe.label: probe.cell for probe in probes}
-    for result in results:
-        style = dict(_STYLES.get(result.backend, {"linestyle": "-"}))
-        for index, label in enumerate(probe_cell):
-            if label not in result.probes:
-                continue
-            colour = style.get("color") or colours[index % len(colours)]
-            axes.plot(result.times_ms, result.trace(label),
-                      label=f"{label} ({_SOURCE_LABELS.get(result.backend, result.backend)})",
-                      **{**style, "color": colour})
-    shown = set(probe_cell.values())
-    for value, cells in equilibrium_groups(equilibria or {}, shown):
-        names = ", ".join(cells[:3]) + (f" +{len(cells) - 3} more" if len(cells) > 3 else "")
+    for times, values, label, style in traces.lines:
+        axes.plot(times, values, label=label, **style)
+    for value, label in traces.equilibria:
         axes.axhline(value, linestyle="--", color="black", alpha=0.45, linewidth=0.9)
-        axes.annotate(f"{names}: lumped equilibrium {value:.4f} mV", xy=(1.0, value),
-                      xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                      textcoords="offset points", ha="right", va="bottom", fontsize=8)
-    title = model.name
-    if len(model.effective_probes()) > MAX_PROBES_PLOTTED:
-        title += f" (first {MAX_PROBES_PLOTTED} of {len(model.effective_probes())} probes)"
-    if note:
-        title += f"\n{note}"
-    axes.set_title(title, fontsize=10 if note else None)
+        axes.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"),
+                      xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom",
+                      fontsize=8)
+    axes.set_title(traces.title, fontsize=10 if traces.small else None)
     axes.set_xlabel("t (ms)")
     axes.set_ylabel("membrane potential (mV)")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return _save_png(figure, path, dpi)
+
+
+@dataclass(frozen=True)
+class HeatmapFigure:
+    """A sweep's heatmap as plain data (from :func:`crosssim.report.sweep.heatmap_data`):
+    ``grid[row, column]`` the values (NaN: nothing; log colour scale when they span a
+    range), each cell's text, the outlines ``(column, row, colour, dashed)``, the axis
+    labels and ticks ``(positions, labels)`` (no y axis: one row), the colour-bar label,
+    the title and the size in inches."""
+
+    grid: np.ndarray
+    texts: list[list[str]]
+    outlines: list[tuple[int, int, str, bool]]
+    x_label: str
+    y_label: str | None
+    x_ticks: tuple[list[int], list[str]]
+    y_ticks: tuple[list[int], list[str]] | None
+    colour_label: str
+    title: str
+    size_in: tuple[float, float]
+
+
+def draw_heatmap(heatmap: HeatmapFigure, path: Path, *, dpi: int = 110) -> Path:
+    """Draw ``heatmap`` and save a PNG at ``path`` atomically."""
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    grid = heatmap.grid
+    finite = grid[np.isfinite(grid)]
+    positive = finite[finite > 0]
+    norm: Normalize
+    if positive.size and positive.min() < positive.max():
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
+        shown = np.where(grid > 0, grid, np.nan)
+    else:
+        norm = Normalize(vmin=finite.min() if finite.size else 0.0,
+                         vmax=finite.max() if finite.size else 1.0)
+        shown = grid
+    figure = Figure(figsize=heatmap.size_in, layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto",
+                        cmap="viridis", norm=norm)
+    figure.colorbar(image, ax=axes, label=heatmap.colour_label)
+    axes.set_xticks(*heatmap.x_ticks)
+    axes.set_xlabel(heatmap.x_label)
+    if heatmap.y_ticks is not None:
+        axes.set_yticks(*heatmap.y_ticks)
+        axes.set_ylabel(heatmap.y_label or "")
+    else:
+        axes.set_yticks([])
+    for x, y, colour, dashed in heatmap.outlines:
+        axes.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour,
+                                 linewidth=2, linestyle="--" if dashed else "-"))
+    for i, row in enumerate(heatmap.texts):
+        for j, text in enumerate(row):
+            if text:
+                axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
+                          bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
+                                "edgecolor": "none"})
+    axes.set_title(heatmap.title, fontsize=10)
     return _save_png(figure, path, dpi)
 
 
@@ -332,6 +428,8 @@ def plot_convergence(table: Any, path: Path, *, title: str | None = None,
         points[value] = max(points.get(value, -math.inf), error)
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    from crosssim.study.convergence import fit_order
 
     parameters = list(series)
     given = dict(orders or {})

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crosssim.errors import UsageError
+from crosssim.report.figures import HeatmapFigure, draw_heatmap
 from crosssim.report.text import text_table
 from crosssim.study.sweeps import param_cell, value_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.study.sweeps import SweepResult
 
-__all__ = ["Heatmap", "cell_number", "default_heatmap_metric", "draw_heatmap", "heatmap_data",
-           "plot_sweep_heatmap", "render_text"]
+__all__ = ["cell_number", "default_heatmap_metric", "heatmap_data", "plot_sweep_heatmap",
+           "render_text"]
 
 #: Largest heatmap in inches: a cell gets 0.9 x 0.6 in up to this size, less beyond it (a
 #: 1,000-point sweep was a 900-inch, 99,000-pixel-wide image).
@@ -43,33 +43,14 @@ def default_heatmap_metric(result: SweepResult) -> str:
     return "worst_ratio"
 
 
-@dataclass(frozen=True)
-class Heatmap:
-    """What the heatmap shows, computed from the table (plain data; :func:`draw_heatmap`
-    draws it, possibly in another process).
-
-    ``grid[i, j]``: the metric at y value i, x value j (NaN: nothing); ``status[i, j]``:
-    ``""``, ``pass``, ``other`` (fails another gate, named in ``others_failing[(i, j)]``),
-    ``fail`` or ``error``; ``x_values`` / ``y_values``: the axis values (``[None]``
-    without a second axis).
-    """
-
-    grid: np.ndarray
-    status: np.ndarray
-    others_failing: dict[tuple[int, int], set[str]]
-    metric: str
-    x_path: str
-    y_path: str | None
-    x_values: list[Any]
-    y_values: list[Any]
-    title: str
-
-
 def heatmap_data(result: SweepResult, *, metric: str | None = None,
-                 axes_params: Sequence[str] | None = None) -> Heatmap:
-    """The :class:`Heatmap` of ``metric`` (default :func:`default_heatmap_metric`) over two
-    swept parameters (default the first two; the largest value over any others).
-    UsageError for a metric that is not a column or an axis that was not swept."""
+                 axes_params: Sequence[str] | None = None) -> HeatmapFigure:
+    """The heatmap of ``metric`` (default :func:`default_heatmap_metric`) over two swept
+    parameters (default the first two; the largest value over any others), as plain data
+    for :func:`~crosssim.report.figures.draw_heatmap`: failing cells outlined and marked
+    FAIL (only where the quantity shown fails; a point failing another gate gets a dashed
+    outline naming it), errored ones ERROR.  UsageError for a metric that is not a column
+    or an axis that was not swept."""
     frame = result.to_frame()
     metric = metric or default_heatmap_metric(result)
     if metric not in frame:
@@ -122,56 +103,23 @@ def heatmap_data(result: SweepResult, *, metric: str | None = None,
         title += "\n(dashed orange: within tolerance here, the point fails another gate)"
     if others:
         title += "\n(largest over " + ", ".join(others) + ")"
-    return Heatmap(grid, status, others_failing, metric, x_path, y_path, x_values, y_values,
-                   title)
+    texts, outlines = _cell_marks(grid, status, others_failing, metric)
+    return HeatmapFigure(
+        grid=grid, texts=texts, outlines=outlines, x_label=x_path, y_label=y_path,
+        x_ticks=_ticks(x_values), y_ticks=_ticks(y_values) if y_path else None,
+        colour_label=_metric_label(metric), title=title,
+        size_in=(max(4.8, min(MAX_WIDTH_IN, 1.0 + 0.9 * len(x_values))),
+                 max(3.0, min(MAX_HEIGHT_IN, 1.4 + 0.6 * len(y_values)))))
 
 
-def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = None,
-                       axes_params: Sequence[str] | None = None, dpi: int = 110) -> Path:
-    """Heatmap of ``metric`` over two swept parameters (see :func:`heatmap_data`), log
-    colour scale.
-
-    Cells of failing points are outlined and marked FAIL; errored points are marked ERROR.
-    With one swept parameter the map has one row.  Saves a PNG at ``path`` atomically.
-    """
-    return draw_heatmap(heatmap_data(result, metric=metric, axes_params=axes_params), path,
-                        dpi=dpi)
-
-
-def draw_heatmap(heatmap: Heatmap, path: Path, *, dpi: int = 110) -> Path:
-    """Draw ``heatmap`` and save a PNG at ``path`` atomically (matplotlib's only part)."""
-    from matplotlib.colors import LogNorm, Normalize
-    from matplotlib.figure import Figure
-
-    from crosssim.report.figures import _save_png
-
-    grid, status, metric = heatmap.grid, heatmap.status, heatmap.metric
-    x_values, y_values = heatmap.x_values, heatmap.y_values
-    finite = grid[np.isfinite(grid)]
-    positive = finite[finite > 0]
-    norm: Normalize
-    if positive.size and positive.min() < positive.max():
-        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
-        shown = np.where(grid > 0, grid, np.nan)
-    else:
-        norm = Normalize(vmin=finite.min() if finite.size else 0.0,
-                         vmax=finite.max() if finite.size else 1.0)
-        shown = grid
-    figure = Figure(figsize=(max(4.8, min(MAX_WIDTH_IN, 1.0 + 0.9 * len(x_values))),
-                             max(3.0, min(MAX_HEIGHT_IN, 1.4 + 0.6 * len(y_values)))),
-                    layout="constrained")
-    axes = figure.add_subplot()
-    image = axes.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto",
-                        cmap="viridis", norm=norm)
-    figure.colorbar(image, ax=axes, label=_metric_label(metric))
-    axes.set_xticks(*_ticks(x_values))
-    axes.set_xlabel(heatmap.x_path)
-    if heatmap.y_path:
-        axes.set_yticks(*_ticks(y_values))
-        axes.set_ylabel(heatmap.y_path)
-    else:
-        axes.set_yticks([])
+def _cell_marks(grid: np.ndarray, status: np.ndarray,
+                others_failing: dict[tuple[int, int], set[str]], metric: str,
+                ) -> tuple[list[list[str]], list[tuple[int, int, str, bool]]]:
+    """Each cell's text (numbers only up to 144 cells) and the outlines ``(column, row,
+    colour, dashed)`` of failing, errored and otherwise failing cells."""
     annotate = grid.size <= 144
+    texts = [["" for _ in range(grid.shape[1])] for _ in range(grid.shape[0])]
+    outlines = []
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             text = ""
@@ -182,20 +130,24 @@ def draw_heatmap(heatmap: Heatmap, path: Path, *, dpi: int = 110) -> Path:
             elif annotate and math.isfinite(grid[i, j]):
                 text = number + ("\nFAIL" if failing else "")
                 if status[i, j] == "other":
-                    text += "\nfails " + ", ".join(sorted(heatmap.others_failing.get((i, j),
-                                                                                    ())))
+                    text += "\nfails " + ", ".join(sorted(others_failing.get((i, j), ())))
             elif failing:
                 text = "FAIL"
             if status[i, j] in ("fail", "error", "other"):
-                axes.add_patch(_cell_outline(j, i, {"fail": "red", "error": "black",
-                                                    "other": "orange"}[status[i, j]],
-                                             dashed=status[i, j] == "other"))
-            if text:
-                axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
-                          bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
-                                "edgecolor": "none"})
-    axes.set_title(heatmap.title, fontsize=10)
-    return _save_png(figure, path, dpi)
+                outlines.append((j, i, {"fail": "red", "error": "black",
+                                        "other": "orange"}[status[i, j]],
+                                 status[i, j] == "other"))
+            texts[i][j] = text
+    return texts, outlines
+
+
+def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = None,
+                       axes_params: Sequence[str] | None = None, dpi: int = 110) -> Path:
+    """Heatmap of ``metric`` over two swept parameters (see :func:`heatmap_data`), log
+    colour scale; with one swept parameter the map has one row.  Saves a PNG at ``path``
+    atomically."""
+    return draw_heatmap(heatmap_data(result, metric=metric, axes_params=axes_params), path,
+                        dpi=dpi)
 
 
 def _positions(values: Sequence[Any]) -> dict[Any, int]:
@@ -212,13 +164,6 @@ def _ticks(values: Sequence[Any]) -> tuple[list[int], list[str]]:
     step = max(1, math.ceil(len(values) / MAX_TICK_LABELS))
     positions = list(range(0, len(values), step))
     return positions, [value_text(values[i]) for i in positions]
-
-
-def _cell_outline(x: float, y: float, colour: str, *, dashed: bool = False):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour, linewidth=2,
-                     linestyle="--" if dashed else "-")
 
 
 def _failing_for(point: Any, metric: str) -> tuple[bool, set[str]]:

@@ -75,3 +75,17 @@ def test_a_process_that_has_matplotlib_draws_itself(monkeypatch):
     monkeypatch.setenv("CROSSSIM_FIGURE_PROCESS", "0")
     assert not start_figures().in_child
     assert math.isclose(start_figures().submit("math:sqrt", 2.0).result(), math.sqrt(2.0))
+
+
+def test_drawing_needs_neither_the_model_layer_nor_the_comparison():
+    """The figure process imports what drawing needs: numpy and matplotlib (its figures
+    arrive as plain data), so it is ready before the command has its results."""
+    import subprocess
+    import sys
+
+    code = ("import sys, crosssim.report.figures, matplotlib.figure\n"
+            "print(sorted(m for m in ('pydantic', 'crosssim.model', 'crosssim.check', "
+            "'crosssim.compare', 'pandas', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

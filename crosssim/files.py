@@ -26,7 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -45,6 +45,8 @@ __all__ = [
     "write_csv",
     "write_json",
     "write_parquet",
+    "write_rows_csv",
+    "write_rows_parquet",
 ]
 
 
@@ -207,3 +209,81 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     with atomic_open(path, "wb", encoding=None) as handle:
         frame.to_parquet(handle, index=False)
     return path
+
+
+def _csv_cell(value: Any, float_format: str) -> Any:
+    """A table cell as pandas' ``to_csv`` writes it: empty for None and NaN, ``True`` /
+    ``False``, floats with ``float_format``."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else float_format % value
+    return value
+
+
+def write_rows_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]], *,
+                   float_format: str = "%.12g") -> Path:
+    """Write ``rows`` (dicts with every column) as CSV to ``path`` atomically, the way
+    :func:`write_csv` writes the same table as a DataFrame, without pandas."""
+    import csv
+
+    path = Path(path)
+    with atomic_open(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(row[column], float_format) for column in columns]
+                         for row in rows)
+    return path
+
+
+def write_rows_parquet(path: Path, columns: list[str], rows: Sequence[Mapping[str, Any]], *,
+                       types: Mapping[str, str] | None = None) -> Path:
+    """Write ``rows`` as Parquet to ``path`` atomically (pyarrow, without pandas).
+
+    ``types``: column -> ``"bool"``, ``"float64"`` or ``"int64"``; other columns are
+    ``int64`` or ``float64`` when every value is such a number, else text (JSON-free
+    strings).  None is a null; NaN stays NaN in float columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = types or {}
+    table = pa.table({column: _arrow_column([row[column] for row in rows],
+                                            types.get(column)) for column in columns})
+    path = Path(path)
+    with atomic_open(path, "wb", encoding=None) as handle:
+        pq.write_table(table, handle)
+    return path
+
+
+def _arrow_column(values: list[Any], kind: str | None) -> Any:
+    """``values`` as an Arrow array built from its buffers: ``pyarrow.array`` imports pandas
+    (0.5 s) to look at any Python or numpy input."""
+    import numpy as np
+    import pyarrow as pa
+
+    present = [value is not None for value in values]
+    validity = (None if all(present) else
+                pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little")))
+    n = len(values)
+    if kind is None and not any(present):
+        return pa.nulls(n)
+    if kind is None:
+        numbers = [value for value in values if value is not None]
+        if numbers and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                           for v in numbers):
+            kind = "int64"
+        elif numbers and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                             for v in numbers):
+            kind = "float64"
+    if kind in ("int64", "float64"):
+        data = np.array([0 if value is None else value for value in values], dtype=kind)
+        arrow_type = pa.int64() if kind == "int64" else pa.float64()
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+    if kind == "bool":
+        bits = np.packbits(np.array([bool(value) for value in values], dtype=bool),
+                           bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [validity, pa.py_buffer(bits)])
+    encoded = [b"" if value is None else str(value).encode("utf-8") for value in values]
+    offsets = np.concatenate([[0], np.cumsum([len(text) for text in encoded])]).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets),
+                                                  pa.py_buffer(b"".join(encoded))])

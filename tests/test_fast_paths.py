@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -83,3 +86,69 @@ def test_the_references_of_a_small_model_import_no_scipy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)
     assert done.stdout.splitlines() == ["[]", "True"]
+
+
+def _awkward_table():
+    columns = ["point", "g", "n", "verdict", "error", "note", "none", "a-b:p:passed",
+               "a-b:p:max_abs_mV", "worst_ratio"]
+    rows = [
+        {"point": 0, "g": 0.001, "n": 11, "verdict": "pass", "error": None,
+         "note": 'comma, "quote"\nnewline', "none": None, "a-b:p:passed": True,
+         "a-b:p:max_abs_mV": 1.234567890123456e-13, "worst_ratio": math.nan},
+        {"point": 1, "g": 0.05, "n": 101, "verdict": "fail", "error": "x",
+         "note": "", "none": None, "a-b:p:passed": None,
+         "a-b:p:max_abs_mV": math.nan, "worst_ratio": 2.5},
+        {"point": 2, "g": 3, "n": 7, "verdict": "error", "error": "üñí",
+         "note": "plain", "none": None, "a-b:p:passed": False,
+         "a-b:p:max_abs_mV": 0.5, "worst_ratio": math.inf},
+    ]
+    types = {"point": "int64", "a-b:p:passed": "bool", "a-b:p:max_abs_mV": "float64",
+             "worst_ratio": "float64"}
+    return columns, rows, types
+
+
+def test_rows_written_without_pandas_read_back_as_pandas_wrote_them(tmp_path):
+    """The sweep table's CSV is byte-identical to pandas' ``to_csv`` and its Parquet holds
+    the same values and types (nullable booleans read back as object: True/False/None)."""
+    import pandas as pd
+
+    from crosssim.files import write_rows_csv, write_rows_parquet
+
+    columns, rows, types = _awkward_table()
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["a-b:p:passed"] = frame["a-b:p:passed"].astype("boolean")
+    write_csv(tmp_path / "pandas.csv", frame, float_format="%.12g")
+    write_rows_csv(tmp_path / "rows.csv", columns, rows, float_format="%.12g")
+    assert (tmp_path / "rows.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+    write_rows_parquet(tmp_path / "rows.parquet", columns, rows, types=types)
+    back = pd.read_parquet(tmp_path / "rows.parquet")
+    assert list(back.columns) == columns
+    assert back["point"].tolist() == [0, 1, 2] and back["point"].dtype == np.int64
+    assert back["n"].tolist() == [11, 101, 7] and back["n"].dtype == np.int64
+    assert back["g"].tolist() == [0.001, 0.05, 3.0] and back["g"].dtype == np.float64
+    assert back["a-b:p:max_abs_mV"].iloc[0] == 1.234567890123456e-13  # full precision
+    assert math.isnan(back["a-b:p:max_abs_mV"].iloc[1])
+    assert back["worst_ratio"].iloc[2] == math.inf
+    assert back["a-b:p:passed"].tolist() == [True, None, False]
+    assert back["error"].tolist()[0] is None or pd.isna(back["error"].tolist()[0])
+    assert back["error"].tolist()[1:] == ["x", "üñí"]
+    assert back["note"].tolist() == [rows[0]["note"], "", "plain"]
+    assert back["none"].isna().all()
+
+
+def test_writing_the_rows_imports_no_pandas(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import math, sys\n"
+            "sys.path.insert(0, 'tests')\n"
+            "from test_fast_paths import _awkward_table\n"
+            "from crosssim.files import write_rows_csv, write_rows_parquet\n"
+            "columns, rows, types = _awkward_table()\n"
+            f"write_rows_csv({str(tmp_path / 'a.csv')!r}, columns, rows)\n"
+            f"write_rows_parquet({str(tmp_path / 'a.parquet')!r}, columns, rows, types=types)\n"
+            "print('pandas' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False", done.stderr

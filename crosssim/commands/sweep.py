@@ -12,7 +12,6 @@ table is written in every case but 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from crosssim.commands.common import (
     window_start,
 )
 from crosssim.errors import StudyInterrupted, UsageError
+from crosssim.files import json_ready
 from crosssim.report.figure_process import Figures, start_figures
 
 
@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _document(result, written: list[Path]) -> dict:
-    frame = result.to_frame()
-    records = json.loads(frame.to_json(orient="records", double_precision=15))
+    columns, rows = result.table()
+    records = json_ready([{column: row[column] for column in columns} for row in rows])
     return {
         "model": result.model.name,
         "verdict": {0: "pass", 1: "fail", 3: "error"}[result.exit_code],
@@ -91,7 +91,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, figures: Figures) -> int:
-    from crosssim.files import json_text, write_csv, write_parquet
+    from crosssim.files import json_text, write_rows_csv, write_rows_parquet
     from crosssim.report.progress import StudyProgress
     from crosssim.report.sweep import heatmap_data, render_text
     from crosssim.study.cache import ResultsCache
@@ -138,14 +138,15 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
         executor.close()
 
     written: list[Path] = []
-    frame = result.to_frame()
+    columns, rows = result.table()
     heatmap = None if args.no_plot else figures.submit(
         "crosssim.report.figures:draw_heatmap",
         heatmap_data(result, metric=args.heatmap_metric, axes_params=axes),
         out / "sweep_heatmap.png")
     try:
-        written.append(write_csv(out / "sweep.csv", frame, float_format="%.12g"))
-        written.append(write_parquet(out / "sweep.parquet", frame))
+        written.append(write_rows_csv(out / "sweep.csv", columns, rows, float_format="%.12g"))
+        written.append(write_rows_parquet(out / "sweep.parquet", columns, rows,
+                                          types=result.column_types()))
         if heatmap is not None:
             written.append(heatmap.result())
     except OSError as exc:

@@ -1,7 +1,7 @@
 """A parameter sweep for people: the terminal summary and the heatmap.
 
-Both are drawn from :meth:`crosssim.study.sweeps.SweepResult.to_frame`, the table written
-as ``sweep.csv``, so what is shown is what is stored.  matplotlib is imported only when the
+Both are drawn from :meth:`crosssim.study.sweeps.SweepResult.table`, the table written as
+``sweep.csv``, so what is shown is what is stored.  matplotlib is imported only when the
 heatmap is drawn.
 """
 
@@ -36,9 +36,9 @@ MAX_TICK_LABELS = 24
 def default_heatmap_metric(result: SweepResult) -> str:
     """``worst_backends_mV`` when two simulators ran, else ``worst_analytic_mV``, else
     ``worst_ratio``."""
-    frame = result.to_frame()
+    columns, rows = result.table()
     for column in ("worst_backends_mV", "worst_analytic_mV", "worst_ratio"):
-        if column in frame and frame[column].notna().any():
+        if column in columns and any(not math.isnan(row[column]) for row in rows):
             return column
     return "worst_ratio"
 
@@ -51,11 +51,11 @@ def heatmap_data(result: SweepResult, *, metric: str | None = None,
     FAIL (only where the quantity shown fails; a point failing another gate gets a dashed
     outline naming it), errored ones ERROR.  UsageError for a metric that is not a column
     or an axis that was not swept."""
-    frame = result.to_frame()
+    columns, rows = result.table()
     metric = metric or default_heatmap_metric(result)
-    if metric not in frame:
+    if metric not in columns:
         raise UsageError(f"heatmap metric {metric!r} is not a column; numeric columns: "
-                         + ", ".join(c for c in frame.columns if c.startswith("worst_")))
+                         + ", ".join(c for c in columns if c.startswith("worst_")))
     paths = [d.path for d in result.dimensions]
     chosen = list(axes_params or paths[:2])
     for name in chosen:
@@ -76,16 +76,13 @@ def heatmap_data(result: SweepResult, *, metric: str | None = None,
     rank = {"": 0, "pass": 1, "other": 2, "fail": 3, "error": 4}
     others_failing: dict[tuple[int, int], set[str]] = {}
     points = {point.index: point for point in result.points}
-    # the table's columns as lists, the grid positions of the values by lookup (a frame's
-    # rows one by one cost about 0.1 ms each: 0.1 s for a 1,000-point sweep)
-    x_column = frame[x_path].tolist()
-    y_column = frame[y_path].tolist() if y_path else [None] * len(frame)
+    # the grid positions of the values by lookup
     column_of = _positions(x_values)
     row_of = _positions(y_values)
-    for x, y, number, verdict, index in zip(x_column, y_column, frame[metric].tolist(),
-                                            frame["verdict"].tolist(), frame["point"].tolist()):
-        i = row_of[y] if y_path else 0
-        j = column_of[x]
+    for row in rows:
+        number, verdict, index = row[metric], row["verdict"], row["point"]
+        i = row_of[row[y_path]] if y_path else 0
+        j = column_of[row[x_path]]
         value = float(number) if number is not None else math.nan
         if math.isfinite(value) and not (value <= grid[i, j]):
             grid[i, j] = value
@@ -211,7 +208,7 @@ def _metric_label(metric: str) -> str:
 
 def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
     """The summary for a terminal: one line per point (or the worst ones), then counts."""
-    frame = result.to_frame()
+    table = result.table()[1]
     paths = [d.path for d in result.dimensions]
     lines = [f"crosssim sweep: {result.model.name}, {len(result.points)} points over "
              + " x ".join(f"{d.path} ({len(d.values)})" for d in result.dimensions)
@@ -221,12 +218,12 @@ def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
     rows = [head]
     chosen = list(range(len(result.points)))
     if len(chosen) > max_rows:
-        ratios = frame["worst_ratio"].fillna(-1.0).to_numpy()
+        ratios = np.nan_to_num([row["worst_ratio"] for row in table], nan=-1.0)
         bad = [i for i, p in enumerate(result.points) if p.verdict != "pass"]
         worst = [int(i) for i in np.argsort(-ratios)]
         chosen = sorted(set(bad[:max_rows]) | set(worst[:max(0, max_rows - len(bad))]))
     for i in chosen:
-        point, row = result.points[i], frame.iloc[i]
+        point, row = result.points[i], table[i]
         rows.append([str(point.index), *[value_text(point.params[p]) for p in paths],
                      point.verdict.upper() if point.verdict != "pass" else "pass",
                      _g(row["worst_ratio"]), str(row["worst_pair"] or "-"),
@@ -248,7 +245,7 @@ def render_text(result: SweepResult, *, max_rows: int = 40) -> str:
     summary = (f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error "
                f"of {len(result.points)} points")
     if worst_point is not None:
-        row = frame.iloc[worst_point.index]
+        row = table[worst_point.index]
         summary += (f"; worst: point {worst_point.index} ({row['worst_pair']}, "
                     f"{_g(row['worst_ratio'])} x its tolerance)")
     lines.append(summary)

@@ -103,26 +103,35 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
-#: Subcommands that run simulators: their child processes start before anything heavy
-#: loads (building the parser of ``check`` already imports the model layer).
+#: Subcommands that run simulators and that draw: their child processes (the simulators',
+#: the figure process) start before anything heavy loads (building the parser of
+#: ``check`` imports the model layer, that of ``sweep`` numpy and the study executors).
 _STARTS_CHILDREN = frozenset({"run", "check"})
+_DRAWS = frozenset({"run", "sweep"})
 
 
 def _prestart(command: str | None, words: Sequence[str]) -> None:
-    """Start the child processes of the simulators ``--backend`` names for ``command``
-    (see :func:`crosssim.commands.common.prestart_children`); nothing for help, a
-    command that runs no simulator, or arguments this early look cannot read."""
-    if command not in _STARTS_CHILDREN or "-h" in words or "--help" in words:
+    """Start the child processes ``command`` will use: those of the simulators
+    ``--backend`` names (:func:`crosssim.commands.common.prestart_children`) and the figure
+    process unless ``--no-plot`` (:func:`crosssim.report.figure_process.prestart`); nothing
+    for help, another command, or arguments this early look cannot read."""
+    if (command not in _STARTS_CHILDREN | _DRAWS) or "-h" in words or "--help" in words:
         return
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--backend", default="all")
+    early.add_argument("--no-plot", action="store_true")
     try:
         known, _ = early.parse_known_args(list(words[list(words).index(command) + 1:]))
     except SystemExit:  # a malformed --backend: the real parser says what is wrong
         return
-    from crosssim.commands.common import prestart_children
+    if command in _DRAWS and not known.no_plot:
+        from crosssim.report.figure_process import prestart
 
-    prestart_children(known)
+        prestart()
+    if command in _STARTS_CHILDREN:
+        from crosssim.commands.common import prestart_children
+
+        prestart_children(known)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -89,3 +89,21 @@ def test_drawing_needs_neither_the_model_layer_nor_the_comparison():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_prestarted_figure_process_is_taken_once_and_an_unused_one_stopped(monkeypatch):
+    from crosssim.report import figure_process
+
+    monkeypatch.setattr(figure_process, "_use_child", lambda: True)
+    figure_process.prestart(())
+    spare = figure_process._SPARE[0]
+    figure_process.prestart(())  # one at a time
+    assert figure_process._SPARE == [spare]
+    with figure_process.start_figures() as figures:
+        assert figures is spare and figures.in_child
+        assert figures.submit("math:hypot", 8.0, 15.0).result() == 17.0
+    assert not figure_process._SPARE
+    figure_process.prestart(())
+    process = figure_process._SPARE[0]._process
+    figure_process._discard_spare()  # what runs at exit
+    assert process.poll() is not None and not figure_process._SPARE

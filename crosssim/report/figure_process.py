@@ -21,6 +21,7 @@ stderr), and ends at end of input.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import pickle
@@ -31,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-__all__ = ["FIGURE_IMPORTS", "Figures", "Pending", "spawn_figures", "start_figures"]
+__all__ = ["FIGURE_IMPORTS", "Figures", "Pending", "prestart", "spawn_figures", "start_figures"]
 
 #: Set to ``0`` to draw every figure in this process.
 ENVIRONMENT_SWITCH = "CROSSSIM_FIGURE_PROCESS"
@@ -207,8 +208,31 @@ FIGURE_IMPORTS = ("crosssim.report.figures", "matplotlib.figure",
 
 def start_figures(modules: Sequence[str] = FIGURE_IMPORTS) -> Figures:
     """A :class:`Figures` whose child (when it pays, see the module notes) starts importing
-    matplotlib and ``modules`` now; otherwise one that draws in this process."""
+    matplotlib and ``modules`` now -- or the one :func:`prestart` started -- otherwise one
+    that draws in this process."""
+    if _SPARE:
+        return _SPARE.pop()
     return spawn_figures(modules) if _use_child() else Figures(None)
+
+
+def prestart(modules: Sequence[str] = FIGURE_IMPORTS) -> None:
+    """Start the figure process now, before the command loads anything heavy; the next
+    :func:`start_figures` takes it.  Unused, it is stopped at exit."""
+    if _SPARE or not _use_child():
+        return
+    _SPARE.append(spawn_figures(modules))
+    if not _ATEXIT:
+        _ATEXIT.append(atexit.register(_discard_spare))
+
+
+def _discard_spare() -> None:
+    while _SPARE:
+        _SPARE.pop()._stop(kill=True)
+
+
+#: The figure process :func:`prestart` started, until :func:`start_figures` takes it.
+_SPARE: list[Figures] = []
+_ATEXIT: list = []
 
 
 def spawn_figures(modules: Sequence[str] = FIGURE_IMPORTS) -> Figures:

@@ -63,9 +63,10 @@ def isopotential_cell(cell: Cell) -> tuple[float, float, float, float]:
 
 
 def _lumped_parts(model: Model):
-    """``(C_nF, G_uS, E_mV, V0_mV, pairs)``: per-cell arrays and the junctions between two
-    different cells as ``(a, b, g_uS)`` index triples.  Raises SourceNotApplicableError for
-    a cell with an active membrane (the lumped model is passive)."""
+    """``(C_nF, G_uS, E_mV, V0_mV, (a, b, g_uS))``: per-cell arrays and the junctions
+    between two different cells as index and conductance arrays.  Raises
+    SourceNotApplicableError for a cell with an active membrane (the lumped model is
+    passive)."""
     active = model.first_active()
     if active is not None:
         raise SourceNotApplicableError(
@@ -76,7 +77,9 @@ def _lumped_parts(model: Model):
     index = model.cell_index()
     pairs = [(index[j.cells[0]], index[j.cells[1]], j.g_uS) for j in model.gap_junctions]
     pairs = [(a, b, g) for a, b, g in pairs if a != b and g > 0.0]
-    return capacitance, conductance, e_leak, v_init, pairs
+    a, b = (np.array([pair[k] for pair in pairs], dtype=np.int64) for k in (0, 1))
+    g = np.array([pair[2] for pair in pairs], dtype=float)
+    return capacitance, conductance, e_leak, v_init, (a, b, g)
 
 
 def lumped_system(model: Model, *, dense: bool = False):
@@ -86,13 +89,8 @@ def lumped_system(model: Model, *, dense: bool = False):
     ``K = diag(G) + sum_j g_j (e_a - e_b)(e_a - e_b)^T`` over junctions between two
     different cells.
     """
-    capacitance, conductance, e_leak, v_init, pairs = _lumped_parts(model)
+    capacitance, conductance, e_leak, v_init, (a, b, g) = _lumped_parts(model)
     n = capacitance.size
-    if pairs:
-        a, b, g = (np.array(column) for column in zip(*pairs))
-    else:
-        a = b = np.zeros(0, dtype=np.int64)
-        g = np.zeros(0)
     cells = np.arange(n)
     matrix = from_triplets(np.concatenate([a, b, a, b, cells]),
                            np.concatenate([a, b, b, a, cells]),
@@ -138,9 +136,9 @@ def lumped_steady_state(model: Model) -> dict[str, float]:
     CG does not settle within :data:`_CG_ITERATIONS` (cells that hang on a tiny leak
     behind strong junctions) is solved directly.
     """
-    _, conductance, e_leak, _, pairs = _lumped_parts(model)
+    _, conductance, e_leak, _, junctions = _lumped_parts(model)
     source = conductance * e_leak
-    solution = _steady_cg(conductance, pairs, source)
+    solution = _steady_cg(conductance, junctions, source)
     if solution is None:
         from scipy.sparse.linalg import spsolve
 
@@ -155,16 +153,13 @@ _CG_ITERATIONS = 2000
 _CG_TOLERANCE = 1e-15
 
 
-def _steady_cg(conductance: np.ndarray, pairs: list[tuple[int, int, float]],
+def _steady_cg(conductance: np.ndarray, junctions: tuple[np.ndarray, np.ndarray, np.ndarray],
                source: np.ndarray) -> np.ndarray | None:
     """``K^-1 source`` by Jacobi-preconditioned conjugate gradients, or None if it does not
-    converge; ``K = diag(conductance) + sum g (e_a - e_b)(e_a - e_b)^T``."""
+    converge; ``K = diag(conductance) + sum g (e_a - e_b)(e_a - e_b)^T`` over the
+    ``junctions`` ``(a, b, g)``."""
     n = conductance.size
-    if pairs:
-        a, b, g = (np.array(column) for column in zip(*pairs))
-    else:
-        a = b = np.zeros(0, dtype=np.int64)
-        g = np.zeros(0)
+    a, b, g = junctions
     diagonal = conductance + np.bincount(a, g, n) + np.bincount(b, g, n)
 
     def apply(x: np.ndarray) -> np.ndarray:

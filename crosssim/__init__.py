@@ -34,9 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checke
         loads_model,
         model_from_dict,
     )
-    from crosssim.notes import Note
-    from crosssim.outcome import CheckOutcome
-    from crosssim.result import RunResult
 
 
 def __getattr__(name: str) -> object:

@@ -22,6 +22,7 @@ stderr), and ends at end of input.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import pickle
@@ -34,6 +35,10 @@ from typing import IO, Any
 
 __all__ = ["FIGURE_IMPORTS", "Figures", "Pending", "prestart", "spawn_figures", "start_figures"]
 
+#: How much lower the figure process's priority is than the command's (``os.nice``): while
+#: the simulators run it imports on the CPU they leave; once the command waits for its
+#: figure it has the CPU to itself.
+_NICENESS = 10
 #: Set to ``0`` to draw every figure in this process.
 ENVIRONMENT_SWITCH = "CROSSSIM_FIGURE_PROCESS"
 _HEADER = struct.Struct("<Q")
@@ -251,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The child: import ``argv``'s modules, then answer calls until end of input."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the pipe
+    with contextlib.suppress(AttributeError, OSError):  # the simulators come first: this
+        os.nice(_NICENESS)  # process imports on what CPU they leave, then draws
     try:
         for module in sys.argv[1:] if argv is None else argv:
             importlib.import_module(module)

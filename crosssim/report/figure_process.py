@@ -7,11 +7,13 @@ figure modules meanwhile on the other core; :meth:`Figures.submit` then sends on
 (``"module:function"`` and its arguments, pickled) and :meth:`Pending.result` waits for what
 it returned (a figure function writes its PNG atomically and returns the path).
 
-The child is used only where it pays: more than one core and matplotlib not yet imported
-by this process (a library caller or a test that drew before draws here at once).
-Otherwise, and whenever the child cannot deliver (it could not start, died, or an argument
-does not pickle), the call runs in this process, so a caller never needs two code paths.
-An exception the function raises in the child is raised again here.
+The child is used only where it pays: more than one core, matplotlib not yet imported by
+this process (a library caller or a test that drew before draws here at once) and
+``CROSSSIM_FIGURE_PROCESS`` not ``0``.  Otherwise, and whenever the child cannot deliver (it
+could not start, died, or an argument does not pickle), the call runs in this process, so
+a caller never needs two code paths.  An exception the function raises in the child is
+raised again here.  The child runs at a lower priority (:data:`_NICENESS`); the command
+line starts it even before it builds a command's parser (:func:`prestart`).
 
 ``python -m crosssim.report.figure_process MODULE...``: the child.  It imports the modules,
 then answers length-prefixed pickles on stdin, ``(target, args, kwargs)``, with
@@ -74,7 +76,6 @@ class Pending:
     def __init__(self, figures: Figures, target: str, args: tuple, kwargs: dict,
                  *, sent: bool) -> None:
         self._figures, self._call = figures, (target, args, kwargs)
-        self._sent = sent
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None

@@ -59,3 +59,13 @@ def test_a_failing_ratio_never_reads_as_one():
     assert cell_number(1.0004, "worst_ratio", True) == "1.0004"
     assert cell_number(0.5261, "worst_ratio", False) == "0.526"
     assert cell_number(6.7e-13, "worst_backends_mV", False) == "6.7e-13"
+
+
+def test_the_title_of_a_narrow_map_is_wrapped_to_its_width(tmp_path, monkeypatch):
+    """Two points make a 4.8-inch map, 3.2 inches of axes: its title lines (the dashed
+    outline's explanation is 68 characters) are wrapped instead of cut at both sides."""
+    result = _sweep(analytic_abs_mV=1e-4)
+    title = _texts(result, "worst_backends_mV", tmp_path, monkeypatch)[-1]
+    lines = title.split("\n")
+    assert len(lines) >= 3 and max(len(line) for line in lines) <= int(3.2 / 0.075)
+    assert " ".join(lines).count("fails another gate") == 1

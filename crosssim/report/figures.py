@@ -8,6 +8,7 @@ and returns ``path``.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -38,6 +39,8 @@ _CYCLE = [("-", None), ((0, (5, 2)), None), ((0, (1, 1.5)), None), ((0, (6, 2, 1
           ("-", "o"), ("--", "s"), (":", "^"), ("-.", "v")]
 MAX_PROBES_PLOTTED = 12
 _SOURCE_LABELS = {"analytic": "exact cable", "lumped": "lumped"}
+#: Width of one character of a 10-point title in inches (DejaVu Sans, a generous mean).
+_TITLE_INCHES_PER_CHAR = 0.075
 #: Panels (probes) in the per-probe figures.
 MAX_PANELS = 6
 #: Parameters of a convergence table that are counts (error falls as they grow).
@@ -213,7 +216,11 @@ def draw_heatmap(heatmap: HeatmapFigure, path: Path, *, dpi: int = 110) -> Path:
                 axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
                           bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
                                 "edgecolor": "none"})
-    axes.set_title(heatmap.title, fontsize=10)
+    # a title line wider than a narrow map (few points) would be cut at both sides; the
+    # title is centred over the axes, the figure's width less the colour bar and labels
+    width_chars = max(20, int((heatmap.size_in[0] - 1.6) / _TITLE_INCHES_PER_CHAR))
+    axes.set_title("\n".join(textwrap.fill(line, width_chars)
+                             for line in heatmap.title.split("\n")), fontsize=10)
     return _save_png(figure, path, dpi)
 
 

@@ -70,6 +70,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -280,52 +281,67 @@ def cv_system(model: Model) -> CVSystem:
     link = spread["link"][:-1].copy()
     link[offset[1:-1] - 1] = 0.0  # no axial link from a cell's last CV to the next cell
 
-    def cv_of(cell_name: str, x: float) -> int:
+    def cv_of(cell_name: str, section: str | None, x: float) -> int:
         cell = index[cell_name]
         return int(offset[cell]) + site_cv(x, int(counts[cell]))
 
-    half_cv, half_peer, half_g = [], [], []
-    for junction in model.gap_junctions:
-        if junction.g_uS == 0.0:
-            continue
-        sites = [cv_of(name, x) for name, x in zip(junction.cells, junction.x)]
-        half_cv += sites
-        half_peer += sites[::-1]
-        half_g += [junction.g_uS, junction.g_uS]
-
-    sim = model.simulation
-    clamp_cv, clamp_amplitude, steps = [], [], []
-    for stimulus in model.stimuli:
-        clamp_cv.append(cv_of(stimulus.cell, stimulus.x))
-        clamp_amplitude.append(stimulus.amplitude_nA)
-        on = clamp_steps(stimulus.delay_ms, stimulus.duration_ms, sim.dt_ms, sim.n_steps)
-        steps.append(on if on is not None else (0, -1))
-
-    probes = model.effective_probes()
-    stencils = []
-    for probe in probes:
+    def stencil_of(probe) -> tuple[int, int, float]:
         cell = index[probe.cell]
         first, second, weight = probe_stencil(probe.x, int(counts[cell]))
-        if weight == 0.0:
-            second = first
-        stencils.append((offset[cell] + first, offset[cell] + second, weight))
-
-    def ints(values) -> np.ndarray:
-        return np.asarray(values, dtype=np.int64).reshape(-1)
-
-    def floats(values) -> np.ndarray:
-        return np.asarray(values, dtype=float).reshape(-1)
+        return int(offset[cell]) + first, int(offset[cell]) + second, weight
 
     return CVSystem(
         cell_offset=offset, capacitance_nF=spread["capacitance"], leak_uS=spread["leak"],
         e_leak_mV=spread["e_leak"], v_init_mV=spread["v_init"], link_uS=link,
-        half_cv=ints(half_cv), half_peer_cv=ints(half_peer), half_g_uS=floats(half_g),
-        clamp_cv=ints(clamp_cv), clamp_amplitude_nA=floats(clamp_amplitude),
-        clamp_steps=ints(steps).reshape(-1, 2),
-        probe_labels=tuple(probe.label for probe in probes),
-        probe_first=ints([s[0] for s in stencils]), probe_second=ints([s[1] for s in stencils]),
-        probe_weight=floats([s[2] for s in stencils]),
+        **_site_fields(model, cv_of, stencil_of),
     )
+
+
+def _ints(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+def _floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=float).reshape(-1)
+
+
+def _site_fields(model: Model, node_of, stencil_of) -> dict[str, Any]:
+    """The :class:`CVSystem` fields of the model's point sources and probes, the one rule
+    for cables and trees: junction halves (a junction of 0 uS carries nothing), clamps on
+    the step grid, probe stencils (a weight of 0 reads ``first`` alone).  ``node_of(cell,
+    section, x)`` is the unknown a site acts on; ``stencil_of(probe)`` its ``(first,
+    second, weight)``."""
+    half_cv, half_peer, half_g = [], [], []
+    for junction in model.gap_junctions:
+        if junction.g_uS == 0.0:
+            continue
+        sites = [node_of(name, section, x)
+                 for name, section, x in zip(junction.cells, junction.sections, junction.x)]
+        half_cv += sites
+        half_peer += sites[::-1]
+        half_g += [junction.g_uS, junction.g_uS]
+    sim = model.simulation
+    clamp_cv, clamp_amplitude, steps = [], [], []
+    for stimulus in model.stimuli:
+        clamp_cv.append(node_of(stimulus.cell, stimulus.section, stimulus.x))
+        clamp_amplitude.append(stimulus.amplitude_nA)
+        on = clamp_steps(stimulus.delay_ms, stimulus.duration_ms, sim.dt_ms, sim.n_steps)
+        steps.append(on if on is not None else (0, -1))
+    probes = model.effective_probes()
+    stencils = []
+    for probe in probes:
+        first, second, weight = stencil_of(probe)
+        stencils.append((first, second if weight != 0.0 else first, weight))
+    return {
+        "half_cv": _ints(half_cv), "half_peer_cv": _ints(half_peer),
+        "half_g_uS": _floats(half_g), "clamp_cv": _ints(clamp_cv),
+        "clamp_amplitude_nA": _floats(clamp_amplitude),
+        "clamp_steps": _ints(steps).reshape(-1, 2),
+        "probe_labels": tuple(probe.label for probe in probes),
+        "probe_first": _ints([s[0] for s in stencils]),
+        "probe_second": _ints([s[1] for s in stencils]),
+        "probe_weight": _floats([s[2] for s in stencils]),
+    }
 
 
 def _tree_system(model: Model) -> CVSystem:
@@ -360,49 +376,16 @@ def _tree_system(model: Model) -> CVSystem:
         gid = index[cell_name]
         return graph.site_node(gid, cells[gid].section_index(section), x)
 
-    half_cv, half_peer, half_g = [], [], []
-    for junction in model.gap_junctions:
-        if junction.g_uS == 0.0:
-            continue
-        sites = [node_of(name, section, x)
-                 for name, section, x in zip(junction.cells, junction.sections, junction.x)]
-        half_cv += sites
-        half_peer += sites[::-1]
-        half_g += [junction.g_uS, junction.g_uS]
-
-    sim = model.simulation
-    clamp_cv, clamp_amplitude, steps = [], [], []
-    for stimulus in model.stimuli:
-        clamp_cv.append(node_of(stimulus.cell, stimulus.section, stimulus.x))
-        clamp_amplitude.append(stimulus.amplitude_nA)
-        on = clamp_steps(stimulus.delay_ms, stimulus.duration_ms, sim.dt_ms, sim.n_steps)
-        steps.append(on if on is not None else (0, -1))
-
-    probes = model.effective_probes()
-    stencils = []
-    for probe in probes:
+    def stencil_of(probe) -> tuple[int, int, float]:
         gid = index[probe.cell]
-        first, second, weight = graph.probe_stencil(
-            gid, cells[gid].section_index(probe.section), probe.x)
-        stencils.append((first, second if weight != 0.0 else first, weight))
-
-    def ints(values) -> np.ndarray:
-        return np.asarray(values, dtype=np.int64).reshape(-1)
-
-    def floats(values) -> np.ndarray:
-        return np.asarray(values, dtype=float).reshape(-1)
+        return graph.probe_stencil(gid, cells[gid].section_index(probe.section), probe.x)
 
     return CVSystem(
         cell_offset=offset, capacitance_nF=graph.capacitance_pF[:size] * 1e-3,
         leak_uS=graph.leak_uS[:size], e_leak_mV=graph.e_leak_mV[:size].copy(),
         v_init_mV=graph.v_init_mV[:size].copy(), link_uS=link,
-        half_cv=ints(half_cv), half_peer_cv=ints(half_peer), half_g_uS=floats(half_g),
-        clamp_cv=ints(clamp_cv), clamp_amplitude_nA=floats(clamp_amplitude),
-        clamp_steps=ints(steps).reshape(-1, 2),
-        probe_labels=tuple(probe.label for probe in probes),
-        probe_first=ints([s[0] for s in stencils]), probe_second=ints([s[1] for s in stencils]),
-        probe_weight=floats([s[2] for s in stencils]),
-        fork_a=ints(fork_a), fork_b=ints(fork_b), fork_uS=floats(fork_g),
+        **_site_fields(model, node_of, stencil_of),
+        fork_a=_ints(fork_a), fork_b=_ints(fork_b), fork_uS=_floats(fork_g),
         point_index=point_index, point_cv=point_cv, point_weight=point_weight,
     )
 

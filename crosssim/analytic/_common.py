@@ -85,12 +85,14 @@ def cable_constants(cell: Cell, section: str | None = None) -> CableConstants:
 
 @dataclass(frozen=True)
 class ClampEdge:
-    """A switch of a step clamp: at ``time_ms`` the current at the site changes by ``delta_nA``."""
+    """A switch of a step clamp: at ``time_ms`` the current at the site changes by ``delta_nA``
+    (``stimulus``: its index in ``model.stimuli``, for references that place it themselves)."""
 
     time_ms: float
     cell: int
     x: float
     delta_nA: float
+    stimulus: int
 
 
 def clamp_edges(model: Model) -> list[ClampEdge]:
@@ -103,16 +105,16 @@ def clamp_edges(model: Model) -> list[ClampEdge]:
     index = model.cell_index()
     t_stop = model.simulation.t_stop_ms
     edges: list[ClampEdge] = []
-    for stimulus in model.stimuli:
+    for k, stimulus in enumerate(model.stimuli):
         if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
             continue
         start = stimulus.delay_ms
         stop = stimulus.delay_ms + stimulus.duration_ms
         cell = index[stimulus.cell]
         if start < t_stop:
-            edges.append(ClampEdge(start, cell, stimulus.x, stimulus.amplitude_nA))
+            edges.append(ClampEdge(start, cell, stimulus.x, stimulus.amplitude_nA, k))
             if stop < t_stop:
-                edges.append(ClampEdge(stop, cell, stimulus.x, -stimulus.amplitude_nA))
+                edges.append(ClampEdge(stop, cell, stimulus.x, -stimulus.amplitude_nA, k))
     edges.sort(key=lambda edge: edge.time_ms)
     return edges
 

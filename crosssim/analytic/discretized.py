@@ -74,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from crosssim.analytic._common import cable_constants, elapsed_since
+from crosssim.analytic._common import cable_constants, clamp_edges, elapsed_since
 from crosssim.analytic._exponential import DenseExponential, piecewise_exact
 from crosssim.analytic._matrices import DENSE_LIMIT, from_triplets, solve
 from crosssim.analytic.laplace import ContourPlan
@@ -668,22 +668,11 @@ def discrete_source_for(backend: str, model: Model) -> str:
 
 
 def _cv_edges(model: Model, system: CVSystem) -> list[tuple[float, int, float]]:
-    """The clamp edges at their exact times, as ``(time_ms, CV, delta_nA)``: the edges of
-    :func:`~crosssim.analytic._common.clamp_edges` (same rule, same order), on the CV of
-    each stimulus in ``system`` (which knows sections)."""
-    t_stop = model.simulation.t_stop_ms
-    edges: list[tuple[float, int, float]] = []
-    for stimulus, cv in zip(model.stimuli, system.clamp_cv.tolist()):
-        if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
-            continue
-        start = stimulus.delay_ms
-        stop = stimulus.delay_ms + stimulus.duration_ms
-        if start < t_stop:
-            edges.append((start, cv, stimulus.amplitude_nA))
-            if stop < t_stop:
-                edges.append((stop, cv, -stimulus.amplitude_nA))
-    edges.sort(key=lambda edge: edge[0])
-    return edges
+    """The clamp edges at their exact times (:func:`~crosssim.analytic._common.clamp_edges`)
+    as ``(time_ms, CV, delta_nA)``, on the CV of each stimulus in ``system`` (which knows
+    sections)."""
+    cvs = system.clamp_cv.tolist()
+    return [(edge.time_ms, cvs[edge.stimulus], edge.delta_nA) for edge in clamp_edges(model)]
 
 
 def semidiscrete(model: Model, *, method: str | None = None) -> RunResult:

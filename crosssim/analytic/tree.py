@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crosssim.analytic._common import invert_with_switches
+from crosssim.analytic._common import clamp_edges, invert_with_switches
 from crosssim.analytic.cable import exact_cable
 from crosssim.errors import ResourceLimitError, SourceNotApplicableError
 from crosssim.model import Cell, Model, Section
@@ -229,23 +229,16 @@ class _Edge:
 
 
 def _clamp_edges(model: Model, graph: _Graph) -> list[_Edge]:
-    """The on/off edges of every clamp, by node; the rules of
-    :func:`crosssim.analytic._common.clamp_edges` (zero amplitude or duration left out,
-    edges at or after t_stop left out), sorted by time."""
+    """The on/off edges of every clamp (:func:`crosssim.analytic._common.clamp_edges`), by
+    node."""
+    stimuli, cells = model.stimuli, model.cells
     index = model.cell_index()
-    t_stop = model.simulation.t_stop_ms
-    edges: list[_Edge] = []
-    for stimulus in model.stimuli:
-        if stimulus.amplitude_nA == 0.0 or stimulus.duration_ms == 0.0:
-            continue
+    edges = []
+    for edge in clamp_edges(model):
+        stimulus = stimuli[edge.stimulus]
         ci = index[stimulus.cell]
-        node = graph.node(ci, model.cells[ci].section_index(stimulus.section), stimulus.x)
-        start, stop = stimulus.delay_ms, stimulus.delay_ms + stimulus.duration_ms
-        if start < t_stop:
-            edges.append(_Edge(start, node, stimulus.amplitude_nA))
-            if stop < t_stop:
-                edges.append(_Edge(stop, node, -stimulus.amplitude_nA))
-    edges.sort(key=lambda edge: edge.time_ms)
+        node = graph.node(ci, cells[ci].section_index(stimulus.section), stimulus.x)
+        edges.append(_Edge(edge.time_ms, node, edge.delta_nA))
     return edges
 
 

@@ -292,15 +292,8 @@ class SweepResult:
     def column_types(self) -> dict[str, str]:
         """The typed columns of :meth:`table`: ``bool`` (``:passed``, None where the
         comparison is missing), ``float64`` (mV, ms, ratios), ``int64`` (counts)."""
-        types = {}
-        for column in self.table()[0]:
-            if column.endswith(":passed"):
-                types[column] = "bool"
-            elif column.endswith(("_mV", "_ms")) or column == "worst_ratio":
-                types[column] = "float64"
-            elif column in ("point", "n_failing", "cached_runs"):
-                types[column] = "int64"
-        return types
+        types = {column: _column_type(column) for column in self.table()[0]}
+        return {column: kind for column, kind in types.items() if kind is not None}
 
     def to_frame(self) -> pd.DataFrame:
         """:meth:`table` as a DataFrame (``:passed`` columns nullable booleans)."""
@@ -369,16 +362,29 @@ def _table(result: SweepResult) -> tuple[list[str], list[dict[str, Any]]]:
         row["cached_runs"] = point.cached_runs
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))  # first-seen order
+    kinds = {column: _column_type(column) for column in columns}
     for row in rows:
         for column in columns:
             value = row.get(column)
-            if column.endswith(":passed"):
+            if kinds[column] == "bool":
                 row[column] = None if value is None else bool(value)
-            elif column.endswith(("_mV", "_ms")) or column == "worst_ratio":
+            elif kinds[column] == "float64":
                 row[column] = math.nan if value is None else float(value)
             else:
                 row[column] = value
     return columns, rows
+
+
+def _column_type(column: str) -> str | None:
+    """The type of a sweep-table column: ``bool`` (``:passed``), ``float64`` (mV, ms, the
+    ratio), ``int64`` (counts), None (parameters and text: as the values come)."""
+    if column.endswith(":passed"):
+        return "bool"
+    if column.endswith(("_mV", "_ms")) or column == "worst_ratio":
+        return "float64"
+    if column in ("point", "n_failing", "cached_runs"):
+        return "int64"
+    return None
 
 
 def sweep(model: Model, dimensions: Sequence[GridDimension], *,

@@ -187,9 +187,11 @@ def test_dask_cluster_gives_identical_numbers(cache_dir):
 
 
 @requires_neuron
-def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch):
-    """--timeout: the task's process group (with NEURON's own child) is killed, recorded."""
+def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch, tmp_path):
+    """--timeout: the task's process group (with NEURON's own child) is killed, recorded,
+    and the files the killed processes could not remove (NEURON's request) are gone."""
     psutil = pytest.importorskip("psutil")
+    import tempfile
     import uuid
 
     from crosssim.backends.neuron.mechanisms import ensure_mechanisms
@@ -198,6 +200,10 @@ def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch
     from crosssim.study.sweeps import parse_grid, sweep
 
     ensure_mechanisms()  # compile first, so the timeout hits NEURON's child, not nrnivmodl
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     marker = uuid.uuid4().hex  # found in the environment of every process this test starts
     monkeypatch.setenv("CROSSSIM_TEST_MARKER", marker)
     monkeypatch.setenv("CROSSSIM_TEST_CRASH", "hang")  # NEURON's child sleeps for an hour
@@ -220,3 +226,5 @@ def test_a_hanging_simulation_is_killed_with_its_children(cache_dir, monkeypatch
     for process in left:  # do not leave them behind, even when the test fails
         process.kill()
     assert not left, [process.cmdline() for process in left]
+    # (multiprocessing's own pymp-* folder lives as long as its forkserver)
+    assert not [path.name for path in temporary.iterdir() if path.name.startswith("crosssim")]

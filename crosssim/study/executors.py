@@ -175,10 +175,13 @@ def execute_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_child(payload: dict[str, Any]) -> None:
-    """Adopt the submitting process's environment and folder; apply the kill test hook."""
+    """Adopt the submitting process's environment and folder and the task's temporary
+    folder (:func:`_task_scratch`); apply the kill test hook."""
     if "environ" in payload:
         os.environ.clear()
         os.environ.update(payload["environ"])
+    if "tmpdir" in payload:  # what this child and its own children write goes in there
+        os.environ["TMPDIR"] = tempfile.tempdir = payload["tmpdir"]
     if "cwd" in payload:
         with contextlib.suppress(OSError):
             os.chdir(payload["cwd"])
@@ -293,7 +296,25 @@ class _Children:
 _CHILDREN = _Children()
 
 
+@contextlib.contextmanager
+def _task_scratch(payload: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """A temporary folder for one task, owned by this process: the child works in it
+    (``TMPDIR``, so NEURON's request and result files go there too) and it is removed
+    after the task, also when a timeout or a crash killed the child before it could clean
+    up.  Yields the folder and the payload that names it."""
+    with tempfile.TemporaryDirectory(prefix="crosssim-task-") as scratch:
+        folder = Path(scratch)
+        work = folder / "tmp"
+        work.mkdir()
+        yield folder, {**payload, "tmpdir": str(work)}
+
+
 def _run_multiprocessing(payload: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    with _task_scratch(payload) as (_, payload):
+        return _run_in_forked_child(payload, timeout_s)
+
+
+def _run_in_forked_child(payload: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_multiprocessing_child, args=(payload, sender),
@@ -341,8 +362,7 @@ def _child_env() -> dict[str, str]:
 
 def _run_subprocess(payload: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="crosssim-task-") as scratch:
-        folder = Path(scratch)
+    with _task_scratch(payload) as (folder, payload):
         (folder / "request.json").write_text(json.dumps(payload), encoding="utf-8")
         command = [sys.executable, "-m", "crosssim.study.executors",
                    str(folder / "request.json"), str(folder)]

@@ -81,8 +81,12 @@ def pinned(args):
 
 @pytest.fixture
 def saved_figures(monkeypatch) -> list:
-    """Every matplotlib figure crosssim saves as PNG during the test, in order."""
+    """Every matplotlib figure crosssim saves as PNG during the test, in order (all drawn
+    in this process: a figure process would draw them where this cannot see)."""
     import crosssim.report.figures as figures
+    from crosssim.report.figure_process import ENVIRONMENT_SWITCH
+
+    monkeypatch.setenv(ENVIRONMENT_SWITCH, "0")
 
     seen: list = []
     original = figures._save_png

@@ -107,19 +107,24 @@ def _command_name(argv: Sequence[str]) -> str | None:
 #: the figure process) start before anything heavy loads (building the parser of
 #: ``check`` imports the model layer, that of ``sweep`` numpy and the study executors).
 _STARTS_CHILDREN = frozenset({"run", "check"})
+#: Those that draw unless ``--no-plot``, and those that draw a report (``check`` only with
+#: ``--report``).
 _DRAWS = frozenset({"run", "sweep"})
+_REPORTS = frozenset({"check", "report"})
 
 
 def _prestart(command: str | None, words: Sequence[str]) -> None:
     """Start the child processes ``command`` will use: those of the simulators
     ``--backend`` names (:func:`crosssim.commands.common.prestart_children`) and the figure
-    process unless ``--no-plot`` (:func:`crosssim.report.figure_process.prestart`); nothing
-    for help, another command, or arguments this early look cannot read."""
-    if (command not in _STARTS_CHILDREN | _DRAWS) or "-h" in words or "--help" in words:
+    process unless ``--no-plot``, or for a report
+    (:func:`crosssim.report.figure_process.prestart`); nothing for help, another command,
+    or arguments this early look cannot read."""
+    if command not in _STARTS_CHILDREN | _DRAWS | _REPORTS or "-h" in words or "--help" in words:
         return
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--backend", default="all")
     early.add_argument("--no-plot", action="store_true")
+    early.add_argument("--report", action="store_true")
     try:
         known, _ = early.parse_known_args(list(words[list(words).index(command) + 1:]))
     except SystemExit:  # a malformed --backend: the real parser says what is wrong
@@ -128,6 +133,10 @@ def _prestart(command: str | None, words: Sequence[str]) -> None:
         from crosssim.report.figure_process import prestart
 
         prestart()
+    elif command in _REPORTS and (known.report or command == "report"):
+        from crosssim.report.figure_process import REPORT_IMPORTS, prestart
+
+        prestart(REPORT_IMPORTS)
     if command in _STARTS_CHILDREN:
         from crosssim.commands.common import prestart_children
 

@@ -107,3 +107,77 @@ def test_a_prestarted_figure_process_is_taken_once_and_an_unused_one_stopped(mon
     process = figure_process._SPARE[0]._process
     figure_process._discard_spare()  # what runs at exit
     assert process.poll() is not None and not figure_process._SPARE
+
+
+class _OnlyHere:
+    """A class the child cannot import (this test module is not on its path)."""
+
+    def __repr__(self) -> str:
+        return "only here"
+
+
+def test_a_call_the_child_cannot_read_runs_here_and_the_child_stays():
+    with spawn_figures(()) as figures:
+        assert figures.submit("builtins:repr", _OnlyHere()).result() == "only here"
+        assert figures.in_child
+        assert figures.submit("math:hypot", 20.0, 21.0).result() == 29.0
+
+
+def test_busy_while_the_child_owes_a_reply():
+    assert not Figures(None).busy()
+    with spawn_figures(()) as figures:
+        assert not figures.busy()
+        release = figures.submit("time:sleep", 0.5)
+        assert figures.busy()
+        release.result()
+        assert not figures.busy()
+
+
+def test_a_large_call_does_not_wait_for_the_child_to_finish_importing(tmp_path, monkeypatch):
+    """The child reads its calls while it imports: a call larger than a pipe holds is sent
+    at once (before, the parent's write waited for matplotlib's import)."""
+    import threading
+
+    flag = tmp_path / "go"
+    (tmp_path / "held_import.py").write_text(
+        "import os, time\n"
+        f"while not os.path.exists({str(flag)!r}):\n"
+        "    time.sleep(0.01)\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with spawn_figures(("held_import",)) as figures:
+        payload = b"x" * (8 << 20)  # 8 MiB; a pipe holds 64 KiB
+        sent = threading.Event()
+        pending = []
+        sender = threading.Thread(
+            target=lambda: (pending.append(figures.submit("builtins:len", payload)),
+                            sent.set()), daemon=True)
+        sender.start()
+        assert sent.wait(60), "the call waited for the child's imports"
+        assert figures.in_child and figures.busy()  # still importing
+        flag.write_text("", encoding="utf-8")
+        assert pending[0].result() == len(payload)
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("arbor"),
+                    reason="arbor is not installed")
+def test_a_report_drawn_in_both_processes_is_the_report_drawn_here(tmp_path):
+    """write_report with a figure process: the child draws whenever it is free, this
+    process the rest; every file is the file the single-process report writes."""
+    import datetime
+
+    from crosssim.check import check
+    from crosssim.report import write_report
+    from crosssim.report.figure_process import REPORT_IMPORTS
+
+    outcome = check(builtin_model("two_cells"), backends=["arbor"],
+                    references=["analytic", "lumped", "discrete", "semidiscrete"])
+    now = datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc)
+    with spawn_figures(REPORT_IMPORTS) as figures:
+        both = write_report(outcome, tmp_path / "both", now=now, figures=figures)
+        assert figures._submitted and figures.in_child
+    alone = write_report(outcome, tmp_path / "alone", now=now, figures=Figures(None))
+    names = sorted(path.name for path in both.iterdir())
+    assert {"traces.png", "deviation.png", "decomposition.png"} <= set(names)
+    assert names == sorted(path.name for path in alone.iterdir())
+    for name in names:
+        assert (both / name).read_bytes() == (alone / name).read_bytes(), name

@@ -36,6 +36,7 @@ from crosssim.commands.common import (
 )
 from crosssim.errors import UsageError
 from crosssim.files import json_ready
+from crosssim.report.figure_process import REPORT_IMPORTS, Figures, start_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.suite import SuiteOutcome, SuiteResult
@@ -106,7 +107,8 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _member_outputs(args: argparse.Namespace, result: SuiteResult, *, single: bool) -> None:
+def _member_outputs(args: argparse.Namespace, result: SuiteResult, *, single: bool,
+                    figures: Figures) -> None:
     """Write one model's files as soon as its check is done and record their paths in
     ``result.outputs``: the report (``--report``), then ``check.json`` and ``traces.csv`` in
     ``<out>/<label>/`` (``--out``); ``check.json`` lists the paths, its own included."""
@@ -116,7 +118,7 @@ def _member_outputs(args: argparse.Namespace, result: SuiteResult, *, single: bo
     try:
         if args.report:
             folder = Path(_report_writer()(outcome, args.out or DEFAULT_REPORTS,
-                                           folder_name=result.member.label))
+                                           folder_name=result.member.label, figures=figures))
             outputs.update(report_folder=str(folder), report_html=str(folder / "index.html"),
                            report_md=str(folder / "report.md"),
                            report_json=str(folder / "report.json"))
@@ -201,13 +203,16 @@ def execute(args: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path, what=option, folder=False)
     progress = Progress(quiet=args.quiet, stream=sys.stderr)
-    with _stdout_to_stderr():
+    # the reports' figure process imports matplotlib while the simulators run
+    with _stdout_to_stderr(), (start_figures(REPORT_IMPORTS) if args.report
+                               else Figures(None)) as figures:
         suite = check_suite(
             members, backends=backends, references=references,
             tolerances=tolerance_overrides(args), window_start_ms=args.window_start,
             interpolate=args.interpolate, progress=progress, traces=args.traces,
             suite_files=suite_files,
-            on_result=lambda result: _member_outputs(args, result, single=single))
+            on_result=lambda result: _member_outputs(args, result, single=single,
+                                                     figures=figures))
         written = _suite_outputs(args, suite)
     stream = sys.stderr if args.format == "json" else sys.stdout
     if single:

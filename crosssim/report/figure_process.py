@@ -18,7 +18,10 @@ line starts it even before it builds a command's parser (:func:`prestart`).
 ``python -m crosssim.report.figure_process MODULE...``: the child.  It imports the modules,
 then answers length-prefixed pickles on stdin, ``(target, args, kwargs)``, with
 ``("ok", value)`` or ``("error", exception)`` on its stdout (anything printed goes to
-stderr), and ends at end of input.
+stderr; ``("here", None)`` for a call it could not unpickle), and ends at end of input.  It
+reads its input as it comes, also while it imports: a large call never blocks the parent.
+:meth:`Figures.busy` tells a caller with several figures whether the child is free for the
+next one (the report draws in both processes that way).
 """
 
 from __future__ import annotations
@@ -28,14 +31,18 @@ import contextlib
 import importlib
 import os
 import pickle
+import queue
+import select
 import signal
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import IO, Any
 
-__all__ = ["FIGURE_IMPORTS", "Figures", "Pending", "prestart", "spawn_figures", "start_figures"]
+__all__ = ["FIGURE_IMPORTS", "REPORT_IMPORTS", "Figures", "Pending", "prestart", "spawn_figures",
+           "start_figures"]
 
 #: How much lower the figure process's priority is than the command's (``os.nice``): while
 #: the simulators run it imports on the CPU they leave; once the command waits for its
@@ -44,6 +51,8 @@ _NICENESS = 10
 #: Set to ``0`` to draw every figure in this process.
 ENVIRONMENT_SWITCH = "CROSSSIM_FIGURE_PROCESS"
 _HEADER = struct.Struct("<Q")
+#: The child's reply to a call it could not read: this process makes it.
+_HERE = "here"
 
 
 def _call(target: str, args: tuple, kwargs: dict) -> Any:
@@ -58,8 +67,8 @@ def _write(stream: IO[bytes], value: Any) -> None:
     stream.flush()
 
 
-def _read(stream: IO[bytes]) -> Any:
-    """The next message, or EOFError at the end of input."""
+def _read_bytes(stream: IO[bytes]) -> bytes:
+    """The next message, still pickled, or EOFError at the end of input."""
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError
@@ -67,7 +76,12 @@ def _read(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)  # noqa: S301 - our own parent, over our own pipe
+    return data
+
+
+def _read(stream: IO[bytes]) -> Any:
+    """The next message, or EOFError at the end of input."""
+    return pickle.loads(_read_bytes(stream))  # noqa: S301 - our own parent, our own pipe
 
 
 class Pending:
@@ -91,7 +105,9 @@ class Pending:
 
     def _receive(self, reply: Any) -> None:
         status, value = reply
-        if status == "ok":
+        if status == _HERE:
+            self._run_here()
+        elif status == "ok":
             self._value = value
         else:
             self._error = value
@@ -135,6 +151,22 @@ class Figures:
                 self._queue.append(pending)
                 return pending
         return Pending(self, target, args, kwargs, sent=False)
+
+    def busy(self) -> bool:
+        """Whether the child still owes a reply (the replies it has sent are collected);
+        False without a child."""
+        while self._queue:
+            stdout = self._process.stdout if self._process is not None else None
+            if stdout is None:
+                return False
+            try:
+                ready, _, _ = select.select([stdout], [], [], 0)
+            except (OSError, ValueError):
+                ready = [stdout]  # reading says what became of it
+            if not ready:
+                return True
+            self._collect(self._queue[0])  # a reply (or the end of a dead child) is there
+        return False
 
     def _collect(self, wanted: Pending) -> None:
         """Read the child's replies in order up to ``wanted``'s; if the child cannot
@@ -210,6 +242,9 @@ def _use_child() -> bool:
 #: What drawing a PNG imports: the figure module, matplotlib's Figure and its Agg canvas.
 FIGURE_IMPORTS = ("crosssim.report.figures", "matplotlib.figure",
                   "matplotlib.backends.backend_agg")
+#: What drawing a report's figures imports besides: their arguments are a check's outcome,
+#: its model and its results, not plain data.
+REPORT_IMPORTS = (*FIGURE_IMPORTS, "crosssim.outcome")
 
 
 def start_figures(modules: Sequence[str] = FIGURE_IMPORTS) -> Figures:
@@ -259,10 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the pipe
     with contextlib.suppress(AttributeError, OSError):  # the simulators come first: this
         os.nice(_NICENESS)  # process imports on what CPU they leave, then draws
+    # the calls are read as they come, so the parent never waits on a full pipe while
+    # this process is still importing
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(sys.stdin.buffer, inbox), daemon=True).start()
     try:
         for module in sys.argv[1:] if argv is None else argv:
             importlib.import_module(module)
-        _serve(sys.stdin.buffer, replies)
+        _serve(inbox, replies)
     except KeyboardInterrupt:  # the parent stops, or Ctrl-C reached the process group
         return 130
     except BrokenPipeError:  # the parent is gone: nobody wants the figures
@@ -270,13 +309,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """Answer calls until end of input."""
-    while True:
+def _receive(requests: IO[bytes], inbox: queue.SimpleQueue[bytes | None]) -> None:
+    """Move the pickled calls from ``requests`` to ``inbox``; None at the end of input."""
+    try:
+        while True:
+            inbox.put(_read_bytes(requests))
+    except (EOFError, OSError, ValueError):
+        inbox.put(None)
+
+
+def _serve(inbox: queue.SimpleQueue[bytes | None], replies: IO[bytes]) -> None:
+    """Answer the calls in ``inbox`` until its end."""
+    while (data := inbox.get()) is not None:
         try:
-            target, args, kwargs = _read(requests)
-        except EOFError:
-            return
+            target, args, kwargs = pickle.loads(data)  # noqa: S301 - our parent, our pipe
+        except Exception:  # noqa: BLE001 - e.g. a class this process cannot import
+            _write(replies, (_HERE, None))
+            continue
         try:
             reply = ("ok", _call(target, args, kwargs))
         except Exception as exc:  # noqa: BLE001 - the parent raises it

@@ -7,15 +7,18 @@ folder, which the index ignores).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _datetime
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosssim.files import atomic_folder
 from crosssim.report.document import ReportFigure, dumps_document, report_document
 from crosssim.report.environment import collect_environment
+from crosssim.report.figure_process import REPORT_IMPORTS, Figures, start_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from crosssim.outcome import CheckOutcome
@@ -49,94 +52,104 @@ def lumped_equilibria(outcome: CheckOutcome) -> dict[str, float] | None:
         return None
 
 
-def _figures(outcome: CheckOutcome, folder: Path,
-             equilibria: Mapping[str, float] | None) -> list[ReportFigure]:
-    from crosssim.report.document import probes_failing_first, sources_of
-    from crosssim.report.figures import plot_deviation, plot_probe_traces
+@dataclass(frozen=True)
+class _Planned:
+    """One figure of the report: the call that draws it (``module:function``, which writes
+    the PNG atomically and returns its path, or None when there is nothing to draw), and
+    the page's heading and caption for it."""
 
+    title: str
+    caption: str
+    target: str
+    args: tuple
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+_FIGURES = "crosssim.report.figures"
+
+
+def _planned_figures(outcome: CheckOutcome, folder: Path,
+                     equilibria: Mapping[str, float] | None) -> dict[str, _Planned]:
+    """The report's figures, by role: ``traces`` and ``deviation`` (the page's figure
+    list), ``spikes``, ``decomposition``, ``morphology``, each only where it applies."""
+    from crosssim.report.document import probes_failing_first, sources_of
+    from crosssim.report.figures import MAX_MORPHOLOGY_CELLS, MAX_PANELS, decomposition_probes
+
+    planned: dict[str, _Planned] = {}
     results = [outcome.results[name] for name in sources_of(outcome) if name in outcome.results]
-    if not results:
-        return []
     probes = probes_failing_first(outcome)
-    figures = []
-    path = plot_probe_traces(outcome.model, results, folder / "traces.png",
-                             equilibria=equilibria, probes=probes)
-    figures.append(ReportFigure(
-        "Membrane potential at each probe",
-        "Every source at each probe (failing probes first). Dotted black: exact cable "
-        "solution; dash-dot grey: lumped (isopotential) solution; dashed, labelled at the "
-        "right: lumped equilibrium of the probe's cell.",
-        path.name, path.read_bytes()))
+    if results:
+        planned["traces"] = _Planned(
+            "Membrane potential at each probe",
+            "Every source at each probe (failing probes first). Dotted black: exact cable "
+            "solution; dash-dot grey: lumped (isopotential) solution; dashed, labelled at the "
+            "right: lumped equilibrium of the probe's cell.",
+            f"{_FIGURES}:plot_probe_traces", (outcome.model, results, folder / "traces.png"),
+            {"equilibria": equilibria, "probes": probes})
     if len(results) >= 2:
-        path = plot_deviation({r.backend: r for r in results}, outcome.comparisons,
-                              folder / "deviation.png", probes=probes)
-        figures.append(ReportFigure(
+        planned["deviation"] = _Planned(
             "Deviation over time",
             "|a - b| in mV on a log scale for simulator pairs and simulator - exact cable "
             "(and every gated pair). Dashed horizontal lines: tolerances; shaded: samples "
             "ignored; a gap in a line is an exact zero.",
-            path.name, path.read_bytes()))
-    return figures
-
-
-def _decomposition_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
-    """The figure of the error decomposition over time, None when there is none."""
-    if not outcome.decomposition:
-        return None
-    from crosssim.report.figures import MAX_PANELS, decomposition_probes, plot_decomposition
-
-    path = plot_decomposition(outcome, folder / "decomposition.png")
-    probes = decomposition_probes(outcome)
-    shown = ("" if len(probes) <= MAX_PANELS
-             else f" The {MAX_PANELS} worst of {len(probes)} probes are shown.")
-    return ReportFigure(
-        "Where the error comes from, over time",
-        "|part| in mV on a log scale, per simulator (columns) and probe (rows, failing "
-        "and worst first): implementation (simulator - discrete), time stepping (discrete "
-        "- semidiscrete), space (semidiscrete - exact) and the total (simulator - exact, "
-        "their signed sum). Dashed horizontal line: the tolerance against the exact "
-        "solution; dotted grey: zero." + shown,
-        path.name, path.read_bytes())
-
-
-def _morphology_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
-    """The dendrograms of the cells, None when every cell is a plain cable (no
-    ``sections``): those reports stay as they were."""
+            f"{_FIGURES}:plot_deviation", ({r.backend: r for r in results},
+                                           outcome.comparisons, folder / "deviation.png"),
+            {"probes": probes})
+    if outcome.spikes:
+        planned["spikes"] = _Planned(
+            "Spike raster",
+            "Every spike crosssim found in the sampled traces (upward crossings of "
+            f"{outcome.model.spikes.threshold_mV:g} mV, times interpolated linearly), one row "
+            "per source and one panel per probe.",
+            f"{_FIGURES}:plot_spike_raster", (outcome, folder / "spikes.png"))
+    if outcome.decomposition:
+        shown = decomposition_probes(outcome)
+        planned["decomposition"] = _Planned(
+            "Where the error comes from, over time",
+            "|part| in mV on a log scale, per simulator (columns) and probe (rows, failing "
+            "and worst first): implementation (simulator - discrete), time stepping (discrete "
+            "- semidiscrete), space (semidiscrete - exact) and the total (simulator - exact, "
+            "their signed sum). Dashed horizontal line: the tolerance against the exact "
+            "solution; dotted grey: zero." + (
+                "" if len(shown) <= MAX_PANELS
+                else f" The {MAX_PANELS} worst of {len(shown)} probes are shown."),
+            f"{_FIGURES}:plot_decomposition", (outcome, folder / "decomposition.png"))
     model = outcome.model
-    if not any(cell.sections for cell in model.cells):
-        return None
-    from crosssim.report.figures import MAX_MORPHOLOGY_CELLS, write_morphology
-
-    path = write_morphology(model, folder / "morphology.png")
-    shown = ("" if len(model.cells) <= MAX_MORPHOLOGY_CELLS
-             else f" The first {MAX_MORPHOLOGY_CELLS} of {len(model.cells)} cells are shown.")
-    return ReportFigure(
-        "Morphology",
-        "Each cell as a dendrogram: x is the path distance from the root in um, each "
-        "section a horizontal line (wider: larger radius), branches spread vertically. "
-        "Dots: probes; hollow diamonds: gap-junction sites (labelled with the peer cell); "
-        "triangles: current clamps." + shown,
-        path.name, path.read_bytes())
+    if any(cell.sections for cell in model.cells):  # plain cables: no morphology figure
+        planned["morphology"] = _Planned(
+            "Morphology",
+            "Each cell as a dendrogram: x is the path distance from the root in um, each "
+            "section a horizontal line (wider: larger radius), branches spread vertically. "
+            "Dots: probes; hollow diamonds: gap-junction sites (labelled with the peer cell); "
+            "triangles: current clamps." + (
+                "" if len(model.cells) <= MAX_MORPHOLOGY_CELLS
+                else f" The first {MAX_MORPHOLOGY_CELLS} of {len(model.cells)} cells are "
+                     "shown."),
+            f"{_FIGURES}:write_morphology", (model, folder / "morphology.png"))
+    return planned
 
 
-def _spike_figure(outcome: CheckOutcome, folder: Path) -> ReportFigure | None:
-    """The spike raster of an active model, None for passive models."""
-    from crosssim.report.figures import plot_spike_raster
-
-    path = plot_spike_raster(outcome, folder / "spikes.png")
-    if path is None:
-        return None
-    return ReportFigure(
-        "Spike raster",
-        "Every spike crosssim found in the sampled traces (upward crossings of "
-        f"{outcome.model.spikes.threshold_mV:g} mV, times interpolated linearly), one row per "
-        "source and one panel per probe.", path.name, path.read_bytes())
+def _draw(planned: Mapping[str, _Planned], figures: Figures) -> dict[str, ReportFigure]:
+    """Draw ``planned``: with a figure process, it takes the next figure whenever it is free
+    and this process draws the others meanwhile."""
+    here = Figures(None)
+    pending = {}
+    for role, figure in planned.items():
+        drawer = figures if figures.in_child and not figures.busy() else here
+        pending[role] = drawer.submit(figure.target, *figure.args, **figure.kwargs)
+    drawn = {}
+    for role, figure in planned.items():
+        path = pending[role].result()
+        if path is not None:
+            drawn[role] = ReportFigure(figure.title, figure.caption, path.name,
+                                       path.read_bytes())
+    return drawn
 
 
 def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
                     environment: Mapping[str, Any],
                     equilibria: Mapping[str, float] | None,
-                    convergence: ConvergenceResult | None = None) -> None:
+                    convergence: ConvergenceResult | None, figure_process: Figures) -> None:
     from crosssim.files import atomic_write_text, write_csv
     from crosssim.report.artifacts import write_model, write_traces
     from crosssim.report.document import sources_of
@@ -151,10 +164,11 @@ def _write_contents(outcome: CheckOutcome, folder: Path, run_id: str,
     given_path, resolved_path = write_model(folder, outcome.model, resolved=True)
     given = given_path.read_text(encoding="utf-8")
     resolved = resolved_path.read_text(encoding="utf-8")
-    figures = _figures(outcome, folder, equilibria)
-    decomposition_figure = _decomposition_figure(outcome, folder)
-    morphology_figure = _morphology_figure(outcome, folder)
-    spike_figure = _spike_figure(outcome, folder)
+    drawn = _draw(_planned_figures(outcome, folder, equilibria), figure_process)
+    figures = [drawn[role] for role in ("traces", "deviation") if role in drawn]
+    decomposition_figure = drawn.get("decomposition")
+    morphology_figure = drawn.get("morphology")
+    spike_figure = drawn.get("spikes")
     files = list(REPORT_FILES[1:]) + [figure.filename for figure in figures]
     if spike_figure is not None:
         files.append(spike_figure.filename)
@@ -199,7 +213,7 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
                  equilibria: Mapping[str, float] | None | object = _COMPUTE,
                  now: _datetime.datetime | None = None,
                  convergence: ConvergenceResult | None = None,
-                 folder_name: str | None = None) -> Path:
+                 folder_name: str | None = None, figures: Figures | None = None) -> Path:
     """Write the report of ``outcome`` to ``out_root/<model>/<run id>/``; return that folder.
 
     ``folder_name`` replaces ``<model>`` (a suite's label, so that two members that check
@@ -218,6 +232,11 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     figure, fitted orders, errors per run), its orders table and figure to ``report.md``,
     its document as the ``convergence`` block of ``report.json``, and the files
     ``convergence.png`` and ``convergence.csv`` (one row per run and probe).
+
+    ``figures`` draws every other figure in a figure process while this process draws the
+    rest (a command that writes several reports passes one it started early, see
+    :data:`REPORT_IMPORTS`); by default one is started here (when it pays, see
+    :mod:`crosssim.report.figure_process`).
     """
     from crosssim.report.index import write_index
 
@@ -231,8 +250,13 @@ def write_report(outcome: CheckOutcome, out_root: Path | str, *,
     run_id = _free_name(parent, make_run_id(now, environment["model_sha256"]))
     # another run may take the name while this one writes: then the next free one
     later = (parent / name for name in itertools.islice(_candidates(run_id), 1, None))
-    with atomic_folder(parent / run_id, alternatives=later) as staged:
+    # the figure process stops (on an error, before its PNGs are done) before the folder
+    # is renamed or removed
+    owned = (start_figures(REPORT_IMPORTS) if figures is None
+             else contextlib.nullcontext(figures))
+    with atomic_folder(parent / run_id, alternatives=later) as staged, \
+            owned as figure_process:
         _write_contents(outcome, staged.path, run_id, environment, equilibria,  # type: ignore[arg-type]
-                        convergence)
+                        convergence, figure_process)
     write_index(root)
     return staged.final

@@ -107,9 +107,9 @@ def _command_name(argv: Sequence[str]) -> str | None:
 #: the figure process) start before anything heavy loads (building the parser of
 #: ``check`` imports the model layer, that of ``sweep`` numpy and the study executors).
 _STARTS_CHILDREN = frozenset({"run", "check"})
-#: Those that draw unless ``--no-plot``, and those that draw a report (``check`` only with
-#: ``--report``).
-_DRAWS = frozenset({"run", "sweep"})
+#: Those that draw with matplotlib unless ``--no-plot`` (``run``'s plot is Pillow's), and
+#: those that draw a report (``check`` only with ``--report``).
+_DRAWS = frozenset({"sweep"})
 _REPORTS = frozenset({"check", "report"})
 
 

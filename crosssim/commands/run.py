@@ -15,7 +15,6 @@ from crosssim.commands.common import (
     selected_backends,
 )
 from crosssim.errors import EXIT_BACKEND, EXIT_OK, UsageError
-from crosssim.report.figure_process import FIGURE_IMPORTS, Figures, start_figures
 from crosssim.report.progress import Progress
 
 
@@ -51,13 +50,14 @@ def exact_reference(model, progress: Progress | None):
 _ANALYTIC_IMPORTS = ("crosssim.analytic.cable",)
 
 
-def _warm_imports(args: argparse.Namespace, figures: Figures) -> None:
-    """Import what the analytic reference and (without a figure process) the plot will
-    need."""
+def _warm_imports(args: argparse.Namespace) -> None:
+    """Import what the analytic reference and the plot will need."""
     import importlib
 
+    from crosssim.report.lineplot import IMPORTS
+
     modules = (() if args.no_analytic else _ANALYTIC_IMPORTS) + (
-        () if args.no_plot or figures.in_child else FIGURE_IMPORTS)
+        () if args.no_plot else IMPORTS)
     for module in modules:
         try:
             importlib.import_module(module)
@@ -65,7 +65,7 @@ def _warm_imports(args: argparse.Namespace, figures: Figures) -> None:
             return
 
 
-def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures: Figures,
+def _write_outputs(args: argparse.Namespace, model, results, out: Path,
                    reference=None) -> list[Path]:
     """traces.csv and (unless ``--no-plot``) traces.png, each written atomically."""
     from crosssim.report.artifacts import write_traces
@@ -79,7 +79,7 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures:
         print(f"removed {stale} (an earlier run's plot; --no-plot)")
     if not args.no_plot:
         from crosssim.analytic import lumped_steady_state
-        from crosssim.report.figures import traces_figure
+        from crosssim.report import figures
 
         t_stop = model.simulation.t_stop_ms
         clamped = [i for i, stimulus in enumerate(model.stimuli) if stimulus.amplitude_nA
@@ -88,20 +88,14 @@ def _write_outputs(args: argparse.Namespace, model, results, out: Path, figures:
                 f"{clamped[0]}), the resting equilibrium would not apply" if clamped else None)
         # the passive lumped equilibrium means nothing for spiking cells
         equilibria = None if clamped or model.is_active else lumped_steady_state(model)
-        traces = traces_figure(model, [*results, *([reference] if reference is not None
-                                                   else [])], equilibria=equilibria, note=note)
-        written.append(figures.submit("crosssim.report.figures:draw_traces", traces,
-                                      out / "traces.png").result())
+        traces = figures.traces_figure(
+            model, [*results, *([reference] if reference is not None else [])],
+            equilibria=equilibria, note=note)
+        written.append(figures.draw_traces(traces, out / "traces.png"))
     return written
 
 
 def execute(args: argparse.Namespace) -> int:
-    # the plot's child process imports matplotlib while the model loads and the sources run
-    with start_figures() if not args.no_plot else Figures(None) as figures:
-        return _execute(args, figures)
-
-
-def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.check import cancel_children, run_sources, start_children, started_runner
     from crosssim.notes import model_notes
     from crosssim.report.text import render_notes, run_summary
@@ -117,13 +111,12 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
     try:
         results, failures, _, _ = run_sources(
             model, names, progress=progress,
-            runner=started_runner(started, before_wait=lambda: _warm_imports(args, figures)))
+            runner=started_runner(started, before_wait=lambda: _warm_imports(args)))
     finally:
         cancel_children(started)  # interrupted: stop the child (no-op once done)
     reference = None if args.no_analytic or not results else exact_reference(model, progress)
     try:
-        written = _write_outputs(args, model, list(results.values()), out, figures,
-                                 reference)
+        written = _write_outputs(args, model, list(results.values()), out, reference)
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     from crosssim.report.text import plural

@@ -1,4 +1,5 @@
-"""Figures (matplotlib, object API only: no pyplot global state, no display needed).
+"""Figures (matplotlib, object API only: no pyplot global state, no display needed; the
+run plot, :func:`draw_traces`, is drawn with Pillow by :mod:`crosssim.report.lineplot`).
 
 Every figure is readable in greyscale print: each source (and each pair of sources) has its
 own line style, not only its own colour.  Every function saves one PNG at ``path`` atomically
@@ -38,6 +39,8 @@ _SOURCE_COLOURS = {"arbor": "C0", "neuron": "C1"}
 _CYCLE = [("-", None), ((0, (5, 2)), None), ((0, (1, 1.5)), None), ((0, (6, 2, 1, 2)), None),
           ("-", "o"), ("--", "s"), (":", "^"), ("-.", "v")]
 MAX_PROBES_PLOTTED = 12
+#: Line styles of the run plot's sources without a style in :data:`_STYLES`.
+_UNSTYLED = [(0, (6, 2, 1, 2)), (0, (1, 1.5)), (0, (8, 3)), (0, (2, 2, 2, 4))]
 _SOURCE_LABELS = {"analytic": "exact cable", "lumped": "lumped"}
 #: Width of one character of a 10-point title in inches (DejaVu Sans, a generous mean).
 _TITLE_INCHES_PER_CHAR = 0.075
@@ -78,10 +81,11 @@ def _source_style(name: str, index: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TracesFigure:
-    """What :func:`plot_traces` draws, as plain data (drawn here or in the figure process,
-    which then needs neither the model layer nor the results'): the title (``small``: a
-    note is in it), one line per probe and source ``(times_ms, values_mV, label, style)``,
-    and the equilibria ``(mV, label)`` drawn dashed."""
+    """What :func:`plot_traces` draws, as plain data (:func:`draw_traces` needs neither the
+    model layer nor the results'): the title (``small``: a note is in it), one line per
+    probe and source ``(times_ms, values_mV, label, style)`` with matplotlib's style keys
+    (``color``, ``linestyle``, ``linewidth``, ``alpha``), and the equilibria
+    ``(mV, label)`` drawn dashed."""
 
     title: str
     small: bool
@@ -100,8 +104,13 @@ def traces_figure(model: Model, results: Sequence[RunResult], *,
     probes = model.effective_probes()[:MAX_PROBES_PLOTTED]
     probe_cell = {probe.label: probe.cell for probe in probes}
     lines = []
+    # a source without a style of its own (Jaxley, a trace file) gets one of the patterns
+    # no styled source uses, so that it does not hide under Arbor's solid line
+    unstyled = [result.backend for result in results if result.backend not in _STYLES]
     for result in results:
-        style = dict(_STYLES.get(result.backend, {"linestyle": "-"}))
+        style = dict(_STYLES.get(result.backend) or {
+            "linestyle": _UNSTYLED[unstyled.index(result.backend) % len(_UNSTYLED)],
+            "linewidth": 1.4})
         for index, label in enumerate(probe_cell):
             if label not in result.probes:
                 continue
@@ -137,25 +146,11 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
 
 
 def draw_traces(traces: TracesFigure, path: Path, *, dpi: int = 120) -> Path:
-    """Draw ``traces`` (see :func:`traces_figure`) and save a PNG at ``path`` atomically."""
-    from matplotlib.figure import Figure
+    """Draw ``traces`` (see :func:`traces_figure`) and save a PNG at ``path`` atomically:
+    with Pillow, in matplotlib's manner (:mod:`crosssim.report.lineplot` says why)."""
+    from crosssim.report.lineplot import save_png
 
-    # constrained layout: the legend stands outside the axes, beside them
-    figure = Figure(figsize=(9.5, 4.8), layout="constrained")
-    axes = figure.add_subplot()
-    for times, values, label, style in traces.lines:
-        axes.plot(times, values, label=label, **style)
-    for value, label in traces.equilibria:
-        axes.axhline(value, linestyle="--", color="black", alpha=0.45, linewidth=0.9)
-        axes.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"),
-                      xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom",
-                      fontsize=8)
-    axes.set_title(traces.title, fontsize=10 if traces.small else None)
-    axes.set_xlabel("t (ms)")
-    axes.set_ylabel("membrane potential (mV)")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    return _save_png(figure, path, dpi)
+    return save_png(traces, path, dpi=dpi)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,188 @@
+"""run's trace plot drawn with Pillow (crosssim.report.lineplot): ticks as matplotlib
+places them, lines where the data are, matplotlib's dash patterns, the legend beside the
+axes, and a run that never imports matplotlib."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import requires_arbor
+from PIL import Image
+
+from crosssim.report.figures import TracesFigure
+from crosssim.report.lineplot import dash_pattern, nice_ticks, render, save_png, tick_labels
+
+
+def _figure(lines, equilibria=(), title="t", small=False) -> TracesFigure:
+    return TracesFigure(title, small, list(lines), list(equilibria))
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=int)
+
+
+def _near(pixels: np.ndarray, rgb, tolerance: int = 60) -> np.ndarray:
+    return np.abs(pixels - np.array(rgb)).sum(axis=2) < tolerance
+
+
+@pytest.mark.parametrize(("low", "high", "bins", "expected"), [
+    (0.0, 100.0, 5, [0, 20, 40, 60, 80, 100]),
+    (-96.8, -58.2, 8, [-95, -90, -85, -80, -75, -70, -65, -60]),
+    (-96.8, -58.2, 7, [-90, -80, -70, -60]),
+    (-0.5, 10.5, 9, [0, 2, 4, 6, 8, 10]),
+    (0.0, 1.0, 4, [0, 0.25, 0.5, 0.75, 1.0]),
+    (-65.000025, -64.999975, 5, [-65.00002, -65.00001, -65.0, -64.99999, -64.99998]),
+])
+def test_ticks_by_hand(low, high, bins, expected):
+    assert np.allclose(nice_ticks(low, high, bins), expected, rtol=0, atol=1e-12)
+
+
+def test_ticks_are_matplotlibs():
+    """The independent reference: matplotlib's own MaxNLocator on random ranges."""
+    from matplotlib.ticker import MaxNLocator
+
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        low = rng.uniform(-200, 200) * 10.0 ** rng.integers(-6, 6)
+        high = low + rng.uniform(1e-3, 50) * 10.0 ** rng.integers(-6, 6)
+        bins = int(rng.integers(1, 10))
+        theirs = MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+        theirs = theirs[(theirs >= low) & (theirs <= high)]
+        assert np.allclose(nice_ticks(low, high, bins), theirs, rtol=1e-9,
+                           atol=1e-9 * (high - low)), (low, high, bins)
+
+
+def test_tick_labels():
+    assert tick_labels(np.array([-95.0, -90.0, -85.0])) == ["\u221295", "\u221290", "\u221285"]
+    assert tick_labels(np.array([0.0, 0.25, 0.5])) == ["0.00", "0.25", "0.50"]
+    assert tick_labels(np.array([-1e-17, 2.5, 5.0])) == ["0.0", "2.5", "5.0"]
+    assert tick_labels(np.array([0.0, 2e6, 4e6])) == ["0", "2e+06", "4e+06"]
+
+
+def test_dash_patterns_are_matplotlibs_scaled_by_the_width():
+    assert dash_pattern("-", 2.0) is None
+    assert dash_pattern("--", 2.0) == (0.0, (7.4, 3.2))
+    assert dash_pattern(":", 1.0) == (0.0, (1.0, 1.65))
+    assert dash_pattern((1, (4, 2)), 1.5) == (1.5, (6.0, 3.0))
+    with pytest.raises(ValueError, match="allowed are"):
+        dash_pattern("~", 1.0)
+
+
+def test_lines_land_where_their_values_are():
+    times = np.linspace(0.0, 10.0, 201)
+    image, layout = render(_figure([
+        (times, np.full_like(times, -70.0), "low", {"color": "#ff0000", "linewidth": 2.0}),
+        (times, np.full_like(times, -50.0), "high", {"color": "#0000ff", "linewidth": 2.0}),
+    ]))
+    assert image.size == (1140, 576)
+    # limits: the data and 5 % either side (by hand)
+    assert np.allclose(layout.x_limits, (-0.5, 10.5))
+    assert np.allclose(layout.y_limits, (-71.0, -49.0))
+    pixels = _pixels(image)
+    for value, rgb in ((-70.0, (255, 0, 0)), (-50.0, (0, 0, 255))):
+        rows, columns = np.nonzero(_near(pixels, rgb))
+        assert abs(np.median(rows) - layout.y_pixel(value)) <= 1.0
+        inside = columns[columns < layout.axes[2]]  # not the legend's handle
+        assert abs(inside.min() - layout.x_pixel(0.0)) <= 2.5
+        assert abs(inside.max() - layout.x_pixel(10.0)) <= 2.5
+    labels = [text for text, _ in layout.texts]
+    assert all(label in labels for label in tick_labels(np.array(layout.y_ticks)))
+    assert layout.y_ticks[0] >= layout.y_limits[0] and layout.y_ticks[-1] <= layout.y_limits[1]
+
+
+@pytest.mark.parametrize(("style", "on_fraction"), [
+    ("-", 1.0), ("--", 3.7 / 5.3), (":", 1.0 / 2.65), ((0, (4, 2)), 4 / 6)])
+def test_line_styles_leave_matplotlibs_gaps(style, on_fraction):
+    times = np.linspace(0.0, 100.0, 2001)
+    image, layout = render(_figure([
+        (times, np.full_like(times, 1.0), "x", {"color": "#00aa00", "linewidth": 2.0,
+                                                "linestyle": style}),
+        (times, np.zeros_like(times), "y", {"color": "#ff0000", "linewidth": 1.0})]))
+    row = round(layout.y_pixel(1.0))
+    left, right = round(layout.x_pixel(5.0)), round(layout.x_pixel(95.0))
+    strip = _pixels(image)[row - 1:row + 2, left:right]
+    # at least half covered (the anti-aliased rims of each dash do not count)
+    drawn = (np.abs(strip - np.array([255, 255, 255])).sum(axis=2) > 595 / 2).any(axis=0)
+    assert drawn.mean() == pytest.approx(on_fraction, abs=0.08)
+
+
+def test_not_a_number_breaks_the_line():
+    times = np.linspace(0.0, 10.0, 101)
+    values = np.sin(times)
+    values[40:60] = np.nan
+    image, layout = render(_figure([(times, values, "s", {"color": "#ff0000"})]))
+    red = _near(_pixels(image), (255, 0, 0))
+    columns = np.flatnonzero(red[:, : round(layout.axes[2])].any(axis=0))
+    gap = [x for x in range(round(layout.x_pixel(4.2)), round(layout.x_pixel(5.7)))]
+    assert not set(gap) & set(columns.tolist())
+    assert columns.min() < layout.x_pixel(0.5) and columns.max() > layout.x_pixel(9.5)
+
+
+def test_a_trace_finer_than_the_image_keeps_its_extremes():
+    """A million noisy samples: drawn from a few points per pixel column, but the highest
+    and the lowest sample still reach their rows."""
+    rng = np.random.default_rng(3)
+    times = np.linspace(0.0, 1000.0, 1_000_000)
+    values = rng.normal(0.0, 1.0, times.size)
+    values[123_456], values[654_321] = 9.0, -7.0
+    image, layout = render(_figure([(times, values, "noise", {"color": "#ff0000",
+                                                               "linewidth": 0.5})]))
+    pixels = _pixels(image)[:, : round(layout.axes[2])]
+    red = pixels[:, :, 0] - np.maximum(pixels[:, :, 1], pixels[:, :, 2]) > 60
+    rows = np.nonzero(red)[0]
+    assert abs(rows.min() - layout.y_pixel(9.0)) <= 2
+    assert abs(rows.max() - layout.y_pixel(-7.0)) <= 2
+
+
+def test_legend_beside_the_axes_and_labels_in_the_picture():
+    times = np.linspace(0.0, 50.0, 501)
+    lines = [(times, np.full_like(times, float(k)), f"c{k:02d}_mid (arbor)", {"color": f"C{k}"})
+             for k in range(12)]
+    image, layout = render(_figure(lines, [(3.0, "c03: lumped equilibrium 3.0000 mV")],
+                                   title="ring\na note", small=True))
+    left, top, right, bottom = layout.legend
+    assert left > layout.axes[2] and right <= image.width and bottom <= image.height
+    texts = dict(layout.texts)
+    box = texts["c03: lumped equilibrium 3.0000 mV"]
+    assert box[3] <= layout.y_pixel(3.0) and box[2] <= layout.axes[2]  # above, inside
+    assert "ring" in texts and "a note" in texts
+    assert texts["ring"][3] <= texts["a note"][1] <= layout.axes[1]  # two title lines
+
+
+def test_many_entries_take_columns_not_the_space_below():
+    times = np.linspace(0.0, 50.0, 11)
+    lines = [(times, times * k, f"p{k} (src)", {"color": f"C{k % 10}"}) for k in range(48)]
+    image, layout = render(_figure(lines))
+    assert layout.legend[3] <= image.height
+    assert layout.axes[2] - layout.axes[0] >= 0.3 * image.width
+
+
+def test_a_flat_trace_gets_a_range():
+    times = np.linspace(0.0, 5.0, 11)
+    _, layout = render(_figure([(times, np.full_like(times, -65.0), "flat", {})]))
+    assert np.allclose(layout.y_limits, (-68.25, -61.75))
+
+
+def test_saved_png_is_atomic_and_readable(tmp_path):
+    times = np.linspace(0.0, 5.0, 11)
+    path = save_png(_figure([(times, times, "x", {})]), tmp_path / "p.png", dpi=100)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (950, 480)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
+
+
+@requires_arbor
+def test_run_draws_its_plot_without_matplotlib(tmp_path):
+    """What makes run fast: the plot costs Pillow, not matplotlib's import."""
+    arguments = ["run", "--backend", "arbor", "--quiet", "--out", str(tmp_path)]
+    code = ("import sys\nfrom crosssim import cli\n"
+            f"code = cli.main({arguments!r})\n"
+            "print(code, 'matplotlib' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split()[-2:] == ["0", "False"]
+    with Image.open(tmp_path / "traces.png") as image:
+        assert image.size == (1140, 576)

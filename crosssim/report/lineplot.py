@@ -37,7 +37,7 @@ __all__ = ["IMPORTS", "SUPERSAMPLE", "Layout", "colour", "dash_pattern", "nice_t
 IMPORTS = ("crosssim.report.lineplot", "PIL.Image", "PIL.ImageColor", "PIL.ImageDraw",
            "PIL.ImageFont", "PIL.PngImagePlugin")
 #: Drawn at this many times the size, then reduced: anti-aliased lines and text.
-SUPERSAMPLE = 3
+SUPERSAMPLE = 2
 #: matplotlib's default colour cycle ("C0" ... "C9", tab10).
 TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
          "#7f7f7f", "#bcbd22", "#17becf")
@@ -356,8 +356,10 @@ def render(traces: TracesFigure, *, dpi: int = 120) -> tuple[Image.Image, Layout
         dashes = dash_pattern(style.get("linestyle", "-"), linewidth)
         for piece in _pieces(x, y):
             piece = _thinned(piece, (right - left) / scale)
-            parts = ([piece] if dashes is None
-                     else _dashes(piece, dashes[0] * px, [d * px for d in dashes[1]]))
+            parts = ([piece] if dashes is None else _dashes(piece, dashes[0] * px, [
+                # Pillow fills both end pixels of a segment: one pixel less on, one more off
+                max(length * px - 1.0, 0.5) if index % 2 == 0 else length * px + 1.0
+                for index, length in enumerate(dashes[1])]))
             for part in parts:
                 if len(part) < 2:
                     continue

@@ -103,37 +103,29 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
-#: Subcommands that run simulators and that draw: their child processes (the simulators',
-#: the figure process) start before anything heavy loads (building the parser of
-#: ``check`` imports the model layer, that of ``sweep`` numpy and the study executors).
+#: Subcommands that run simulators and that draw a report (``check`` only with
+#: ``--report``): their child processes (the simulators', the figure process) start before
+#: anything heavy loads (building the parser of ``check`` imports the model layer).
+#: (``run``'s plot and ``sweep``'s heatmap are Pillow's: they need no figure process.)
 _STARTS_CHILDREN = frozenset({"run", "check"})
-#: Those that draw with matplotlib unless ``--no-plot`` (``run``'s plot is Pillow's), and
-#: those that draw a report (``check`` only with ``--report``).
-_DRAWS = frozenset({"sweep"})
 _REPORTS = frozenset({"check", "report"})
 
 
 def _prestart(command: str | None, words: Sequence[str]) -> None:
     """Start the child processes ``command`` will use: those of the simulators
-    ``--backend`` names (:func:`crosssim.commands.common.prestart_children`) and the figure
-    process unless ``--no-plot``, or for a report
-    (:func:`crosssim.report.figure_process.prestart`); nothing for help, another command,
-    or arguments this early look cannot read."""
-    if command not in _STARTS_CHILDREN | _DRAWS | _REPORTS or "-h" in words or "--help" in words:
+    ``--backend`` names (:func:`crosssim.commands.common.prestart_children`) and, for a
+    report, the figure process (:func:`crosssim.report.figure_process.prestart`); nothing
+    for help, another command, or arguments this early look cannot read."""
+    if command not in _STARTS_CHILDREN | _REPORTS or "-h" in words or "--help" in words:
         return
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--backend", default="all")
-    early.add_argument("--no-plot", action="store_true")
     early.add_argument("--report", action="store_true")
     try:
         known, _ = early.parse_known_args(list(words[list(words).index(command) + 1:]))
     except SystemExit:  # a malformed --backend: the real parser says what is wrong
         return
-    if command in _DRAWS and not known.no_plot:
-        from crosssim.report.figure_process import prestart
-
-        prestart()
-    elif command in _REPORTS and (known.report or command == "report"):
+    if command in _REPORTS and (known.report or command == "report"):
         from crosssim.report.figure_process import REPORT_IMPORTS, prestart
 
         prestart(REPORT_IMPORTS)

@@ -11,7 +11,7 @@ from crosssim.builtin import builtin_model
 from crosssim.model import apply_overrides, dump_model
 from crosssim.report import figures
 from crosssim.report.figures import equilibrium_groups, traces_figure
-from crosssim.report.lineplot import render
+from crosssim.report.raster import render
 from crosssim.result import RunResult
 
 

@@ -54,7 +54,7 @@ def _warm_imports(args: argparse.Namespace) -> None:
     """Import what the analytic reference and the plot will need."""
     import importlib
 
-    from crosssim.report.lineplot import IMPORTS
+    from crosssim.report.raster import IMPORTS
 
     modules = (() if args.no_analytic else _ANALYTIC_IMPORTS) + (
         () if args.no_plot else IMPORTS)

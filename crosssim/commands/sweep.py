@@ -32,7 +32,6 @@ from crosssim.commands.common import (
 )
 from crosssim.errors import StudyInterrupted, UsageError
 from crosssim.files import json_ready
-from crosssim.report.figure_process import Figures, start_figures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,13 +83,6 @@ def _document(result, written: list[Path]) -> dict:
 
 
 def execute(args: argparse.Namespace) -> int:
-    # the heatmap's child process imports matplotlib while the sweep runs (or is read from
-    # the results cache), then draws while the tables are written
-    with start_figures() if not args.no_plot else Figures(None) as figures:
-        return _execute(args, figures)
-
-
-def _execute(args: argparse.Namespace, figures: Figures) -> int:
     from crosssim.files import json_text, write_rows_csv, write_rows_parquet
     from crosssim.report.progress import StudyProgress
     from crosssim.report.sweep import heatmap_data, render_text
@@ -139,16 +131,16 @@ def _execute(args: argparse.Namespace, figures: Figures) -> int:
 
     written: list[Path] = []
     columns, rows = result.table()
-    heatmap = None if args.no_plot else figures.submit(
-        "crosssim.report.figures:draw_heatmap",
-        heatmap_data(result, metric=args.heatmap_metric, axes_params=axes),
-        out / "sweep_heatmap.png")
+    heatmap = None if args.no_plot else heatmap_data(result, metric=args.heatmap_metric,
+                                                     axes_params=axes)
     try:
         written.append(write_rows_csv(out / "sweep.csv", columns, rows, float_format="%.12g"))
         written.append(write_rows_parquet(out / "sweep.parquet", columns, rows,
                                           types=result.column_types()))
         if heatmap is not None:
-            written.append(heatmap.result())
+            from crosssim.report.figures import draw_heatmap
+
+            written.append(draw_heatmap(heatmap, out / "sweep_heatmap.png"))
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 

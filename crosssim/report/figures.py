@@ -1,5 +1,6 @@
 """Figures (matplotlib, object API only: no pyplot global state, no display needed; the
-run plot, :func:`draw_traces`, is drawn with Pillow by :mod:`crosssim.report.lineplot`).
+run plot and the sweep heatmap, :func:`draw_traces` and :func:`draw_heatmap`, are drawn
+with Pillow by :mod:`crosssim.report.raster`).
 
 Every figure is readable in greyscale print: each source (and each pair of sources) has its
 own line style, not only its own colour.  Every function saves one PNG at ``path`` atomically
@@ -9,7 +10,6 @@ and returns ``path``.
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -42,8 +42,6 @@ MAX_PROBES_PLOTTED = 12
 #: Line styles of the run plot's sources without a style in :data:`_STYLES`.
 _UNSTYLED = [(0, (6, 2, 1, 2)), (0, (1, 1.5)), (0, (8, 3)), (0, (2, 2, 2, 4))]
 _SOURCE_LABELS = {"analytic": "exact cable", "lumped": "lumped"}
-#: Width of one character of a 10-point title in inches (DejaVu Sans, a generous mean).
-_TITLE_INCHES_PER_CHAR = 0.075
 #: Panels (probes) in the per-probe figures.
 MAX_PANELS = 6
 #: Parameters of a convergence table that are counts (error falls as they grow).
@@ -147,8 +145,8 @@ def plot_traces(model: Model, results: Sequence[RunResult], path: Path, *,
 
 def draw_traces(traces: TracesFigure, path: Path, *, dpi: int = 120) -> Path:
     """Draw ``traces`` (see :func:`traces_figure`) and save a PNG at ``path`` atomically:
-    with Pillow, in matplotlib's manner (:mod:`crosssim.report.lineplot` says why)."""
-    from crosssim.report.lineplot import save_png
+    with Pillow, in matplotlib's manner (:mod:`crosssim.report.raster` says why)."""
+    from crosssim.report.raster import save_png
 
     return save_png(traces, path, dpi=dpi)
 
@@ -174,49 +172,11 @@ class HeatmapFigure:
 
 
 def draw_heatmap(heatmap: HeatmapFigure, path: Path, *, dpi: int = 110) -> Path:
-    """Draw ``heatmap`` and save a PNG at ``path`` atomically."""
-    from matplotlib.colors import LogNorm, Normalize
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+    """Draw ``heatmap`` and save a PNG at ``path`` atomically: with Pillow, in matplotlib's
+    manner (:func:`crosssim.report.raster.render_heatmap`)."""
+    from crosssim.report.raster import save_heatmap_png
 
-    grid = heatmap.grid
-    finite = grid[np.isfinite(grid)]
-    positive = finite[finite > 0]
-    norm: Normalize
-    if positive.size and positive.min() < positive.max():
-        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
-        shown = np.where(grid > 0, grid, np.nan)
-    else:
-        norm = Normalize(vmin=finite.min() if finite.size else 0.0,
-                         vmax=finite.max() if finite.size else 1.0)
-        shown = grid
-    figure = Figure(figsize=heatmap.size_in, layout="constrained")
-    axes = figure.add_subplot()
-    image = axes.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto",
-                        cmap="viridis", norm=norm)
-    figure.colorbar(image, ax=axes, label=heatmap.colour_label)
-    axes.set_xticks(*heatmap.x_ticks)
-    axes.set_xlabel(heatmap.x_label)
-    if heatmap.y_ticks is not None:
-        axes.set_yticks(*heatmap.y_ticks)
-        axes.set_ylabel(heatmap.y_label or "")
-    else:
-        axes.set_yticks([])
-    for x, y, colour, dashed in heatmap.outlines:
-        axes.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=colour,
-                                 linewidth=2, linestyle="--" if dashed else "-"))
-    for i, row in enumerate(heatmap.texts):
-        for j, text in enumerate(row):
-            if text:
-                axes.text(j, i, text, ha="center", va="center", fontsize=7, color="white",
-                          bbox={"facecolor": "black", "alpha": 0.35, "pad": 1,
-                                "edgecolor": "none"})
-    # a title line wider than a narrow map (few points) would be cut at both sides; the
-    # title is centred over the axes, the figure's width less the colour bar and labels
-    width_chars = max(20, int((heatmap.size_in[0] - 1.6) / _TITLE_INCHES_PER_CHAR))
-    axes.set_title("\n".join(textwrap.fill(line, width_chars)
-                             for line in heatmap.title.split("\n")), fontsize=10)
-    return _save_png(figure, path, dpi)
+    return save_heatmap_png(heatmap, path, dpi=dpi)
 
 
 def equilibrium_groups(equilibria: Mapping[str, float],

@@ -1,4 +1,4 @@
-"""run's trace plot drawn with Pillow (crosssim.report.lineplot): ticks as matplotlib
+"""run's trace plot drawn with Pillow (crosssim.report.raster): ticks as matplotlib
 places them, lines where the data are, matplotlib's dash patterns, the legend beside the
 axes, and a run that never imports matplotlib."""
 
@@ -13,7 +13,7 @@ from conftest import requires_arbor
 from PIL import Image
 
 from crosssim.report.figures import TracesFigure
-from crosssim.report.lineplot import dash_pattern, nice_ticks, render, save_png, tick_labels
+from crosssim.report.raster import dash_pattern, nice_ticks, render, save_png, tick_labels
 
 
 def _figure(lines, equilibria=(), title="t", small=False) -> TracesFigure:
@@ -206,3 +206,101 @@ def test_run_draws_its_plot_without_matplotlib(tmp_path):
     assert done.stdout.split()[-2:] == ["0", "False"]
     with Image.open(tmp_path / "traces.png") as image:
         assert image.size == (1140, 576)
+
+
+# the sweep heatmap ---------------------------------------------------------------------
+
+
+def _heatmap(grid, texts=None, outlines=(), title="m: largest |a - b| (mV)"):
+    from crosssim.report.figures import HeatmapFigure
+
+    grid = np.asarray(grid, dtype=float)
+    rows, columns = grid.shape
+    return HeatmapFigure(grid, texts or [[""] * columns for _ in range(rows)], list(outlines),
+                         "g_uS", "cvs" if rows > 1 else None,
+                         (list(range(columns)), [f"{k}" for k in range(columns)]),
+                         (list(range(rows)), [f"{k}" for k in range(rows)]) if rows > 1
+                         else None, "largest |a - b| (mV)", title,
+                         (max(4.8, 1.0 + 0.9 * columns), max(3.0, 1.4 + 0.6 * rows)))
+
+
+def test_viridis_is_matplotlibs():
+    from matplotlib import colormaps
+
+    from crosssim.report.raster import viridis
+
+    where = np.linspace(0.0, 1.0, 200)
+    theirs = colormaps["viridis"](where)[:, :3] * 255
+    assert np.abs(viridis(where).astype(float) - theirs).max() <= 3.0
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (3.6e-13, 6.1e-12, [5e-13, 1e-12, 2e-12, 5e-12]),
+    (1e-13, 1e-9, [1e-13, 1e-12, 1e-11, 1e-10, 1e-9]),
+    (1e-20, 1e-2, [1e-20, 1e-16, 1e-12, 1e-8, 1e-4]),
+    (2.2e-3, 8.8e-3, [3e-3, 4e-3, 5e-3, 6e-3, 7e-3, 8e-3]),
+])
+def test_log_ticks_by_hand(low, high, expected):
+    from crosssim.report.raster import log_ticks
+
+    assert np.allclose(log_ticks(low, high), expected, rtol=1e-12)
+
+
+def test_a_colour_bar_too_narrow_for_powers_of_ten_gets_plain_numbers():
+    from crosssim.report.raster import colour_bar_ticks
+
+    ticks = colour_bar_ticks(True, 2.1e-3, 2.9e-3)
+    assert [label for _, label in ticks] == ["0.0022", "0.0024", "0.0026", "0.0028"]
+    assert colour_bar_ticks(False, 0.0, 1.0)[-1] == (1.0, "1.0")
+
+
+def test_power_labels():
+    from crosssim.report.raster import power_label
+
+    assert power_label(6e-13) == "6\u00d710\u207b\u00b9\u00b3"
+    assert power_label(1e-12) == "10\u207b\u00b9\u00b2"
+    assert power_label(1000.0) == "10\u00b3"
+
+
+def test_heatmap_cells_take_the_colour_of_their_value():
+    """Three decades on a log scale: the cells are viridis at 0, 0.5 and 1 (matplotlib's
+    own viridis is the reference); NaN is left white; an outlined cell has a red rim."""
+    from matplotlib import colormaps
+
+    from crosssim.report.raster import render_heatmap
+
+    grid = [[1e-3, 1e-2, 1e-1], [np.nan, 1e-2, 1e-1]]
+    image, layout = render_heatmap(_heatmap(grid, outlines=[(2, 0, "red", False)]))
+    pixels = _pixels(image)
+
+    def centre(row, column):
+        left, top, right, bottom = layout.cell(row, column)
+        return pixels[round((top + bottom) / 2), round((left + right) / 2)]
+
+    for column, fraction in enumerate((0.0, 0.5, 1.0)):
+        expected = np.array(colormaps["viridis"](fraction)[:3]) * 255
+        assert np.abs(centre(0, column) - expected).max() <= 4, column
+    assert (centre(1, 0) == 255).all()
+    left, top, right, bottom = layout.cell(0, 2)
+    rim = pixels[round((top + bottom) / 2), round(left) + 1: round(left) + 4]
+    assert _near(rim[None], (255, 0, 0), 120).any()
+    assert [label for _, label in layout.colour_ticks] == [
+        "10\u207b\u00b3", "10\u207b\u00b2", "10\u207b\u00b9"]
+
+
+def test_heatmap_text_sits_in_its_cell_and_the_colour_bar_reads_its_scale():
+    from crosssim.report.raster import render_heatmap, viridis
+
+    texts = [["4.1e-13", "6.5e-13\nFAIL"]]
+    image, layout = render_heatmap(_heatmap([[4.1e-13, 6.5e-13]], texts=texts))
+    boxes = dict(layout.texts)
+    for column, text in enumerate(("4.1e-13", "FAIL")):
+        left, top, right, bottom = layout.cell(0, column)
+        box = boxes[text]
+        assert left < box[0] and box[2] < right and top < box[1] and box[3] < bottom
+    left, top, right, bottom = layout.colour_bar
+    pixels = _pixels(image)
+    for fraction in (0.1, 0.5, 0.9):
+        y = round(bottom - fraction * (bottom - top))
+        found = pixels[y, round((left + right) / 2)]
+        assert np.abs(found - viridis(np.array(fraction)).astype(int)).max() <= 8

@@ -36,9 +36,9 @@ from crosssim.commands.common import (
 )
 from crosssim.errors import UsageError
 from crosssim.files import json_ready
-from crosssim.report.figure_process import REPORT_IMPORTS, Figures, start_figures
 
 if TYPE_CHECKING:  # pragma: no cover
+    from crosssim.report.figure_process import Figures
     from crosssim.suite import SuiteOutcome, SuiteResult
 
 
@@ -108,7 +108,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 
 def _member_outputs(args: argparse.Namespace, result: SuiteResult, *, single: bool,
-                    figures: Figures) -> None:
+                    figures: Figures | None) -> None:
     """Write one model's files as soon as its check is done and record their paths in
     ``result.outputs``: the report (``--report``), then ``check.json`` and ``traces.csv`` in
     ``<out>/<label>/`` (``--out``); ``check.json`` lists the paths, its own included."""
@@ -165,6 +165,16 @@ def _suite_outputs(args: argparse.Namespace, suite: SuiteOutcome) -> list[str]:
     return written
 
 
+def _report_figures(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The figure process of the reports (``--report``; see
+    :mod:`crosssim.report.figure_process`), else nothing."""
+    if not args.report:
+        return contextlib.nullcontext()
+    from crosssim.report.figure_process import REPORT_IMPORTS, start_figures
+
+    return start_figures(REPORT_IMPORTS)
+
+
 def _report_writer():
     """``crosssim.report.write_report``, imported only when ``--report`` is given."""
     from crosssim.report import write_report
@@ -204,8 +214,7 @@ def execute(args: argparse.Namespace) -> int:
             check_writable(path, what=option, folder=False)
     progress = Progress(quiet=args.quiet, stream=sys.stderr)
     # the reports' figure process imports matplotlib while the simulators run
-    with _stdout_to_stderr(), (start_figures(REPORT_IMPORTS) if args.report
-                               else Figures(None)) as figures:
+    with _stdout_to_stderr(), _report_figures(args) as figures:
         suite = check_suite(
             members, backends=backends, references=references,
             tolerances=tolerance_overrides(args), window_start_ms=args.window_start,

@@ -19,7 +19,6 @@ the same :func:`register_source` as the built-ins (one registration path).
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -280,6 +279,8 @@ def _read_entry_points() -> None:
     if _ENTRY_POINTS_READ:
         return
     _ENTRY_POINTS_READ = True
+    import importlib.metadata  # 20-50 ms: only when a plugin could matter
+
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry_point.name in _REGISTRY and _REGISTRY[entry_point.name].origin == "built-in":
             continue  # a plugin cannot silently replace a built-in source
@@ -316,20 +317,27 @@ def source_spec(name: str) -> SourceSpec:
             f"installed: {', '.join(available_sources()) or 'none'}") from None
 
 
-def prestart_sources(names: Sequence[str]) -> None:
-    """Start now the child processes of the installed sources among ``names`` that run in
-    one (``SourceSpec.child``), before the caller loads its model: their start-up (Python,
-    the simulator's import) overlaps the caller's.  Unknown names are left to whoever runs
-    them; nothing here raises."""
-    _read_entry_points()
-    for name in names:
-        spec = _REGISTRY.get(name)
-        if spec is None or spec.child is None or spec.missing():
-            continue
-        try:
-            importlib.import_module(spec.child).prestart()
-        except Exception:  # noqa: BLE001 - the run itself reports what is wrong
-            continue
+def prestart_sources(names: Sequence[str] | None = None) -> None:
+    """Start now the child processes of the installed sources among ``names`` (None: the
+    default simulators) that run in one (``SourceSpec.child``), before the caller loads
+    its model: their start-up (Python, the simulator's import) overlaps the caller's.  The
+    built-in sources start before the plugins' metadata is read (tens of ms).  Unknown
+    names are left to whoever runs them; nothing here raises."""
+    started: set[str] = set()
+    for plugins in (False, True):
+        if plugins:
+            _read_entry_points()
+        chosen = names if names is not None else [
+            name for name, spec in _REGISTRY.items() if spec.kind == SIMULATOR and spec.default]
+        for name in chosen:
+            spec = _REGISTRY.get(name)
+            if name in started or spec is None or spec.child is None or spec.missing():
+                continue
+            started.add(name)
+            try:
+                importlib.import_module(spec.child).prestart()
+            except Exception:  # noqa: BLE001 - the run itself reports what is wrong
+                continue
 
 
 def run_source(name: str, model: Model, **options: Any) -> RunResult:

@@ -144,11 +144,10 @@ def prestart_children(args: argparse.Namespace) -> None:
     """Start the child processes of the simulators ``--backend`` names (``all``: the
     default ones) now, before the model loads, so that their start-up overlaps it (see
     :func:`crosssim.sources.prestart_sources`; a child no run takes is stopped at exit)."""
-    from crosssim.sources import SIMULATOR, default_sources, prestart_sources
+    from crosssim.sources import prestart_sources
 
     option = getattr(args, "backend", "all")
-    prestart_sources(default_sources(SIMULATOR) if option == "all"
-                     else [name.strip() for name in option.split(",")])
+    prestart_sources(None if option == "all" else [name.strip() for name in option.split(",")])
 
 
 def selected_backends(args: argparse.Namespace) -> list[str]:

@@ -12,8 +12,14 @@ import pytest
 from conftest import requires_arbor
 from PIL import Image
 
-from crosssim.report.figures import TracesFigure
-from crosssim.report.raster import dash_pattern, nice_ticks, render, save_png, tick_labels
+from crosssim.report.raster import (
+    TracesFigure,
+    dash_pattern,
+    nice_ticks,
+    render,
+    save_png,
+    tick_labels,
+)
 
 
 def _figure(lines, equilibria=(), title="t", small=False) -> TracesFigure:
@@ -212,7 +218,7 @@ def test_run_draws_its_plot_without_matplotlib(tmp_path):
 
 
 def _heatmap(grid, texts=None, outlines=(), title="m: largest |a - b| (mV)"):
-    from crosssim.report.figures import HeatmapFigure
+    from crosssim.report.raster import HeatmapFigure
 
     grid = np.asarray(grid, dtype=float)
     rows, columns = grid.shape

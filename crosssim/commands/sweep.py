@@ -138,9 +138,9 @@ def execute(args: argparse.Namespace) -> int:
         written.append(write_rows_parquet(out / "sweep.parquet", columns, rows,
                                           types=result.column_types()))
         if heatmap is not None:
-            from crosssim.report.figures import draw_heatmap
+            from crosssim.report.raster import save_heatmap_png
 
-            written.append(draw_heatmap(heatmap, out / "sweep_heatmap.png"))
+            written.append(save_heatmap_png(heatmap, out / "sweep_heatmap.png"))
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 

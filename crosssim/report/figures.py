@@ -1,6 +1,6 @@
 """Figures (matplotlib, object API only: no pyplot global state, no display needed; the
-run plot and the sweep heatmap, :func:`draw_traces` and :func:`draw_heatmap`, are drawn
-with Pillow by :mod:`crosssim.report.raster`).
+run plot, :func:`draw_traces`, and the sweep heatmap are drawn with Pillow by
+:mod:`crosssim.report.raster`).
 
 Every figure is readable in greyscale print: each source (and each pair of sources) has its
 own line style, not only its own colour.  Every function saves one PNG at ``path`` atomically
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from crosssim.report.raster import TracesFigure
 
 if TYPE_CHECKING:  # pragma: no cover - the model and results layers are not needed to draw
     from matplotlib.axes import Axes
@@ -77,20 +78,6 @@ def _source_style(name: str, index: int) -> dict[str, Any]:
     return style
 
 
-@dataclass(frozen=True)
-class TracesFigure:
-    """What :func:`plot_traces` draws, as plain data (:func:`draw_traces` needs neither the
-    model layer nor the results'): the title (``small``: a note is in it), one line per
-    probe and source ``(times_ms, values_mV, label, style)`` with matplotlib's style keys
-    (``color``, ``linestyle``, ``linewidth``, ``alpha``), and the equilibria
-    ``(mV, label)`` drawn dashed."""
-
-    title: str
-    small: bool
-    lines: list[tuple[np.ndarray, np.ndarray, str, dict[str, Any]]]
-    equilibria: list[tuple[float, str]]
-
-
 def traces_figure(model: Model, results: Sequence[RunResult], *,
                   equilibria: Mapping[str, float] | None = None,
                   note: str | None = None) -> TracesFigure:
@@ -149,34 +136,6 @@ def draw_traces(traces: TracesFigure, path: Path, *, dpi: int = 120) -> Path:
     from crosssim.report.raster import save_png
 
     return save_png(traces, path, dpi=dpi)
-
-
-@dataclass(frozen=True)
-class HeatmapFigure:
-    """A sweep's heatmap as plain data (from :func:`crosssim.report.sweep.heatmap_data`):
-    ``grid[row, column]`` the values (NaN: nothing; log colour scale when they span a
-    range), each cell's text, the outlines ``(column, row, colour, dashed)``, the axis
-    labels and ticks ``(positions, labels)`` (no y axis: one row), the colour-bar label,
-    the title and the size in inches."""
-
-    grid: np.ndarray
-    texts: list[list[str]]
-    outlines: list[tuple[int, int, str, bool]]
-    x_label: str
-    y_label: str | None
-    x_ticks: tuple[list[int], list[str]]
-    y_ticks: tuple[list[int], list[str]] | None
-    colour_label: str
-    title: str
-    size_in: tuple[float, float]
-
-
-def draw_heatmap(heatmap: HeatmapFigure, path: Path, *, dpi: int = 110) -> Path:
-    """Draw ``heatmap`` and save a PNG at ``path`` atomically: with Pillow, in matplotlib's
-    manner (:func:`crosssim.report.raster.render_heatmap`)."""
-    from crosssim.report.raster import save_heatmap_png
-
-    return save_heatmap_png(heatmap, path, dpi=dpi)
 
 
 def equilibrium_groups(equilibria: Mapping[str, float],

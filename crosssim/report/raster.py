@@ -10,9 +10,9 @@ viridis, its dash patterns scaled by the line width, its tick rule, a grid, a le
 the axes, a colour bar -- anti-aliased by drawing at :data:`SUPERSAMPLE` times the size and
 reducing.  The report's figures are matplotlib's (:mod:`crosssim.report.figures`).
 
-Input is plain data, a :class:`~crosssim.report.figures.TracesFigure` or
-:class:`~crosssim.report.figures.HeatmapFigure`; what was placed where comes back as a
-:class:`Layout` or :class:`HeatmapLayout`, so that tests can find things in the pixels.
+Input is plain data, a :class:`TracesFigure` or a :class:`HeatmapFigure` (defined here);
+what was placed where comes back as a :class:`Layout` or a :class:`HeatmapLayout`, so that
+tests can find things in the pixels.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image, ImageFont
 
-    from crosssim.report.figures import HeatmapFigure, TracesFigure
-
-__all__ = ["IMPORTS", "SUPERSAMPLE", "VIRIDIS", "HeatmapLayout", "Layout", "colour",
+__all__ = ["IMPORTS", "SUPERSAMPLE", "VIRIDIS", "HeatmapFigure", "HeatmapLayout", "Layout",
+           "TracesFigure", "colour",
            "colour_bar_ticks", "colour_scale", "dash_pattern", "log_ticks", "nice_ticks",
            "power_label", "render", "render_heatmap", "save_heatmap_png", "save_png",
            "tick_labels", "viridis"]
@@ -57,6 +56,40 @@ _PAD_PT = 4.0  # between tick and label, label and edge, title and axes (about)
 _MARGIN = 0.05  # of the data range, each side (matplotlib's axes margins)
 _GREY_GRID = (0xB0, 0xB0, 0xB0)
 _WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class TracesFigure:
+    """What :func:`~crosssim.report.figures.plot_traces` draws, as plain data (drawing needs
+    neither the model layer nor the results'): the title (``small``: a note is in it), one
+    line per probe and source ``(times_ms, values_mV, label, style)`` with matplotlib's
+    style keys (``color``, ``linestyle``, ``linewidth``, ``alpha``), and the equilibria
+    ``(mV, label)`` drawn dashed."""
+
+    title: str
+    small: bool
+    lines: list[tuple[np.ndarray, np.ndarray, str, dict[str, Any]]]
+    equilibria: list[tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class HeatmapFigure:
+    """A sweep's heatmap as plain data (from :func:`crosssim.report.sweep.heatmap_data`):
+    ``grid[row, column]`` the values (NaN: nothing; log colour scale when they span a
+    range), each cell's text, the outlines ``(column, row, colour, dashed)``, the axis
+    labels and ticks ``(positions, labels)`` (no y axis: one row), the colour-bar label,
+    the title and the size in inches."""
+
+    grid: np.ndarray
+    texts: list[list[str]]
+    outlines: list[tuple[int, int, str, bool]]
+    x_label: str
+    y_label: str | None
+    x_ticks: tuple[list[int], list[str]]
+    y_ticks: tuple[list[int], list[str]] | None
+    colour_label: str
+    title: str
+    size_in: tuple[float, float]
 
 
 def colour(spec: str, alpha: float = 1.0) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crosssim.errors import UsageError
-from crosssim.report.figures import HeatmapFigure, draw_heatmap
+from crosssim.report.raster import HeatmapFigure, save_heatmap_png
 from crosssim.report.text import text_table
 from crosssim.study.sweeps import param_cell, value_text
 
@@ -47,7 +47,7 @@ def heatmap_data(result: SweepResult, *, metric: str | None = None,
                  axes_params: Sequence[str] | None = None) -> HeatmapFigure:
     """The heatmap of ``metric`` (default :func:`default_heatmap_metric`) over two swept
     parameters (default the first two; the largest value over any others), as plain data
-    for :func:`~crosssim.report.figures.draw_heatmap`: failing cells outlined and marked
+    for :func:`~crosssim.report.raster.render_heatmap`: failing cells outlined and marked
     FAIL (only where the quantity shown fails; a point failing another gate gets a dashed
     outline naming it), errored ones ERROR.  UsageError for a metric that is not a column
     or an axis that was not swept."""
@@ -143,7 +143,7 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     """Heatmap of ``metric`` over two swept parameters (see :func:`heatmap_data`), log
     colour scale; with one swept parameter the map has one row.  Saves a PNG at ``path``
     atomically."""
-    return draw_heatmap(heatmap_data(result, metric=metric, axes_params=axes_params), path,
+    return save_heatmap_png(heatmap_data(result, metric=metric, axes_params=axes_params), path,
                         dpi=dpi)
 
 

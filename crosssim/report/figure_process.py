@@ -1,11 +1,14 @@
 """Figures drawn in a child process that imports matplotlib while the command works.
 
-Importing matplotlib and drawing a figure cost a command 0.5-0.7 s of one core, after the
-simulators are done.  A command that will draw calls :func:`start_figures` before its slow
-part (model loading, simulators, the results cache): the child imports matplotlib and the
-figure modules meanwhile on the other core; :meth:`Figures.submit` then sends one call
-(``"module:function"`` and its arguments, pickled) and :meth:`Pending.result` waits for what
-it returned (a figure function writes its PNG atomically and returns the path).
+Importing matplotlib costs a command 0.5-0.9 s of one core and each report figure
+0.6-1.0 s more, after the simulators are done.  A command that writes a report
+(``check --report``, ``report``) calls :func:`start_figures` before its slow part (model
+loading, simulators): the child imports matplotlib and the figure modules meanwhile on the
+other core.  :meth:`Figures.submit` sends it one call (``"module:function"`` and its
+arguments, pickled) and :meth:`Pending.result` waits for what it returned (a figure
+function writes its PNG atomically and returns the path); the report's figures are shared
+between the two processes.  (``run``'s plot and ``sweep``'s heatmap need no matplotlib:
+:mod:`crosssim.report.raster`.)
 
 The child is used only where it pays: more than one core, matplotlib not yet imported by
 this process (a library caller or a test that drew before draws here at once) and

@@ -187,9 +187,15 @@ def test_many_entries_take_columns_not_the_space_below():
 
 
 def test_a_flat_trace_gets_a_range():
+    """As matplotlib widens a flat range (its own limits are the reference)."""
+    from matplotlib.figure import Figure
+
     times = np.linspace(0.0, 5.0, 11)
-    _, layout = render(_figure([(times, np.full_like(times, -65.0), "flat", {})]))
-    assert np.allclose(layout.y_limits, (-68.25, -61.75))
+    for level in (-65.0, 0.0, 1e-9):
+        _, layout = render(_figure([(times, np.full_like(times, level), "flat", {})]))
+        axes = Figure().add_subplot()
+        axes.plot(times, np.full_like(times, level))
+        assert np.allclose(layout.y_limits, axes.get_ylim(), rtol=1e-12, atol=0), level
 
 
 def test_saved_png_is_atomic_and_readable(tmp_path):

@@ -146,7 +146,7 @@ def tick_labels(ticks: np.ndarray) -> list[str]:
     """Labels of evenly spaced ``ticks``: as many decimals as the step needs, a proper
     minus sign; ``%g``-style for very large or very small numbers."""
     if len(ticks) < 2:
-        return [_number(float(value), 6) for value in ticks]
+        return [_number(float(value), None) for value in ticks]
     step = float(ticks[1] - ticks[0])
     biggest = float(np.max(np.abs(ticks)))
     if biggest >= 1e6 or step < 1e-5:
@@ -204,7 +204,7 @@ class Layout:
 
 def _limits(values: Sequence[np.ndarray], extra: Sequence[float] = ()) -> tuple[float, float]:
     """The range of the finite ``values`` and ``extra``, widened by :data:`_MARGIN` each
-    side (a single value: by one unit, or 5 % of it)."""
+    side."""
     lows, highs = [], []
     for array in values:
         finite = np.asarray(array, dtype=float)
@@ -217,9 +217,9 @@ def _limits(values: Sequence[np.ndarray], extra: Sequence[float] = ()) -> tuple[
     if not lows:
         return 0.0, 1.0
     low, high = min(lows), max(highs)
-    if high - low <= 1e-12 * max(abs(low), abs(high), 1e-300):
-        half = max(abs(low) * 0.05, 1.0) if low == 0.0 or abs(low) < 1e-300 else abs(low) * 0.05
-        return low - half, high + half
+    if high - low <= 1e-12 * max(abs(low), abs(high)):  # flat: first 5 % of the value
+        half = 0.05 * abs(low) if low else 0.05  # either side, as matplotlib's nonsingular()
+        low, high = low - half, high + half
     pad = (high - low) * _MARGIN
     return low - pad, high + pad
 

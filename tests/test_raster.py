@@ -18,6 +18,8 @@ from crosssim.report.raster import (
     nice_ticks,
     render,
     save_png,
+    scale_exponent,
+    scale_label,
     tick_labels,
 )
 
@@ -65,7 +67,14 @@ def test_tick_labels():
     assert tick_labels(np.array([-95.0, -90.0, -85.0])) == ["\u221295", "\u221290", "\u221285"]
     assert tick_labels(np.array([0.0, 0.25, 0.5])) == ["0.00", "0.25", "0.50"]
     assert tick_labels(np.array([-1e-17, 2.5, 5.0])) == ["0.0", "2.5", "5.0"]
-    assert tick_labels(np.array([0.0, 2e6, 4e6])) == ["0", "2e+06", "4e+06"]
+    # beyond matplotlib's limits (1e6, 1e-5) the power of ten goes to the axis, once
+    assert tick_labels(np.array([0.0, 5e5, 1e6, 1.5e6])) == ["0.0", "0.5", "1.0", "1.5"]
+    assert scale_label(scale_exponent(np.array([0.0, 5e5, 1e6, 1.5e6]))) == "\u00d710\u2076"
+    assert tick_labels(np.array([-2e-6, 0.0, 2e-6])) == ["\u22122", "0", "2"]
+    assert scale_exponent(np.array([-95.0, -90.0])) == 0
+    # a step far below the values' size: every label still differs
+    labels = tick_labels(np.array([-65.0000002, -65.0, -64.9999998]))
+    assert len(set(labels)) == 3 and labels[1] == "\u221265.0000000"
 
 
 def test_dash_patterns_are_matplotlibs_scaled_by_the_width():
@@ -316,3 +325,14 @@ def test_heatmap_text_sits_in_its_cell_and_the_colour_bar_reads_its_scale():
         y = round(bottom - fraction * (bottom - top))
         found = pixels[y, round((left + right) / 2)]
         assert np.abs(found - viridis(np.array(fraction)).astype(int)).max() <= 8
+
+
+def test_a_title_wider_than_the_figure_is_wrapped_inside_it():
+    times = np.linspace(0.0, 5.0, 11)
+    note = " ".join(["a rather long note about what the plot does not show"] * 4)
+    image, layout = render(_figure([(times, times, "x", {})], title=f"model\n{note}",
+                                   small=True))
+    title = [(text, box) for text, box in layout.texts if box[3] <= layout.axes[1]]
+    assert len(title) >= 3 and " ".join(text for text, _ in title).split() == [
+        "model", *note.split()]
+    assert all(box[0] >= 0 and box[2] <= image.width for _, box in title)

@@ -34,7 +34,7 @@ __all__ = ["IMPORTS", "SUPERSAMPLE", "VIRIDIS", "HeatmapFigure", "HeatmapLayout"
            "TracesFigure", "colour",
            "colour_bar_ticks", "colour_scale", "dash_pattern", "log_ticks", "nice_ticks",
            "power_label", "render", "render_heatmap", "save_heatmap_png", "save_png",
-           "tick_labels", "viridis"]
+           "scale_exponent", "scale_label", "tick_labels", "viridis"]
 
 #: What drawing imports (a command imports them while its simulators run).
 IMPORTS = ("crosssim.report.raster", "PIL.Image", "PIL.ImageColor", "PIL.ImageDraw",
@@ -56,6 +56,8 @@ _PAD_PT = 4.0  # between tick and label, label and edge, title and axes (about)
 _MARGIN = 0.05  # of the data range, each side (matplotlib's axes margins)
 _GREY_GRID = (0xB0, 0xB0, 0xB0)
 _WHITE = (255, 255, 255)
+_SUPERSCRIPTS = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075"
+                              "\u2076\u2077\u2078\u2079")
 
 
 @dataclass(frozen=True)
@@ -142,19 +144,30 @@ def nice_ticks(low: float, high: float, bins: int) -> np.ndarray:
     return ticks
 
 
+def scale_exponent(ticks: np.ndarray) -> int:
+    """The power of ten taken out of the tick labels and shown once by the axis (as
+    matplotlib's ``ScalarFormatter`` does beyond its limits 1e-5 and 1e6); 0 otherwise."""
+    biggest = float(np.max(np.abs(ticks))) if len(ticks) else 0.0
+    if not biggest or not math.isfinite(biggest):
+        return 0
+    exponent = math.floor(math.log10(biggest))
+    return exponent if exponent >= 6 or exponent < -5 else 0
+
+
 def tick_labels(ticks: np.ndarray) -> list[str]:
-    """Labels of evenly spaced ``ticks``: as many decimals as the step needs, a proper
-    minus sign; ``%g``-style for very large or very small numbers."""
-    if len(ticks) < 2:
-        return [_number(float(value), None) for value in ticks]
-    step = float(ticks[1] - ticks[0])
-    biggest = float(np.max(np.abs(ticks)))
-    if biggest >= 1e6 or step < 1e-5:
-        return [_number(float(value), None) for value in ticks]
+    """Labels of evenly spaced ``ticks`` (divided by ten to the :func:`scale_exponent`):
+    as many decimals as the step needs, the same for all, and a proper minus sign."""
+    scaled = np.asarray(ticks, dtype=float) / 10.0 ** scale_exponent(ticks)
+    step = float(scaled[1] - scaled[0]) if len(scaled) >= 2 else 0.0
     decimals = 0
-    while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * abs(step):
+    while step and decimals < 12 and abs(round(step, decimals) - step) > 1e-6 * abs(step):
         decimals += 1
-    return [_number(float(value), decimals) for value in ticks]
+    return [_number(float(value), decimals if step else None) for value in scaled]
+
+
+def scale_label(exponent: int) -> str:
+    """``×10⁶``: what an axis shows when its labels are divided by ``10**exponent``."""
+    return f"\u00d710{str(exponent).translate(_SUPERSCRIPTS)}" if exponent else ""
 
 
 def _number(value: float, decimals: int | None) -> str:
@@ -407,7 +420,7 @@ def render(traces: TracesFigure, *, dpi: int = 120) -> tuple[Image.Image, Layout
     pad, tick = _PAD_PT * px, _TICK_LENGTH_PT * px
     line_height = canvas.line_height(_TICK_PT)
     title_points = _SMALL_TITLE_PT if traces.small else _TITLE_PT
-    title_lines = traces.title.split("\n")
+    title_lines = _wrapped(canvas, traces.title, title_points, width - 2 * pad)
     title_step = canvas.line_height(title_points) * 1.15
     top = pad + len(title_lines) * title_step + pad * 1.5
     bottom = height - (pad + line_height + pad + line_height + tick + pad)
@@ -476,9 +489,15 @@ def render(traces: TracesFigure, *, dpi: int = 120) -> tuple[Image.Image, Layout
                _LABEL_PT, "ma")
     canvas.vertical("membrane potential (mV)", _LABEL_PT, pad, (top + bottom) / 2)
     y = top - pad * 1.5 - len(title_lines) * title_step
-    for line in title_lines:
-        canvas.put(((left + right) / 2, y), line, title_points, "ma")
+    for line in title_lines:  # centred over the axes, as far as the figure allows
+        half = canvas.width_of(line, title_points) / 2
+        middle = min(max((left + right) / 2, pad + half), width - pad - half)
+        canvas.put((middle, y), line, title_points, "ma")
         y += title_step
+    for ticks, xy, anchor in ((x_ticks, (right, bottom + tick + pad + line_height + pad), "ra"),
+                              (y_ticks, (left, top - pad / 2), "ld")):
+        if scale_exponent(ticks):  # the power of ten the tick labels leave out
+            canvas.put(xy, scale_label(scale_exponent(ticks)), _TICK_PT, anchor)
 
     if legend_entries:
         x0 = right + 0.01 * width
@@ -519,8 +538,6 @@ VIRIDIS = ("#440154", "#470d60", "#48186a", "#482374", "#472d7b", "#453781", "#4
            "#32b67a", "#3fbc73", "#4ec36b", "#5ec962", "#70cf57", "#84d44b", "#98d83e",
            "#addc30", "#c2df23", "#d8e219", "#ece51b", "#fde725")
 _HEATMAP_TICK_PT, _CELL_TEXT_PT, _HEATMAP_TITLE_PT = 10.0, 7.0, 10.0
-_SUPERSCRIPTS = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075"
-                              "\u2076\u2077\u2078\u2079")
 
 
 def viridis(fractions: np.ndarray) -> np.ndarray:
@@ -588,7 +605,8 @@ def colour_bar_ticks(log: bool, low: float, high: float) -> list[tuple[float, st
         if len(ticks) >= 2:
             return [(value, power_label(value)) for value in ticks]
     values = nice_ticks(low, high, 5) if high > low else np.array([low])
-    return list(zip(values.tolist(), tick_labels(values)))
+    power = scale_label(scale_exponent(values))  # on each label: a bar has no corner for it
+    return [(value, label + power) for value, label in zip(values.tolist(), tick_labels(values))]
 
 
 @dataclass

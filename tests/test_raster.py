@@ -336,3 +336,17 @@ def test_a_title_wider_than_the_figure_is_wrapped_inside_it():
     assert len(title) >= 3 and " ".join(text for text, _ in title).split() == [
         "model", *note.split()]
     assert all(box[0] >= 0 and box[2] <= image.width for _, box in title)
+
+
+def test_every_heatmap_text_is_inside_the_picture():
+    """One row of 1,000 points (no y axis): the first x label, centred on the first cell,
+    still fits; so do the colour bar's labels."""
+    from crosssim.report.raster import render_heatmap
+
+    grid = np.abs(np.random.default_rng(0).normal(1e-12, 5e-13, (1, 1000)))
+    figure = _heatmap(grid)
+    figure = type(figure)(**{**figure.__dict__, "x_ticks": (list(range(0, 1000, 42)), [
+        f"{0.001 * (k + 1):g}" for k in range(0, 1000, 42)]), "size_in": (16.0, 3.0)})
+    image, layout = render_heatmap(figure)
+    for text, (left, top, right, bottom) in layout.texts:
+        assert 0 <= left and right <= image.width and 0 <= top and bottom <= image.height, text

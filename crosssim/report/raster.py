@@ -673,6 +673,8 @@ def render_heatmap(heatmap: HeatmapFigure, *, dpi: int = 110,
     widest = max((canvas.width_of(label, _HEATMAP_TICK_PT) for label in y_texts), default=0.0)
     left = pad + ((label_height + pad + widest + tick + pad) if heatmap.y_ticks is not None
                   else 0.0)
+    if heatmap.x_ticks[1]:  # room for half the first x label, centred on its cell
+        left = max(left, pad + canvas.width_of(heatmap.x_ticks[1][0], _HEATMAP_TICK_PT) / 2)
     title = _wrapped(canvas, heatmap.title, _HEATMAP_TITLE_PT, max(right - left, 10 * px))
     title_step = canvas.line_height(_HEATMAP_TITLE_PT) * 1.1
     top = pad + len(title) * title_step + pad

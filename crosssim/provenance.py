@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import importlib.resources
 import os
 from collections.abc import Callable, Iterable
@@ -99,6 +98,8 @@ def package_version(names: str | Iterable[str]) -> str | None:
 
     A single package name stands for every distribution it is known under
     (:data:`DISTRIBUTIONS`)."""
+    import importlib.metadata  # 20-50 ms: imported by whoever asks for a version
+
     if isinstance(names, str):
         names = DISTRIBUTIONS.get(names, (names,))
     for name in names:

@@ -165,9 +165,14 @@ def tick_labels(ticks: np.ndarray) -> list[str]:
     return [_number(float(value), decimals if step else None) for value in scaled]
 
 
+def _power_of_ten(exponent: int) -> str:
+    """``10⁻¹²``."""
+    return "10" + str(exponent).translate(_SUPERSCRIPTS)
+
+
 def scale_label(exponent: int) -> str:
     """``×10⁶``: what an axis shows when its labels are divided by ``10**exponent``."""
-    return f"\u00d710{str(exponent).translate(_SUPERSCRIPTS)}" if exponent else ""
+    return f"\u00d7{_power_of_ten(exponent)}" if exponent else ""
 
 
 def _number(value: float, decimals: int | None) -> str:
@@ -578,7 +583,7 @@ def power_label(value: float) -> str:
     """``6×10⁻¹³``, ``10⁻¹²``: a tick label of a log scale."""
     exponent = math.floor(math.log10(value) + 1e-9)
     mantissa = round(value / 10.0 ** exponent)
-    power = "10" + str(exponent).translate(_SUPERSCRIPTS)
+    power = _power_of_ten(exponent)
     return power if mantissa == 1 else f"{mantissa}\u00d7{power}"
 
 

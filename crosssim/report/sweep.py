@@ -1,8 +1,8 @@
 """A parameter sweep for people: the terminal summary and the heatmap.
 
 Both are drawn from :meth:`crosssim.study.sweeps.SweepResult.table`, the table written as
-``sweep.csv``, so what is shown is what is stored.  matplotlib is imported only when the
-heatmap is drawn.
+``sweep.csv``, so what is shown is what is stored.  The heatmap is computed here as plain
+data and drawn by :mod:`crosssim.report.raster` (Pillow, no matplotlib).
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def plot_sweep_heatmap(result: SweepResult, path: Path, *, metric: str | None = 
     """Heatmap of ``metric`` over two swept parameters (see :func:`heatmap_data`), log
     colour scale; with one swept parameter the map has one row.  Saves a PNG at ``path``
     atomically."""
-    return save_heatmap_png(heatmap_data(result, metric=metric, axes_params=axes_params), path,
-                        dpi=dpi)
+    return save_heatmap_png(heatmap_data(result, metric=metric, axes_params=axes_params),
+                            path, dpi=dpi)
 
 
 def _positions(values: Sequence[Any]) -> dict[Any, int]:
